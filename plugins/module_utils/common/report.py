@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Report building: one shape for every runbook and maintenance window.
+
+A step's result is what a plan-then-apply module returned (``plan`` and ``actions``, or
+``plan``/``done``/``skipped``), or a loop of them (``results``). The report keeps the data
+(JSON) and renders a Markdown page shaped after the incident log template of runbook 004.
+"""
+
+from __future__ import annotations
+
+INCIDENT_FIELDS = (
+    ('start_time', 'Start Time'),
+    ('resolution_time', 'Resolution Time'),
+    ('duration', 'Duration'),
+    ('impact', 'Impact'),
+    ('root_cause', 'Root Cause'),
+    ('fix_applied', 'Fix Applied'),
+    ('prevention', 'Prevention'),
+)
+
+
+def _results(result):
+    if isinstance(result, dict) and isinstance(result.get('results'), list):
+        return [r for r in result['results'] if isinstance(r, dict)]
+    if isinstance(result, list):
+        return [r for r in result if isinstance(r, dict)]
+    return [result] if isinstance(result, dict) else []
+
+
+def _target(res):
+    for key in ('queue', 'database', 'certificate', 'target'):
+        value = res.get(key)
+        if isinstance(value, dict) and value.get('name'):
+            return value['name']
+    item = res.get('item')
+    if isinstance(item, dict):
+        return item.get('name') or ''
+    return str(item) if item else ''
+
+
+def build_report(name, title, steps, findings, incident, check_mode, started, finished):
+    out_steps = []
+    planned = applied = failed = 0
+    for step in steps or []:
+        entries = []
+        for res in _results(step.get('result')):
+            if res.get('skipped'):
+                continue
+            plan = res.get('plan') or []
+            done = res.get('actions') if 'actions' in res else res.get('done', [])
+            entry = {
+                'target': _target(res),
+                'failed': bool(res.get('failed')),
+                'msg': res.get('msg', '') if res.get('failed') else '',
+                'changed': bool(res.get('changed')),
+                'plan': plan,
+                'applied': done or [],
+                'skipped': res.get('skipped_items') or res.get('skipped_objects') or [],
+            }
+            for key in ('before', 'queue'):
+                if key in res:
+                    entry[key] = res[key]
+            planned += len(plan)
+            applied += len(done or [])
+            failed += entry['failed']
+            entries.append(entry)
+        out_steps.append({'name': step.get('name', ''), 'results': entries})
+    verdicts = {}
+    for f in findings or []:
+        v = str(f.get('verdict', 'ok'))
+        verdicts[v] = verdicts.get(v, 0) + 1
+    return {
+        'name': name,
+        'title': title,
+        'mode': 'check (dry run: nothing was changed)' if check_mode else 'apply',
+        'started': started,
+        'finished': finished,
+        'summary': {'planned': planned, 'applied': 0 if check_mode else applied,
+                    'failed_steps': failed, 'findings': verdicts},
+        'findings': list(findings or []),
+        'steps': out_steps,
+        'incident': dict(incident or {}),
+    }
+
+
+def _cell(value):
+    text = str(value if value is not None else '')
+    return text.replace('|', '\\|').replace('\n', ' ')
+
+
+def _table(headers, rows):
+    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
+    for row in rows:
+        lines.append('| ' + ' | '.join(_cell(c) for c in row) + ' |')
+    return lines
+
+
+def render_markdown(report):
+    s = report['summary']
+    lines = ['# %s' % report['title'], '',
+             '- **Mode:** %s' % report['mode'],
+             '- **Started:** %s' % (report['started'] or 'n/a'),
+             '- **Finished:** %s' % report['finished'],
+             '- **Actions:** %d planned, %d applied, %d failed step(s)'
+             % (s['planned'], s['applied'], s['failed_steps']), '']
+    if report['findings']:
+        lines += ['## Findings', '']
+        lines += _table(['Object', 'Figure', 'Threshold', 'Verdict'],
+                        [(f.get('object', ''), f.get('figure', ''), f.get('threshold', ''),
+                          f.get('verdict', '')) for f in report['findings']])
+        lines.append('')
+    lines += ['## Steps', '']
+    for step in report['steps']:
+        lines += ['### %s' % step['name'], '']
+        if not step['results']:
+            lines += ['Nothing ran.', '']
+            continue
+        rows = []
+        for entry in step['results']:
+            if entry['failed']:
+                rows.append((entry['target'], 'FAILED', '', entry['msg']))
+            elif not entry['plan']:
+                rows.append((entry['target'], 'nothing to do', '', ''))
+            done = dict(((a.get('kind'), a.get('object')), a) for a in entry['applied'])
+            for item in entry['plan']:
+                applied = done.get((item.get('kind'), item.get('object')))
+                count = item.get('count', '')
+                if applied is not None:
+                    count = '%s (planned %s)' % (applied.get('count'), item.get('count'))
+                rows.append((item.get('object') or entry['target'], item.get('kind'), count,
+                             item.get('reason', '')))
+        lines += _table(['Object', 'Action', 'Count', 'Reason'], rows)
+        lines.append('')
+    if report['incident']:
+        lines += ['## Incident log', '']
+        for key, label in INCIDENT_FIELDS:
+            lines.append('**%s:** %s' % (label, report['incident'].get(key) or '_to be filled in_'))
+            lines.append('')
+    return '\n'.join(lines).rstrip() + '\n'

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: redis_queue_info
+short_description: Find BullMQ, Bull and list queues in Redis and report their counts
+version_added: 0.1.0
+description:
+  - The runbooks' "queue stats" as data. Finds every BullMQ and Bull queue under a prefix, or
+    reads the listed ones, and returns for each its paused flag and its jobs per state.
+  - Discovery uses SCAN with a pattern and a type filter, never C(KEYS), so it does not block the
+    server on a large keyspace; it reads the whole keyspace in steps of O(scan_count).
+  - Read-only; it never changes anything.
+author:
+  - oncall.runbooks contributors
+extends_documentation_fragment:
+  - oncall.runbooks.redis
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed, so there is nothing to diff.
+options:
+  prefix:
+    description: Key prefix of the BullMQ and Bull queues.
+    type: str
+    default: bull
+  flavor:
+    description:
+      - Which queues to discover. V(any) finds BullMQ and Bull queues and tells them apart.
+      - Plain lists cannot be discovered; name them in O(queues).
+    type: str
+    choices: [any, bullmq, bull]
+    default: any
+  queues:
+    description:
+      - Queues to read instead of discovering them. Each item is a name (flavor from O(flavor),
+        or detected when V(any)) or a dict with C(name) and C(flavor) (V(bullmq), V(bull) or
+        V(list)).
+    type: list
+    elements: raw
+  scan_count:
+    description: COUNT hint per SCAN call during discovery.
+    type: int
+    default: 1000
+  thresholds:
+    description:
+      - Alert thresholds for RV(findings); defaults are runbook 001's (7.3 and 7.1).
+    type: dict
+    default: {}
+    suboptions:
+      waiting_warning:
+        description: Waiting jobs above which a queue is a warning.
+        type: int
+        default: 100
+      waiting_critical:
+        description: Waiting jobs above which a queue is critical.
+        type: int
+        default: 500
+      failure_ratio_warning:
+        description: Failed share of finished jobs above which a queue is a warning.
+        type: float
+        default: 0.05
+requirements:
+  - redis (Python library)
+seealso:
+  - module: oncall.runbooks.redis_queue
+'''
+
+EXAMPLES = r'''
+- name: Every queue under the bull prefix
+  oncall.runbooks.redis_queue_info:
+    host: 127.0.0.1
+  register: queue_stats
+
+- name: Queues above the runbook's backlog threshold
+  ansible.builtin.debug:
+    msg: "{{ queue_stats.queues | selectattr('counts.wait', 'gt', 100) | map(attribute='name') }}"
+
+- name: Plain list queues, read by name
+  oncall.runbooks.redis_queue_info:
+    queues:
+      - {name: "festivals:queue:critical", flavor: list}
+      - {name: "festivals:queue:default", flavor: list}
+'''
+
+RETURN = r'''
+queues:
+  description: One entry per queue, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Queue name (or list key).
+      type: str
+    flavor:
+      description: V(bullmq), V(bull) or V(list).
+      type: str
+    exists:
+      description: Whether any key of the queue exists.
+      type: bool
+    paused:
+      description: Whether the queue is paused.
+      type: bool
+    counts:
+      description: Jobs per state.
+      type: dict
+    total:
+      description: Sum of the counts.
+      type: int
+  sample:
+    - name: ai-analysis
+      flavor: bullmq
+      exists: true
+      paused: false
+      counts: {wait: 25, paused: 0, active: 0, delayed: 5, prioritized: 0, waiting_children: 0,
+               completed: 40, failed: 30}
+      total: 100
+findings:
+  description:
+    - Each queue's waiting jobs and failure ratio against O(thresholds), and paused queues, with
+      a verdict (V(ok), V(warning), V(critical)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {object: ai-analysis waiting, figure: 25, threshold: "> 100 warning, > 500 critical", verdict: ok}
+totals:
+  description: Jobs per state summed over every queue returned.
+  returned: always
+  type: dict
+  sample: {wait: 180, failed: 60}
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+from ansible_collections.oncall.runbooks.plugins.module_utils.redis import queues as rq
+
+
+def targets(client, params):
+    if not params['queues']:
+        return rq.discover(client, params['prefix'], params['flavor'], params['scan_count'])
+    out = []
+    for i, item in enumerate(params['queues']):
+        if isinstance(item, dict):
+            name, flavor = item.get('name'), item.get('flavor', params['flavor'])
+        else:
+            name, flavor = str(item), params['flavor']
+        if not name:
+            raise rq.QueueError('queues[%d] has no name' % i)
+        if flavor not in ('any', 'bullmq', 'bull', 'list'):
+            raise rq.QueueError('queues[%d].flavor must be bullmq, bull or list, not %r' % (i, flavor))
+        if flavor == 'any':
+            known = dict(rq.discover(client, params['prefix'], 'any', params['scan_count']))
+            flavor = known.get(name, 'bullmq')
+        out.append((name, flavor))
+    return out
+
+
+def main():
+    argument_spec = rconn.redis_argument_spec()
+    argument_spec.update(
+        prefix=dict(type='str', default='bull'),
+        flavor=dict(type='str', default='any', choices=['any', 'bullmq', 'bull']),
+        queues=dict(type='list', elements='raw'),
+        scan_count=dict(type='int', default=1000),
+        thresholds=dict(type='dict', default={}, options=dict(
+            waiting_warning=dict(type='int', default=100),
+            waiting_critical=dict(type='int', default=500),
+            failure_ratio_warning=dict(type='float', default=0.05),
+        )),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not rconn.HAS_REDIS:
+        module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
+    try:
+        client = rconn.connect(module.params)
+        queues, totals = [], {}
+        for name, flavor in targets(client, module.params):
+            obs = rq.make_queue(flavor, client, name, prefix=module.params['prefix']).observe()
+            entry = dict(name=name, flavor=flavor, exists=obs.exists, paused=obs.paused,
+                         counts=obs.counts, total=sum(obs.counts.values()))
+            queues.append(entry)
+            for state, n in obs.counts.items():
+                totals[state] = totals.get(state, 0) + n
+    except (rq.QueueError, rconn.RedisConnectionError) as exc:
+        module.fail_json(msg=str(exc))
+    except rconn.redis_exc.RedisError as exc:
+        module.fail_json(msg=rconn.describe_error(exc, module.params))
+    module.exit_json(changed=False, queues=queues, totals=totals,
+                     findings=rq.findings(queues, **(module.params['thresholds'] or {})))
+
+
+if __name__ == '__main__':
+    main()
