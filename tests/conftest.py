@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+"""Shared fixtures: real servers started by the test run, and a way to run modules.
+
+Integration tests talk to real servers only (DESIGN.md): a redis-server started here on a
+free loopback port, and real BullMQ / Bull workers run by Node from lab/node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NODE_DIR = os.path.join(ROOT, 'lab', 'node')
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class RedisServer(object):
+    def __init__(self, password=None):
+        self.port = free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix='oncall-redis-')
+        args = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                '--appendonly', 'no', '--dir', self.dir, '--daemonize', 'no']
+        if password:
+            args += ['--requirepass', password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError('redis-server did not start on port %d' % self.port)
+
+    def client(self):
+        import redis
+        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def redis_auth_server():
+    server = RedisServer(password='Sup3r-s3cret-Pa55word')
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def r(redis_server):
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+def _env():
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
+        ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
+        ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_LOCALHOST_WARNING='0',
+        ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
+    )
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    return env
+
+
+def ansible_bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+class ModuleRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        data = json.loads(proc.stdout[proc.stdout.index('{'):])
+        self.result = data['plays'][0]['tasks'][0]['hosts']['localhost']
+
+    def __getitem__(self, key):
+        return self.result[key]
+
+    def get(self, key, default=None):
+        return self.result.get(key, default)
+
+    @property
+    def failed(self):
+        return bool(self.result.get('failed'))
+
+
+def run_module(module, args, check=False, diff=False, verbosity=0):
+    """Run oncall.runbooks.<module> through the real `ansible` CLI; returns its result."""
+    cmd = [ansible_bin('ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
+           '-m', 'oncall.runbooks.' + module, '-a', json.dumps(args)]
+    if check:
+        cmd.append('--check')
+    if diff:
+        cmd.append('--diff')
+    if verbosity:
+        cmd.append('-' + 'v' * verbosity)
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    return ModuleRun(proc)
+
+
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=None, tags=None):
+    cmd = [ansible_bin('ansible-playbook'), playbook]
+    if inventory:
+        cmd += ['-i', inventory]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
+    if check:
+        cmd.append('--check')
+    if diff:
+        cmd.append('--diff')
+    if tags:
+        cmd += ['--tags', tags]
+    env = _env()
+    env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
+    env['ANSIBLE_CALLBACK_RESULT_FORMAT'] = 'yaml'
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture()
+def module():
+    return run_module
+
+
+# ---- Node: real BullMQ and Bull ------------------------------------------------------------
+
+def node(script, *args, port, timeout=300):
+    """Run lab/node/<script> and return its JSON output (last JSON line)."""
+    proc = subprocess.run(['node', os.path.join(NODE_DIR, script)] + [str(a) for a in args]
+                          + ['--port', str(port)], capture_output=True, text=True, timeout=timeout,
+                          cwd=NODE_DIR)
+    if proc.returncode:
+        raise RuntimeError('node %s %s failed: %s' % (script, ' '.join(map(str, args)), proc.stderr))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(('{', '['))]
+    return json.loads(lines[-1])
+
+
+class Worker(object):
+    """A real worker process (lab/node/worker.js) and the events it printed."""
+
+    def __init__(self, flavor, queue, port, *extra):
+        self.proc = subprocess.Popen(
+            ['node', os.path.join(NODE_DIR, 'worker.js'), '--flavor', flavor, '--queue', queue,
+             '--port', str(port)] + list(extra),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=NODE_DIR, bufsize=1)
+        self.events = []
+        import threading
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        self.wait_for(lambda evs: any(e.get('event') == 'ready' for e in evs), 30)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line.startswith('{'):
+                try:
+                    self.events.append(json.loads(line))
+                except ValueError:
+                    pass
+
+    def done_ids(self, kind=None):
+        kinds = (kind,) if kind else ('processed', 'failed')
+        return [str(e['id']) for e in list(self.events) if e.get('event') in kinds]
+
+    def wait_for(self, predicate, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate(list(self.events)):
+                return True
+            if self.proc.poll() is not None:
+                raise RuntimeError('worker exited: %s' % self.proc.stderr.read())
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture()
+def workers():
+    started = []
+
+    def start(flavor, queue, port, *extra):
+        w = Worker(flavor, queue, port, *extra)
+        started.append(w)
+        return w
+    yield start
+    for w in started:
+        w.stop()
+
+
+def dump_keys(client, pattern='*'):
+    """Every key matching pattern with its type, TTL and serialized value (for before/after)."""
+    out = {}
+    for key in sorted(client.scan_iter(match=pattern, count=1000)):
+        raw = client.execute_command('DUMP', key, **{'NEVER_DECODE': True})
+        out[key] = (client.type(key), client.pttl(key) > 0, raw)
+    return out

@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+"""The planning logic of redis_queue, on observations made up here (no Redis)."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
+from ansible_collections.oncall.runbooks.plugins.module_utils.redis import queues as rq
+from ansible_collections.oncall.runbooks.plugins.modules import redis_queue
+
+
+class FakeQueue(object):
+    """Stands in for a backend: answers the planner's questions from fixed figures."""
+
+    flavor = 'bullmq'
+    name = 'q'
+
+    def __init__(self, clean=0, retry=0, locked=()):
+        self._clean, self._retry, self._locked = clean, retry, set(locked)
+
+    def plan_clean(self, obs, rule, now):
+        if not self._clean:
+            return None
+        return Action('clean', 'q/' + rule['status'], 'old', count=self._clean,
+                      params={'status': rule['status']}, destructive=True)
+
+    def plan_retry(self, obs, rule, now):
+        if not self._retry:
+            return None
+        return Action('retry', 'q/failed', 'x', count=self._retry, params={'status': 'failed'})
+
+    def plan_drain(self, obs, delayed):
+        n = obs.counts['wait'] + (obs.counts['delayed'] if delayed else 0)
+        return Action('drain', 'q', 'd', count=n, params={'delayed': delayed}) if n else None
+
+    def job_locations(self, ids):
+        return [(i, i != 'missing', i in self._locked) for i in ids]
+
+
+COUNTS = {'wait': 5, 'paused': 0, 'active': 1, 'delayed': 2, 'prioritized': 0,
+          'waiting_children': 0, 'completed': 10, 'failed': 4}
+
+
+def obs(paused=False, exists=True, **counts):
+    c = dict(COUNTS)
+    c.update(counts)
+    return rq.Observation(exists, paused, c)
+
+
+def kinds(actions):
+    return [a.kind for a in actions]
+
+
+def test_pause_comes_first_and_resume_last():
+    q = FakeQueue(clean=3, retry=2)
+    params = {'state': 'paused', 'clean': [{'status': 'completed'}], 'retry': {'status': 'failed'}}
+    assert kinds(rq.plan(q, obs(), params)) == ['pause', 'clean', 'retry']
+    params['state'] = 'running'
+    assert kinds(rq.plan(q, obs(paused=True), params)) == ['clean', 'retry', 'resume']
+
+
+def test_desired_state_already_met_gives_empty_plan():
+    q = FakeQueue()
+    assert rq.plan(q, obs(paused=True), {'state': 'paused'}) == []
+    assert rq.plan(q, obs(paused=False), {'state': 'running'}) == []
+    assert rq.plan(q, obs(), {'state': 'present', 'clean': [{'status': 'failed'}]}) == []
+
+
+def test_absent_plans_one_destructive_obliterate_with_the_totals():
+    actions = rq.plan(FakeQueue(), obs(), {'state': 'absent'})
+    assert kinds(actions) == ['obliterate']
+    assert actions[0].count == sum(COUNTS.values())
+    assert actions[0].destructive
+    assert rq.plan(FakeQueue(), obs(exists=False), {'state': 'absent'}) == []
+
+
+def test_remove_jobs_refuses_a_locked_job_and_skips_missing_ones():
+    with pytest.raises(rq.QueueError, match='locked'):
+        rq.plan(FakeQueue(locked=['7']), obs(), {'remove_jobs': ['6', '7']})
+    actions = rq.plan(FakeQueue(), obs(), {'remove_jobs': ['6', 'missing']})
+    assert actions[0].ids == ['6'] and actions[0].count == 1
+
+
+def test_predict_follows_the_plan():
+    o = obs()
+    actions = rq.plan(FakeQueue(clean=4, retry=3), o, {
+        'state': 'paused', 'clean': [{'status': 'completed'}], 'retry': {'status': 'failed'},
+        'drain': True, 'drain_delayed': True})
+    after = rq.predict(o, actions, 'bullmq')
+    assert after['paused'] is True
+    assert after['counts']['completed'] == 6
+    assert after['counts']['failed'] == 1
+    assert after['counts']['wait'] == 0 and after['counts']['paused'] == 0
+    assert after['counts']['delayed'] == 0
+    assert after['counts']['active'] == 1  # never touched
+
+
+def params(**kw):
+    base = dict(name='q', flavor='bullmq', prefix='bull', state='present', clean=None, retry=None,
+                drain=False, drain_delayed=False, remove_jobs=None, requeue_from=None,
+                requeue_limit=0, confirm=False, allow_missing=False, batch_size=1000)
+    base.update(kw)
+    return base
+
+
+def rule(**kw):
+    base = dict(status='failed', older_than='0s', limit=0)
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize('kw,message', [
+    (dict(state='absent'), 'set confirm: true'),
+    (dict(drain=True), 'set confirm: true'),
+    (dict(drain_delayed=True), 'only applies together with drain'),
+    (dict(state='absent', confirm=True, drain=True), 'do not combine'),
+    (dict(clean=[rule(limit=-1)]), 'clean[0].limit must not be negative'),
+    (dict(clean=[rule(older_than='soon')]), 'clean[0].older_than must be a duration'),
+    (dict(retry=dict(status='failed', limit=-2)), 'retry.limit must not be negative'),
+    (dict(retry=dict(status='failed', limit=0), clean=[rule()]), 'use two tasks'),
+    (dict(flavor='list', state='paused'), 'cannot be paused'),
+    (dict(flavor='list', clean=[rule(status='wait', older_than='1h', limit=3)]), 'no timestamps'),
+    (dict(flavor='list', clean=[rule(status='wait')]), 'needs a limit'),
+    (dict(flavor='list', retry=dict(status='failed', limit=0)), 'use requeue_from'),
+    (dict(requeue_from='x'), 'applies to flavor list'),
+    (dict(batch_size=0), 'batch_size must be at least 1'),
+])
+def test_validate_refuses(kw, message):
+    with pytest.raises(rq.QueueError) as err:
+        redis_queue.validate(params(**kw))
+    assert message in str(err.value)
+
+
+def test_validate_parses_durations_once():
+    out = redis_queue.validate(params(clean=[rule(older_than='24h')]))
+    assert out['clean'][0]['older_than_s'] == 86400
