@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_maintenance
+short_description: Vacuum, analyze, reindex and terminate sessions only where thresholds are crossed
+version_added: 0.1.0
+description:
+  - Converges a PostgreSQL database to healthy maintenance thresholds instead of running
+    C(VACUUM ANALYZE) on everything. It reads C(pg_stat_all_tables), the index catalog and
+    C(pg_stat_activity), plans one statement per object outside its threshold (with the measured
+    figure as the reason), and applies the plan unless in check mode.
+  - Every statement runs under O(lock_timeout); an object whose lock cannot be had in time is
+    skipped and reported, never waited on. O(max_runtime) stops starting new work when the
+    maintenance window ends and reports what remains.
+  - Blocking operations (C(VACUUM FULL), a non-concurrent C(REINDEX)) need O(allow_blocking=true).
+    Indexes are rebuilt with C(REINDEX INDEX CONCURRENTLY); invalid C(_ccnew) leftovers of an
+    interrupted rebuild are dropped (first by this run, or by the next one if the server went away).
+  - Sessions are terminated only when they match, never this module's own backend, replication or
+    autovacuum workers, and superusers only with C(include_superusers).
+author:
+  - oncall.runbooks contributors
+extends_documentation_fragment:
+  - oncall.runbooks.postgres
+attributes:
+  check_mode:
+    support: full
+    description: Runs only catalog and statistics queries and returns the plan.
+  diff_mode:
+    support: full
+    description: Shows dead tuples of the planned tables and bloat of the planned indexes before and after.
+options:
+  operations:
+    description:
+      - The operations to run, each a key with its settings (C({}) takes the defaults).
+      - C(vacuum) settings are C(min_dead_ratio) (default V(0.1)), C(min_dead_tuples) (V(1000)),
+        C(freeze_min_xid_age) (unset; when set, tables whose C(relfrozenxid) age reaches it get
+        C(VACUUM (FREEZE))) and C(full) (V(false); needs O(allow_blocking)).
+      - C(analyze) settings are C(min_modified_ratio) (V(0.1)) of rows modified since the last
+        ANALYZE, and C(max_stats_age) (V(7d)).
+      - C(reindex) settings are C(min_bloat_ratio) (V(0.3)) of the estimated btree bloat,
+        C(min_size) (V(1MB)) below which indexes are left alone, and C(invalid) (V(true)) to
+        rebuild invalid indexes and drop C(_ccnew)/C(_ccold) leftovers.
+      - C(terminate) settings are C(idle_for) (V(10m)), C(idle_in_transaction_for) (V(5m)),
+        C(active_for) (unset: active queries are never terminated unless set), C(users),
+        C(exclude_users), C(applications) (glob patterns) and C(include_superusers) (V(false)).
+    type: dict
+    required: true
+  schemas:
+    description: Glob patterns of the schemas in scope.
+    type: list
+    elements: str
+    default: ['*']
+  tables:
+    description: Glob patterns (C(schema.table) or C(table)) of the tables in scope; empty means all.
+    type: list
+    elements: str
+    default: []
+  exclude_tables:
+    description: Glob patterns of tables (and their indexes) to leave alone.
+    type: list
+    elements: str
+    default: []
+  lock_timeout:
+    description: How long one statement may wait for a lock before the object is skipped.
+    type: str
+    default: 2s
+  statement_timeout:
+    description: Longest one statement may run (unset means no limit).
+    type: str
+  max_runtime:
+    description:
+      - When this much time has passed (C(2h)), start no new statement and report the rest as skipped.
+    type: str
+  allow_blocking:
+    description:
+      - Allow C(VACUUM FULL) and plain C(REINDEX), which block writes (and reads) on the object.
+    type: bool
+    default: false
+requirements:
+  - psycopg2 (Python library)
+seealso:
+  - module: oncall.runbooks.pg_health_info
+'''
+
+EXAMPLES = r'''
+- name: Weekly window - vacuum and analyze only what needs it, stop at 4 AM
+  oncall.runbooks.pg_maintenance:
+    login_host: db.internal
+    login_user: maintenance
+    login_password: "{{ vault_pg_password }}"
+    db: payment_sandbox
+    operations:
+      vacuum: {min_dead_ratio: 0.2}
+      analyze: {}
+    exclude_tables: ['audit.*']
+    max_runtime: 2h
+
+- name: Monthly window - rebuild bloated and invalid indexes without blocking writes
+  oncall.runbooks.pg_maintenance:
+    db: payment_sandbox
+    operations:
+      reindex: {min_bloat_ratio: 0.3}
+
+- name: Connection pool exhausted - terminate idle sessions of the app after 10 minutes
+  oncall.runbooks.pg_maintenance:
+    db: payment_sandbox
+    operations:
+      terminate:
+        idle_for: 10m
+        users: [festivals]
+'''
+
+RETURN = r'''
+plan:
+  description: One item per statement the module decided on, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    operation:
+      description: C(vacuum), C(vacuum analyze), C(analyze), C(reindex), C(drop invalid index) or C(terminate).
+      type: str
+    object:
+      description: The table, index or session.
+      type: str
+    reason:
+      description: Why, with the measured figure.
+      type: str
+    statement:
+      description: The SQL statement.
+      type: str
+    figures:
+      description: The measurements behind the decision.
+      type: dict
+  sample:
+    - operation: vacuum
+      object: public.generated_cards
+      reason: 41% dead tuples (20480) >= 10%
+      statement: VACUUM public.generated_cards
+      figures: {dead_tuples: 20480, live_tuples: 29520, dead_ratio: 0.4096}
+done:
+  description: Plan items applied, each with C(seconds).
+  returned: always
+  type: list
+  elements: dict
+skipped:
+  description: Plan items not applied, each with C(why) (lock not granted, window over, ...).
+  returned: always
+  type: list
+  elements: dict
+before:
+  description: Dead tuples of the planned tables and bloat of the planned indexes before.
+  returned: always
+  type: dict
+  sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096}}, indexes: {}}
+after:
+  description: The same figures after the run (equal to RV(before) in check mode).
+  returned: always
+  type: dict
+msg:
+  description: One-line summary.
+  returned: always
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
+
+
+def run(module):
+    params = dict(module.params)
+    try:
+        params['lock_timeout_s'] = parse_duration(params['lock_timeout'], 'lock_timeout')
+        params['statement_timeout_s'] = (parse_duration(params['statement_timeout'], 'statement_timeout')
+                                         if params['statement_timeout'] else None)
+        max_runtime = parse_duration(params['max_runtime'], 'max_runtime') if params['max_runtime'] else None
+    except DurationError as exc:
+        raise pgm.MaintenanceError(str(exc))
+    if params['lock_timeout_s'] <= 0:
+        raise pgm.MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
+                                   'never wait on a lock without limit')
+    maint = pgm.Maintenance(None, params)  # validates operations before connecting
+    maint.conn = pgc.connect(params)
+    obs = maint.observe()
+    items = maint.plan(obs)
+    result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
+                  skipped=list(maint.not_planned))
+    if maint.scope_is_empty(obs):
+        result['warnings'] = ['no table matches schemas %s, tables %s, exclude_tables %s'
+                              % (params['schemas'], params['tables'], params['exclude_tables'])]
+    before = maint.figures(items)
+    result['before'] = before
+    if module.check_mode or not items:
+        result['after'] = before
+    else:
+        try:
+            done, skipped = maint.apply(items, max_runtime)
+        except pgm.ApplyInterrupted as exc:
+            result.update(done=exc.done, skipped=exc.skipped, changed=bool(exc.done),
+                          remaining=[i.to_dict() for i in exc.remaining])
+            result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
+                             % (pgc.where(params), len(exc.done), len(items), exc.cause))
+            module.fail_json(**result)
+        result.update(done=done, skipped=skipped, changed=bool(done))
+        result['after'] = maint.figures(items)
+    if module.check_mode:
+        result['changed'] = bool(items)
+    result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']), len(result['skipped']))
+    if module._diff:
+        result['diff'] = dict(before=result['before'], after=result['after'])
+    return result
+
+
+def main():
+    argument_spec = pgc.postgres_argument_spec()
+    argument_spec.update(
+        operations=dict(type='dict', required=True),
+        schemas=dict(type='list', elements='str', default=['*']),
+        tables=dict(type='list', elements='str', default=[]),
+        exclude_tables=dict(type='list', elements='str', default=[]),
+        lock_timeout=dict(type='str', default='2s'),
+        statement_timeout=dict(type='str'),
+        max_runtime=dict(type='str'),
+        allow_blocking=dict(type='bool', default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not pgc.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
+    try:
+        result = run(module)
+    except (pgm.MaintenanceError, pgc.PgConnectionError) as exc:
+        module.fail_json(msg=str(exc))
+    except pgc.psycopg2.Error as exc:
+        module.fail_json(msg='PostgreSQL at %s failed: %s' % (pgc.where(module.params),
+                                                             pgc.describe_error(exc, module.params)))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
