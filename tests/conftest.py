@@ -105,7 +105,13 @@ class ModuleRun(object):
         self.rc = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
-        data = json.loads(proc.stdout[proc.stdout.index('{'):])
+        # the json callback prints one document last; -vvv output may come before it
+        start = 0 if proc.stdout.startswith('{') else proc.stdout.rfind('\n{\n') + 1
+        try:
+            data = json.loads(proc.stdout[start:])
+        except ValueError:
+            raise AssertionError('no JSON result from ansible (rc %s): %s %s'
+                                 % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
         self.result = data['plays'][0]['tasks'][0]['hosts']['localhost']
 
     def __getitem__(self, key):
