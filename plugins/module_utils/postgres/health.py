@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_health_info: the runbooks' database diagnosis queries, as data with verdicts."""
+
+from __future__ import annotations
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
+    INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
+
+SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'sizes', 'dead_tuples',
+            'wraparound', 'replication', 'migrations', 'checks')
+
+XID_LIMIT = 2 ** 31
+
+
+def _verdict(value, warning, critical):
+    if critical is not None and value >= critical:
+        return 'critical'
+    if warning is not None and value >= warning:
+        return 'warning'
+    return 'ok'
+
+
+class HealthError(Exception):
+    pass
+
+
+class Health(object):
+    def __init__(self, conn, params):
+        self.conn = conn
+        self.p = params
+        self.notes = []
+        self.findings = []
+
+    def q(self, sql, args=None):
+        return pgc.query(self.conn, sql, args)
+
+    def connections(self):
+        rows = self.q("SELECT coalesce(state, backend_type) AS state, count(*)::int AS n "
+                      "FROM pg_stat_activity GROUP BY 1 ORDER BY 2 DESC")
+        total = self.q("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend'")[0]['n']
+        maximum = int(self.q("SELECT setting FROM pg_settings WHERE name = 'max_connections'")[0]['setting'])
+        ratio = float(total) / maximum
+        t = self.p['thresholds']
+        self.findings.append({'object': 'connections', 'figure': '%d of %d (%.0f%%)' % (total, maximum, ratio * 100),
+                              'threshold': '>= %.0f%% warning, >= %.0f%% critical'
+                              % (t['connections_warning'] * 100, t['connections_critical'] * 100),
+                              'verdict': _verdict(ratio, t['connections_warning'], t['connections_critical'])})
+        return {'total': total, 'max_connections': maximum, 'ratio': round(ratio, 4),
+                'by_state': dict((r['state'], r['n']) for r in rows)}
+
+    def long_queries(self):
+        rows = self.q("""
+            SELECT pid, usename AS "user", application_name AS application, state,
+                   extract(epoch FROM now() - query_start)::float AS seconds, left(query, 300) AS query
+            FROM pg_stat_activity
+            WHERE state <> 'idle' AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+              AND query_start IS NOT NULL
+            ORDER BY query_start LIMIT %s""", (self.p['limit'],))
+        limit = self.p['thresholds']['long_query_seconds']
+        over = [r for r in rows if r['seconds'] >= limit]
+        self.findings.append({'object': 'queries running longer than %ds' % limit, 'figure': len(over),
+                              'threshold': '> 0 warning', 'verdict': 'warning' if over else 'ok'})
+        return rows
+
+    def statements(self):
+        present = self.q("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if not present:
+            self.notes.append('pg_stat_statements is not installed in this database: no top queries '
+                              '(CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)')
+            return []
+        try:
+            rows = self.q("""
+                SELECT left(query, 300) AS query, calls, round(mean_exec_time::numeric, 2)::float AS mean_ms,
+                       round(total_exec_time::numeric, 2)::float AS total_ms, rows
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY mean_exec_time DESC LIMIT %s""", (self.p['limit'],))
+        except pgc.psycopg2.Error as exc:
+            self.notes.append('pg_stat_statements cannot be read: %s' % pgc.describe_error(exc, self.p))
+            return []
+        slow = [r for r in rows if r['mean_ms'] > self.p['thresholds']['slow_query_mean_ms']]
+        self.findings.append({'object': 'statements with mean time > %d ms' % self.p['thresholds']['slow_query_mean_ms'],
+                              'figure': len(slow), 'threshold': '> 0 warning',
+                              'verdict': 'warning' if slow else 'ok'})
+        return rows
+
+    def indexes(self):
+        unused = self.q("""
+            SELECT s.schemaname AS schema, s.relname AS "table", s.indexrelname AS name, s.idx_scan,
+                   pg_relation_size(s.indexrelid) AS size
+            FROM pg_stat_user_indexes s JOIN pg_index x ON x.indexrelid = s.indexrelid
+            WHERE s.idx_scan = 0 AND NOT x.indisunique AND NOT x.indisprimary
+            ORDER BY pg_relation_size(s.indexrelid) DESC LIMIT %s""", (self.p['limit'],))
+        all_ix = self.q(INDEXES_SQL)
+        invalid = [{'schema': i['schema'], 'table': i['table'], 'name': i['name'], 'size': i['size']}
+                   for i in all_ix if not i['valid']]
+        bloated = []
+        for ix in all_ix:
+            bloat = index_bloat(ix)
+            if bloat is not None and bloat >= 0.3 and ix['size'] >= 1 << 20:
+                bloated.append({'schema': ix['schema'], 'name': ix['name'], 'size': ix['size'],
+                                'bloat_ratio': round(bloat, 4)})
+        self.findings.append({'object': 'invalid indexes', 'figure': len(invalid), 'threshold': '> 0 warning',
+                              'verdict': 'warning' if invalid else 'ok'})
+        return {'unused': unused, 'invalid': invalid, 'bloated': bloated}
+
+    def sizes(self):
+        db = self.q("SELECT pg_database_size(current_database()) AS size")[0]['size']
+        tables = self.q("""
+            SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS total,
+                   pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              AND n.nspname NOT LIKE 'pg_toast%%'
+            ORDER BY pg_total_relation_size(c.oid) DESC LIMIT %s""", (self.p['limit'],))
+        return {'database': db, 'tables': tables}
+
+    def dead_tuples(self):
+        rows = []
+        for t in self.q(TABLES_SQL):
+            ratio = dead_ratio(t)
+            rows.append({'schema': t['schema'], 'name': t['name'], 'dead_tuples': t['dead'],
+                         'live_tuples': t['live'], 'dead_ratio': round(ratio, 4)})
+        rows.sort(key=lambda r: -r['dead_tuples'])
+        t = self.p['thresholds']
+        over = [r for r in rows if r['dead_ratio'] >= t['dead_ratio_warning'] and r['dead_tuples'] >= 1000]
+        self.findings.append({'object': 'tables with >= %.0f%% dead tuples' % (t['dead_ratio_warning'] * 100),
+                              'figure': len(over), 'threshold': '> 0 warning',
+                              'verdict': 'warning' if over else 'ok'})
+        return rows[:self.p['limit']]
+
+    def wraparound(self):
+        rows = self.q("SELECT datname AS database, age(datfrozenxid)::bigint AS xid_age FROM pg_database "
+                      "WHERE datallowconn ORDER BY 2 DESC")
+        for r in rows:
+            r['ratio'] = round(float(r['xid_age']) / XID_LIMIT, 4)
+        worst = rows[0]['ratio'] if rows else 0
+        t = self.p['thresholds']
+        self.findings.append({'object': 'transaction id age (share of wraparound)', 'figure': worst,
+                              'threshold': '>= %.2f warning, >= %.2f critical' % (t['xid_warning'], t['xid_critical']),
+                              'verdict': _verdict(worst, t['xid_warning'], t['xid_critical'])})
+        return rows
+
+    def replication(self):
+        in_recovery = self.q("SELECT pg_is_in_recovery() AS r")[0]['r']
+        if in_recovery:
+            lag = self.q("SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float AS s")[0]['s']
+            return {'role': 'replica', 'replay_lag_seconds': lag, 'replicas': []}
+        replicas = self.q("""
+            SELECT application_name, client_addr::text AS client, state, sync_state,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,
+                   extract(epoch FROM replay_lag)::float AS replay_lag_seconds
+            FROM pg_stat_replication""")
+        return {'role': 'primary', 'replicas': replicas}
+
+    def migrations(self):
+        m = self.p['migrations']
+        exists = self.q("SELECT to_regclass(%s) IS NOT NULL AS e", (m['table'],))[0]['e']
+        if not exists:
+            self.notes.append('migrations table %s does not exist' % m['table'])
+            return []
+        table = pgc.quote_ident(self.conn, *m['table'].split('.'))
+        order = pgc.quote_ident(self.conn, m['order_by'])
+        rows = self.q('SELECT * FROM %s ORDER BY %s DESC NULLS LAST LIMIT %%s' % (table, order), (m['limit'],))
+        return [dict((k, v if isinstance(v, (int, float, bool)) or v is None else str(v)) for k, v in r.items())
+                for r in rows]
+
+    def checks(self):
+        out = []
+        for i, check in enumerate(self.p['checks'] or []):
+            name, sql = check.get('name'), check.get('sql')
+            if not name or not sql:
+                raise HealthError('checks[%d] needs a name and an sql' % i)
+            maximum = int(check.get('max', 0))
+            cur = self.conn.cursor()
+            # the connection is in autocommit mode: this explicit transaction keeps the
+            # user's SQL read-only, and is rolled back whatever happens
+            cur.execute('BEGIN READ ONLY')
+            try:
+                cur.execute(sql)
+                row = cur.fetchone()
+                value = int(row[0]) if row and row[0] is not None else 0
+            except (pgc.psycopg2.Error, TypeError, ValueError) as exc:
+                raise HealthError('check %s failed: %s' % (name, pgc.describe_error(exc, self.p)))
+            finally:
+                cur.execute('ROLLBACK')
+            ok = value <= maximum
+            out.append({'name': name, 'value': value, 'max': maximum, 'ok': ok})
+            self.findings.append({'object': 'check %s' % name, 'figure': value, 'threshold': '<= %d' % maximum,
+                                  'verdict': 'ok' if ok else check.get('severity', 'critical')})
+        return out
+
+    def collect(self, sections):
+        return dict((name, getattr(self, name)()) for name in SECTIONS if name in sections)

@@ -1,0 +1,189 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_health_info
+short_description: The runbooks' PostgreSQL diagnosis as data, with verdicts against thresholds
+version_added: 0.1.0
+description:
+  - Read-only. Gathers what the runbooks ask for by hand with psql - connections by state and
+    against C(max_connections), the longest-running queries, the slowest statements in
+    C(pg_stat_statements), unused, invalid and bloated indexes, table sizes, dead-tuple ratios,
+    transaction-id wraparound age, replication lag, the newest C(schema_migrations) rows - and
+    runs user-defined C(checks) (named SQL returning a count, with a maximum).
+  - Each figure that has a threshold becomes a finding with a verdict (V(ok), V(warning),
+    V(critical)). A missing C(pg_stat_statements) is a note, not a failure.
+author:
+  - oncall.runbooks contributors
+extends_documentation_fragment:
+  - oncall.runbooks.postgres
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed.
+options:
+  sections:
+    description: Which parts to gather; all by default.
+    type: list
+    elements: str
+    choices: [connections, long_queries, statements, indexes, sizes, dead_tuples, wraparound,
+              replication, migrations, checks]
+  limit:
+    description: Rows per list (top queries, largest tables, ...).
+    type: int
+    default: 10
+  migrations:
+    description: Where the applied migrations are recorded.
+    type: dict
+    default: {}
+    suboptions:
+      table:
+        description: Table name, optionally schema-qualified.
+        type: str
+        default: schema_migrations
+      order_by:
+        description: Column giving the order in which migrations ran.
+        type: str
+        default: executed_at
+      limit:
+        description: Newest rows to return.
+        type: int
+        default: 5
+  checks:
+    description:
+      - Named SQL queries returning one number, each with a C(max) (default 0); a value above it is
+        a finding with verdict C(severity) (default V(critical)). Run in a read-only transaction.
+    type: list
+    elements: dict
+    default: []
+  thresholds:
+    description: Thresholds of the findings; defaults follow the runbooks.
+    type: dict
+    default: {}
+    suboptions:
+      connections_warning:
+        description: Share of C(max_connections) in use that is a warning.
+        type: float
+        default: 0.8
+      connections_critical:
+        description: Share of C(max_connections) in use that is critical.
+        type: float
+        default: 0.9
+      long_query_seconds:
+        description: A query running this long is reported (runbook 001 4.4 - 5 minutes).
+        type: int
+        default: 300
+      slow_query_mean_ms:
+        description: Mean execution time above which a statement is slow (runbook 001 4.1 - 100 ms).
+        type: int
+        default: 100
+      dead_ratio_warning:
+        description: Dead-tuple share of a table that is a warning.
+        type: float
+        default: 0.2
+      xid_warning:
+        description: Share of the 2^31 transaction-id horizon that is a warning.
+        type: float
+        default: 0.5
+      xid_critical:
+        description: Share of the 2^31 transaction-id horizon that is critical.
+        type: float
+        default: 0.75
+requirements:
+  - psycopg2 (Python library)
+seealso:
+  - module: oncall.runbooks.pg_maintenance
+'''
+
+EXAMPLES = r'''
+- name: Database diagnosis, with the runbook's duplicate-cards check
+  oncall.runbooks.pg_health_info:
+    db: payment_sandbox
+    checks:
+      - name: duplicate generated_cards
+        sql: >-
+          SELECT count(*) FROM (SELECT 1 FROM generated_cards
+          GROUP BY card_number, expiry_date, cvv HAVING count(*) > 1) d
+        max: 0
+  register: pg_health
+
+- name: Fail on a critical finding
+  ansible.builtin.assert:
+    that: pg_health.findings | selectattr('verdict', 'equalto', 'critical') | list | length == 0
+'''
+
+RETURN = r'''
+health:
+  description: One key per gathered section.
+  returned: always
+  type: dict
+  sample:
+    connections: {total: 12, max_connections: 100, ratio: 0.12, by_state: {idle: 9, active: 3}}
+    wraparound: [{database: payment_sandbox, xid_age: 1021, ratio: 0.0}]
+findings:
+  description: Figures with thresholds and their verdicts.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {object: connections, figure: 12 of 100 (12%), threshold: ">= 80% warning, >= 90% critical", verdict: ok}
+notes:
+  description: What could not be gathered and why (for example pg_stat_statements absent).
+  returned: always
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import health as pgh
+
+
+def main():
+    argument_spec = pgc.postgres_argument_spec()
+    argument_spec.update(
+        sections=dict(type='list', elements='str', choices=list(pgh.SECTIONS)),
+        limit=dict(type='int', default=10),
+        migrations=dict(type='dict', default={}, options=dict(
+            table=dict(type='str', default='schema_migrations'),
+            order_by=dict(type='str', default='executed_at'),
+            limit=dict(type='int', default=5),
+        )),
+        checks=dict(type='list', elements='dict', default=[]),
+        thresholds=dict(type='dict', default={}, options=dict(
+            connections_warning=dict(type='float', default=0.8),
+            connections_critical=dict(type='float', default=0.9),
+            long_query_seconds=dict(type='int', default=300),
+            slow_query_mean_ms=dict(type='int', default=100),
+            dead_ratio_warning=dict(type='float', default=0.2),
+            xid_warning=dict(type='float', default=0.5),
+            xid_critical=dict(type='float', default=0.75),
+        )),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not pgc.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
+    sections = module.params['sections'] or list(pgh.SECTIONS)
+    try:
+        conn = pgc.connect(module.params)
+        health = pgh.Health(conn, module.params)
+        data = health.collect(sections)
+    except (pgc.PgConnectionError, pgh.HealthError) as exc:
+        module.fail_json(msg=str(exc))
+    except pgc.psycopg2.Error as exc:
+        module.fail_json(msg='PostgreSQL at %s failed: %s' % (pgc.where(module.params),
+                                                             pgc.describe_error(exc, module.params)))
+    module.exit_json(changed=False, health=data, findings=health.findings, notes=health.notes)
+
+
+if __name__ == '__main__':
+    main()
