@@ -59,6 +59,78 @@ class RedisServer(object):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+PG_BIN = '/usr/lib/postgresql/15/bin'
+
+
+class PostgresServer(object):
+    """A throw-away PostgreSQL 15 cluster on a free loopback port.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres``
+    system user (created by Debian's package). Role ``postgres`` is a trusted superuser;
+    every other role must give its password.
+    """
+
+    def __init__(self):
+        import pwd
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix='oncall-pg-')
+        self.data = os.path.join(self.dir, 'data')
+        self.as_user = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam('postgres')
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+            self.as_user = ['runuser', '-u', 'postgres', '--']
+        self._run([PG_BIN + '/initdb', '-D', self.data, '-U', 'postgres', '--auth-local=trust',
+                   '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync'])
+        with open(os.path.join(self.data, 'pg_hba.conf'), 'w') as hba:
+            hba.write('local all all trust\n'
+                      'host all postgres 127.0.0.1/32 trust\n'
+                      'host all all 127.0.0.1/32 scram-sha-256\n')
+        self._run([PG_BIN + '/pg_ctl', '-D', self.data, '-w', '-l', os.path.join(self.dir, 'log'),
+                   '-o', '-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off '
+                   '-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=1h'
+                   % (self.port, self.dir), 'start'])
+
+    def _run(self, cmd):
+        subprocess.run(self.as_user + cmd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    def connect(self, db='postgres', user='postgres', password=None, **kw):
+        import psycopg2
+        conn = psycopg2.connect(host='127.0.0.1', port=self.port, dbname=db, user=user,
+                                password=password, **kw)
+        conn.autocommit = True
+        return conn
+
+    def stop(self):
+        subprocess.run(self.as_user + [PG_BIN + '/pg_ctl', '-D', self.data, '-m', 'immediate',
+                                       'stop'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def pg_server():
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def pgdb(pg_server, request):
+    """A fresh database for one test; yields (server, dbname, superuser connection)."""
+    name = 't_' + ''.join(c if c.isalnum() else '_' for c in request.node.name.lower())[:50]
+    admin = pg_server.connect()
+    with admin.cursor() as cur:
+        cur.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+        cur.execute('CREATE DATABASE %s' % name)
+    conn = pg_server.connect(db=name)
+    yield pg_server, name, conn
+    conn.close()
+    with admin.cursor() as cur:
+        cur.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+    admin.close()
+
+
 @pytest.fixture(scope='session')
 def redis_server():
     server = RedisServer()

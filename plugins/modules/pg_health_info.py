@@ -175,6 +175,8 @@ def main():
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
         conn = pgc.connect(module.params)
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '5s'")  # a diagnosis never waits long on a lock
         health = pgh.Health(conn, module.params)
         data = health.collect(sections)
     except (pgc.PgConnectionError, pgh.HealthError) as exc:

@@ -149,8 +149,11 @@ done:
   returned: always
   type: list
   elements: dict
-skipped:
-  description: Plan items not applied, each with C(why) (lock not granted, window over, ...).
+skipped_items:
+  description:
+    - Objects past a threshold that were not handled, each with C(why) (lock not granted within
+      O(lock_timeout), window over, cannot be rebuilt concurrently, ...).
+    - Named so because Ansible reserves C(skipped) for skipped tasks.
   returned: always
   type: list
   elements: dict
@@ -194,7 +197,7 @@ def run(module):
     obs = maint.observe()
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
-                  skipped=list(maint.not_planned))
+                  skipped_items=list(maint.not_planned))
     if maint.scope_is_empty(obs):
         result['warnings'] = ['no table matches schemas %s, tables %s, exclude_tables %s'
                               % (params['schemas'], params['tables'], params['exclude_tables'])]
@@ -206,16 +209,16 @@ def run(module):
         try:
             done, skipped = maint.apply(items, max_runtime)
         except pgm.ApplyInterrupted as exc:
-            result.update(done=exc.done, skipped=exc.skipped, changed=bool(exc.done),
+            result.update(done=exc.done, skipped_items=exc.skipped, changed=bool(exc.done),
                           remaining=[i.to_dict() for i in exc.remaining])
             result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             module.fail_json(**result)
-        result.update(done=done, skipped=skipped, changed=bool(done))
+        result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
         result['after'] = maint.figures(items)
     if module.check_mode:
         result['changed'] = bool(items)
-    result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']), len(result['skipped']))
+    result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']), len(result['skipped_items']))
     if module._diff:
         result['diff'] = dict(before=result['before'], after=result['after'])
     return result

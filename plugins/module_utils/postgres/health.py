@@ -89,10 +89,11 @@ class Health(object):
     def indexes(self):
         unused = self.q("""
             SELECT s.schemaname AS schema, s.relname AS "table", s.indexrelname AS name, s.idx_scan,
-                   pg_relation_size(s.indexrelid) AS size
+                   c.relpages::bigint * current_setting('block_size')::int AS size
             FROM pg_stat_user_indexes s JOIN pg_index x ON x.indexrelid = s.indexrelid
+            JOIN pg_class c ON c.oid = s.indexrelid
             WHERE s.idx_scan = 0 AND NOT x.indisunique AND NOT x.indisprimary
-            ORDER BY pg_relation_size(s.indexrelid) DESC LIMIT %s""", (self.p['limit'],))
+            ORDER BY c.relpages DESC LIMIT %s""", (self.p['limit'],))
         all_ix = self.q(INDEXES_SQL)
         invalid = [{'schema': i['schema'], 'table': i['table'], 'name': i['name'], 'size': i['size']}
                    for i in all_ix if not i['valid']]
@@ -107,14 +108,21 @@ class Health(object):
         return {'unused': unused, 'invalid': invalid, 'bloated': bloated}
 
     def sizes(self):
+        # Sizes from the catalog (as of the last VACUUM/ANALYZE): pg_total_relation_size would
+        # wait behind any session holding an exclusive lock, and a diagnosis must not hang.
         db = self.q("SELECT pg_database_size(current_database()) AS size")[0]['size']
         tables = self.q("""
-            SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS total,
-                   pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes
+            SELECT n.nspname AS schema, c.relname AS name,
+                   (c.relpages + coalesce(t.relpages, 0) + coalesce(ix.pages, 0))::bigint * b.size AS total,
+                   c.relpages::bigint * b.size AS heap, coalesce(ix.pages, 0)::bigint * b.size AS indexes
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+            LEFT JOIN (SELECT x.indrelid, sum(i.relpages) AS pages FROM pg_index x
+                       JOIN pg_class i ON i.oid = x.indexrelid GROUP BY x.indrelid) ix ON ix.indrelid = c.oid
+            CROSS JOIN (SELECT current_setting('block_size')::int AS size) b
             WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
               AND n.nspname NOT LIKE 'pg_toast%%'
-            ORDER BY pg_total_relation_size(c.oid) DESC LIMIT %s""", (self.p['limit'],))
+            ORDER BY 3 DESC LIMIT %s""", (self.p['limit'],))
         return {'database': db, 'tables': tables}
 
     def dead_tuples(self):

@@ -38,8 +38,7 @@ SELECT n.nspname AS schema, c.relname AS name, c.oid::bigint AS oid,
        coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead,
        coalesce(s.n_mod_since_analyze, 0) AS modified,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float AS stats_age,
-       age(c.relfrozenxid)::bigint AS xid_age, c.reltuples::float AS reltuples,
-       pg_total_relation_size(c.oid) AS size
+       age(c.relfrozenxid)::bigint AS xid_age, c.reltuples::float AS reltuples
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -48,6 +47,10 @@ WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
   AND n.nspname NOT LIKE 'pg_temp%%'
 """
 
+# Nothing here takes a lock: sizes come from the catalog (relpages, as of the last VACUUM,
+# ANALYZE or build), so observing never waits behind a session holding an exclusive lock.
+# pg_maintenance measures the real size of each index it considers, under lock_timeout.
+#
 # Expected size of a btree from the live rows of its table (the index's own tuple count for
 # a partial index) and the average width of its columns. Using live rows, not the index's
 # reltuples, sees the bloat a mass DELETE leaves before VACUUM has run, so one run that
@@ -59,10 +62,9 @@ WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
 INDEXES_SQL = """
 SELECT n.nspname AS schema, t.relname AS "table", i.relname AS name, i.oid::bigint AS oid,
        x.indisvalid AS valid, am.amname AS method,
-       (pg_relation_size(i.oid) / current_setting('block_size')::int)::bigint AS pages,
+       i.relpages::bigint AS pages, i.relpages::bigint * current_setting('block_size')::int AS size,
        CASE WHEN x.indpred IS NULL AND st.n_live_tup IS NOT NULL AND st.n_live_tup + st.n_dead_tup > 0
             THEN st.n_live_tup::float ELSE i.reltuples::float END AS tuples,
-       pg_relation_size(i.oid) AS size,
        current_setting('block_size')::int AS block_size,
        coalesce((SELECT split_part(o, '=', 2)::int FROM unnest(i.reloptions) o
                  WHERE o LIKE 'fillfactor=%%'), 90) AS fillfactor,
@@ -223,13 +225,38 @@ class Maintenance(object):
         return [r for r in rows if in_scope(r['schema'], r['name'], self.params)]
 
     def indexes(self):
-        rows = pgc.query(self.conn, INDEXES_SQL)
-        return [r for r in rows if in_scope(r['schema'], r['table'], self.params)]
+        rows = [r for r in pgc.query(self.conn, INDEXES_SQL)
+                if in_scope(r['schema'], r['table'], self.params)]
+        measured = []
+        for r in rows:
+            if r['valid'] and r['method'] != 'btree':
+                continue
+            try:
+                size = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (r['oid'],))[0]['size']
+            except pgc.psycopg2.Error as exc:
+                if getattr(exc, 'pgcode', None) != '55P03':
+                    raise
+                self.not_planned.append(dict(operation='reindex', object='%s.%s' % (r['schema'], r['name']),
+                                             why='lock not granted within lock_timeout while measuring'))
+                continue
+            r['size'] = size
+            r['pages'] = size // r['block_size']
+            measured.append(r)
+        return measured
 
     def sessions(self):
         return pgc.query(self.conn, SESSIONS_SQL)
 
+    def set_timeouts(self):
+        """Bound every lock wait of this session, observation included."""
+        with self.conn.cursor() as cur:
+            cur.execute('SET lock_timeout = %s', ('%dms' % int(self.params['lock_timeout_s'] * 1000),))
+            if self.params.get('statement_timeout_s'):
+                cur.execute('SET statement_timeout = %s',
+                            ('%dms' % int(self.params['statement_timeout_s'] * 1000),))
+
     def observe(self):
+        self.set_timeouts()
         obs = {}
         if {'vacuum', 'analyze'} & set(self.ops):
             obs['tables'] = self.tables()
@@ -378,10 +405,6 @@ class Maintenance(object):
         started = clock()
         done, skipped = [], []
         cur = self.conn.cursor()
-        cur.execute('SET lock_timeout = %s', ('%dms' % int(self.params['lock_timeout_s'] * 1000),))
-        if self.params.get('statement_timeout_s'):
-            cur.execute('SET statement_timeout = %s',
-                        ('%dms' % int(self.params['statement_timeout_s'] * 1000),))
         for index, item in enumerate(items):
             if max_runtime_s is not None and clock() - started >= max_runtime_s:
                 for rest in items[index:]:
@@ -454,6 +477,8 @@ class Maintenance(object):
             for ix in pgc.query(self.conn, INDEXES_SQL):
                 key = '%s.%s' % (ix['schema'], ix['name'])
                 if key in indexes:
+                    ix['size'] = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (ix['oid'],))[0]['size']
+                    ix['pages'] = ix['size'] // ix['block_size']
                     bloat = index_bloat(ix)
                     out['indexes'][key] = {'size': ix['size'], 'valid': ix['valid'],
                                            'bloat_ratio': None if bloat is None else round(bloat, 4)}

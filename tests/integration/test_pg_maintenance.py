@@ -1,0 +1,293 @@
+# -*- coding: utf-8 -*-
+"""pg_maintenance and pg_health_info against a real PostgreSQL 15 started by the test run.
+
+Bloat is made for real: bulk DELETEs on tables with autovacuum switched off.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from conftest import run_module
+
+
+def conn_args(server, db, **extra):
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args.update(extra)
+    return args
+
+
+def flush_stats(cur):
+    # A backend sends its table counters at most once a second; force it, so that ANALYZE's
+    # row count and the INSERT's counters do not add up to twice the rows.
+    cur.execute('SELECT pg_stat_force_next_flush()')
+    cur.execute('SELECT 1')
+
+
+def make_table(conn, name, rows=20000, delete_share=0.0, index=True):
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE %s (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false)' % name)
+        cur.execute("INSERT INTO %s SELECT g, md5(g::text) FROM generate_series(1, %d) g" % (name, rows))
+        if index:
+            cur.execute('CREATE INDEX %s_v ON %s (v)' % (name, name))
+        flush_stats(cur)
+        cur.execute('ANALYZE %s' % name)
+        if delete_share:
+            cur.execute('DELETE FROM %s WHERE id %% 100 < %d' % (name, int(delete_share * 100)))
+        flush_stats(cur)
+
+
+def ensure_role(conn, name, password):
+    """Roles are cluster-wide: create once, (re)set the password every time."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        verb = 'ALTER' if cur.fetchone() else 'CREATE'
+        cur.execute("%s ROLE %s LOGIN PASSWORD '%s'" % (verb, name, password))
+
+
+def stats(conn):
+    with conn.cursor() as cur:
+        cur.execute("""SELECT relname, vacuum_count, analyze_count, n_dead_tup
+                       FROM pg_stat_user_tables ORDER BY relname""")
+        tables = cur.fetchall()
+        cur.execute("""SELECT c.relname, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE c.relkind = 'i' AND n.nspname = 'public' ORDER BY 1""")
+        return tables, cur.fetchall()
+
+
+def wait_stats(conn, table, dead_at_least):
+    """Counters of other sessions reach the shared statistics within a second or so."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with conn.cursor() as cur:
+            cur.execute('SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = %s', (table,))
+            row = cur.fetchone()
+            if row and row[0] >= dead_at_least:
+                return
+        time.sleep(0.2)
+    raise AssertionError('statistics of %s never showed %d dead tuples' % (table, dead_at_least))
+
+
+def test_vacuums_exactly_the_bloated_tables(pgdb):
+    server, db, conn = pgdb
+    for name in ('calm_a', 'calm_b', 'calm_c'):
+        make_table(conn, name, rows=5000)
+    make_table(conn, 'bloated_orders', rows=20000, delete_share=0.4)
+    make_table(conn, 'bloated_cards', rows=20000, delete_share=0.6)
+    wait_stats(conn, 'bloated_cards', 12000)
+    before, _ = stats(conn)
+
+    res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}))
+    assert not res.failed, res.result
+    assert sorted(d['object'] for d in res['done']) == ['public.bloated_cards', 'public.bloated_orders']
+    assert res['plan'][0]['object'] == 'public.bloated_cards'  # most dead tuples first
+    assert '60% dead tuples (12000) >= 10%' in res['plan'][0]['reason']
+    after, _ = stats(conn)
+    vacuumed = dict((b[0], a[1] - b[1]) for b, a in zip(before, after))
+    assert vacuumed == {'bloated_cards': 1, 'bloated_orders': 1, 'calm_a': 0, 'calm_b': 0, 'calm_c': 0}
+    assert res['after']['tables']['public.bloated_cards']['dead_tuples'] == 0
+
+    again = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}))
+    assert again['changed'] is False and again['plan'] == []
+
+
+def test_check_mode_changes_nothing(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'bloated', rows=30000, delete_share=0.9)
+    wait_stats(conn, 'bloated', 27000)
+    conn.cursor().execute('CREATE TABLE fresh (id int)')
+    conn.cursor().execute('INSERT INTO fresh SELECT generate_series(1, 100)')
+    ensure_role(conn, 'idler', 'idler-pw')
+    idle = server.connect(db=db, user='idler', password='idler-pw', application_name='idle-app')
+    time.sleep(1.2)
+    before = stats(conn)
+    ops = {'vacuum': {}, 'analyze': {}, 'reindex': {'min_size': '0'},
+           'terminate': {'idle_for': '1s'}}
+    res = run_module('pg_maintenance', conn_args(server, db, operations=ops), check=True, diff=True)
+    assert not res.failed, res.result
+    kinds = sorted(set(p['operation'] for p in res['plan']))
+    assert 'terminate' in kinds and 'vacuum analyze' in kinds and 'reindex' in kinds
+    assert res['done'] == []
+    assert stats(conn) == before
+    with idle.cursor() as cur:  # the idle session is still alive
+        cur.execute('SELECT 1')
+    idle.close()
+
+
+def test_a_locked_table_is_skipped_within_lock_timeout(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'busy', rows=20000, delete_share=0.5, index=False)
+    make_table(conn, 'free', rows=20000, delete_share=0.5, index=False)
+    wait_stats(conn, 'free', 10000)
+    holder = server.connect(db=db)
+    holder.autocommit = False
+    holder.cursor().execute('LOCK TABLE busy IN ACCESS EXCLUSIVE MODE')
+    try:
+        started = time.monotonic()
+        res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}},
+                                                     lock_timeout='1s'))
+        elapsed = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not res.failed, res.result
+    assert [d['object'] for d in res['done']] == ['public.free']
+    assert [s['object'] for s in res['skipped_items']] == ['public.busy']
+    assert 'lock not granted within lock_timeout 1s' in res['skipped_items'][0]['why']
+    assert elapsed < 60  # sanity bound only: a wait without limit would hang here
+
+
+def index_state(conn, table):
+    with conn.cursor() as cur:
+        cur.execute("""SELECT i.relname, x.indisvalid, i.oid FROM pg_index x
+                       JOIN pg_class i ON i.oid = x.indexrelid
+                       WHERE x.indrelid = %s::regclass ORDER BY 1""", (table,))
+        return cur.fetchall()
+
+
+def test_interrupted_reindex_leaves_an_invalid_index_the_next_run_drops(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'cards', rows=60000, delete_share=0.9)
+    wait_stats(conn, 'cards', 50000)
+    # an old snapshot makes REINDEX CONCURRENTLY wait; its statement_timeout interrupts it
+    snapshot = server.connect(db=db)
+    snapshot.autocommit = False
+    snapshot.set_session(isolation_level='REPEATABLE READ')
+    snapshot.cursor().execute('SELECT count(*) FROM pg_class')
+    other = server.connect(db=db)
+    with other.cursor() as cur:
+        cur.execute("SET statement_timeout = '1s'")
+        with pytest.raises(psycopg2.errors.QueryCanceled):
+            cur.execute('REINDEX INDEX CONCURRENTLY cards_v')
+    other.close()
+    snapshot.rollback()
+    snapshot.close()
+    states = index_state(conn, 'cards')
+    assert ('cards_v_ccnew', False) in [(n, v) for n, v, _ in states]
+    old_oid = dict((n, o) for n, _, o in states)['cards_v']
+
+    res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}))
+    assert not res.failed, res.result
+    ops = [(d['operation'], d['object']) for d in res['done']]
+    assert ops[0] == ('drop invalid index', 'public.cards_v_ccnew')
+    assert ('reindex', 'public.cards_v') in ops
+    states = index_state(conn, 'cards')
+    assert all(valid for _, valid, _ in states)
+    assert [n for n, _, _ in states] == ['cards_pkey', 'cards_v']
+    assert dict((n, o) for n, _, o in states)['cards_v'] != old_oid  # rebuilt
+    assert run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}))['changed'] is False
+
+
+def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'orders', rows=60000, delete_share=0.9)
+    wait_stats(conn, 'orders', 50000)
+    snapshot = server.connect(db=db)
+    snapshot.autocommit = False
+    snapshot.set_session(isolation_level='REPEATABLE READ')
+    snapshot.cursor().execute('SELECT count(*) FROM pg_class')
+    release = threading.Timer(4.0, snapshot.rollback)
+    release.start()
+    try:
+        res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}},
+                                                     statement_timeout='1s', tables=['orders']))
+    finally:
+        release.join()
+        snapshot.close()
+    assert not res.failed, res.result
+    assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why']
+    # nothing half-built is left behind once the old snapshot is gone
+    res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}, tables=['orders']))
+    assert all(valid for _, valid, _ in index_state(conn, 'orders'))
+    assert not [n for n, _, _ in index_state(conn, 'orders') if 'ccnew' in n]
+
+
+def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
+    server, db, conn = pgdb
+    ensure_role(conn, 'app', 'app-pw')
+    ensure_role(conn, 'batch', 'batch-pw')
+    targets = [server.connect(db=db, user='app', password='app-pw', application_name='festivals-api')
+               for _ in range(2)]
+    other_app = server.connect(db=db, user='app', password='app-pw', application_name='reporting')
+    other_user = server.connect(db=db, user='batch', password='batch-pw', application_name='festivals-api')
+    superuser = server.connect(db=db, application_name='festivals-api')
+    busy = server.connect(db=db, user='app', password='app-pw', application_name='festivals-api')
+    worker = threading.Thread(target=lambda: busy.cursor().execute('SELECT pg_sleep(4)'))
+    worker.start()
+    time.sleep(1.5)
+    try:
+        res = run_module('pg_maintenance', conn_args(server, db, operations={'terminate': {
+            'idle_for': '1s', 'users': ['app'], 'applications': ['festivals-*']}}))
+    finally:
+        worker.join()
+    assert not res.failed, res.result
+    pids = sorted(c.get_backend_pid() for c in targets)
+    assert sorted(d['figures']['pid'] for d in res['done']) == pids
+    for c in targets:
+        with pytest.raises(psycopg2.OperationalError):
+            c.cursor().execute('SELECT 1')
+    for c in (other_app, other_user, superuser, busy):
+        c.cursor().execute('SELECT 1')
+        c.close()
+
+
+@pytest.mark.parametrize('args,needle', [
+    (dict(operations={'vacuum': {'full': True}}), 'allow_blocking'),
+    (dict(operations={'vaccum': {}}), "unknown operation 'vaccum'"),
+    (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'between 0 and 1'),
+    (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
+    (dict(operations={'vacuum': {}}, db='no_such_db'), 'database no_such_db does not exist'),
+    (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),
+])
+def test_bad_input_is_one_sentence(pgdb, args, needle):
+    server, db, conn = pgdb
+    ensure_role(conn, 'app', 'right')
+    args = dict(args)
+    res = run_module('pg_maintenance', conn_args(server, args.pop('db', db), **args), verbosity=3)
+    assert res.failed
+    assert needle in res['msg'], res['msg']
+    assert 'Traceback' not in res.stdout and '\n' not in res['msg']
+    assert "'wrong'" not in res.stdout or 'login_password' not in res.stdout
+
+
+def test_unreachable_server_and_empty_scope(pgdb):
+    server, db, conn = pgdb
+    from conftest import free_port
+    res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), db=db,
+                                            operations={'vacuum': {}}))
+    assert res.failed and res['msg'].startswith('cannot connect to PostgreSQL at 127.0.0.1:')
+    make_table(conn, 'lonely', rows=100)
+    res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}, tables=['nomatch*']))
+    assert not res.failed and res['changed'] is False
+    assert any('no table matches' in w for w in res.get('warnings', []))
+
+
+def test_health_info_reports_checks_and_notes(pgdb):
+    server, db, conn = pgdb
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE generated_cards (card_number text, expiry_date text, cvv text)')
+        cur.execute("INSERT INTO generated_cards VALUES ('1','01/30','123'), ('1','01/30','123'), ('2','02/30','1')")
+        cur.execute('CREATE TABLE schema_migrations (version text, executed_at timestamptz)')
+        cur.execute("INSERT INTO schema_migrations VALUES ('001', now() - interval '1 day'), ('002', now())")
+    dupes = ('SELECT count(*) FROM (SELECT 1 FROM generated_cards GROUP BY card_number, expiry_date, cvv '
+             'HAVING count(*) > 1) d')
+    res = run_module('pg_health_info', conn_args(server, db, checks=[{'name': 'duplicate cards', 'sql': dupes}]))
+    assert not res.failed, res.result
+    assert res['health']['checks'] == [{'name': 'duplicate cards', 'value': 1, 'max': 0, 'ok': False}]
+    assert [f['verdict'] for f in res['findings'] if f['object'] == 'check duplicate cards'] == ['critical']
+    assert [m['version'] for m in res['health']['migrations']] == ['002', '001']
+    assert any('pg_stat_statements is not installed' in n for n in res['notes'])
+    conn.cursor().execute('CREATE EXTENSION pg_stat_statements')
+    res = run_module('pg_health_info', conn_args(server, db, sections=['statements']))
+    assert res['notes'] == [] and isinstance(res['health']['statements'], list)
+    # a check may not write: it runs in a read-only transaction
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'sneaky', 'sql': 'DELETE FROM generated_cards RETURNING 1'}]))
+    assert res.failed and 'read-only transaction' in res['msg']
+    with conn.cursor() as cur:
+        cur.execute('SELECT count(*) FROM generated_cards')
+        assert cur.fetchone()[0] == 3
