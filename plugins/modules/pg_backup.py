@@ -1,0 +1,161 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_backup
+short_description: Keep a verified, checksummed pg_dump no older than max_age, and rotate old ones
+version_added: 0.1.0
+description:
+  - Makes sure O(dest) holds a verified backup of O(db) younger than O(max_age). When there is
+    none it runs C(pg_dump --format=custom) to a temporary file, verifies it with
+    C(pg_restore --list), records its SHA-256 and what it holds in a manifest, and only then
+    renames it into place. A run that finds a young enough backup does nothing.
+  - Keeps the O(keep) newest verified backups and removes older ones and leftovers of interrupted
+    runs; it never touches a file that does not match C(<db>-<UTC stamp>.dump).
+  - Use O(max_age=0) to always take a fresh backup (before a deploy).
+  - The password reaches C(pg_dump) through its environment, never its command line.
+author:
+  - oncall.runbooks contributors
+extends_documentation_fragment:
+  - oncall.runbooks.postgres
+attributes:
+  check_mode:
+    support: full
+    description: Says whether it would back up and what it would rotate; writes nothing.
+  diff_mode:
+    support: full
+    description: Lists the backup files before and after.
+options:
+  dest:
+    description: Directory of the backups; created (mode 0700) when missing.
+    type: path
+    required: true
+  max_age:
+    description: A verified backup younger than this satisfies the module (C(20h), C(7d), V(0) for always).
+    type: str
+    default: 20h
+  keep:
+    description: Verified backups to keep, the new one included.
+    type: int
+    default: 7
+  compress:
+    description: pg_dump compression level (0-9).
+    type: int
+    default: 6
+  bin_dir:
+    description: Directory of C(pg_dump) and C(pg_restore); C(PATH) when unset. Use the client of the server's major version or newer.
+    type: path
+requirements:
+  - pg_dump and pg_restore
+seealso:
+  - module: oncall.runbooks.pg_maintenance
+'''
+
+EXAMPLES = r'''
+- name: Monthly verified backup, keep a year of them
+  oncall.runbooks.pg_backup:
+    db: payment_sandbox
+    login_host: db.internal
+    login_password: "{{ vault_pg_password }}"
+    dest: /var/backups/postgres
+    max_age: 25d
+    keep: 12
+
+- name: Backup right before a deploy
+  oncall.runbooks.pg_backup:
+    db: payment_sandbox
+    dest: /var/backups/postgres/pre-deploy
+    max_age: 0
+    keep: 5
+  register: pre_deploy_backup
+'''
+
+RETURN = r'''
+backup:
+  description: The backup taken by this run (empty when none was needed).
+  returned: always
+  type: dict
+  sample: {path: /var/backups/postgres/payment_sandbox-20261122T020000Z.dump, size: 1048576,
+           sha256: 9f86d0..., entries: 42, dump_seconds: 1.2, verify_seconds: 0.1}
+newest:
+  description: Path and age in seconds of the newest verified backup after the run.
+  returned: always
+  type: dict
+plan:
+  description: Actions decided, each with C(action) (backup or remove), C(object) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+removed:
+  description: Files removed by rotation.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import datetime
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import backup as pgb
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+
+
+def main():
+    argument_spec = pgc.postgres_argument_spec()
+    argument_spec.update(
+        dest=dict(type='path', required=True),
+        max_age=dict(type='str', default='20h'),
+        keep=dict(type='int', default=7),
+        compress=dict(type='int', default=6),
+        bin_dir=dict(type='path'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    try:
+        max_age = parse_duration(p['max_age'], 'max_age')
+    except DurationError as exc:
+        module.fail_json(msg=str(exc))
+    if p['keep'] < 1:
+        module.fail_json(msg='keep must be at least 1 (the backup this run takes), got %d' % p['keep'])
+    if not 0 <= p['compress'] <= 9:
+        module.fail_json(msg='compress must be between 0 and 9, got %d' % p['compress'])
+    dest, db = p['dest'], p['db']
+    actions, before = pgb.plan(dest, db, max_age, p['keep'])
+    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[])
+    listing_before = [os.path.basename(b['path']) for b in before]
+    if not module.check_mode and actions:
+        try:
+            for action in actions:
+                if action['action'] == 'backup':
+                    path, manifest = pgb.take(p, pgb.libpq_env(p), dest, db, p['compress'], p['bin_dir'])
+                    result['backup'] = dict(manifest, path=path)
+                    os.chmod(dest, 0o700)
+            for action in actions:
+                if action['action'] == 'remove':
+                    pgb.remove(action['object'])
+                    result['removed'].append(action['object'])
+        except pgb.BackupError as exc:
+            module.fail_json(msg=str(exc), **result)
+        except OSError as exc:
+            module.fail_json(msg='cannot write the backup in %s: %s' % (dest, exc.strerror or exc), **result)
+    after = pgb.existing(dest, db)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    result['newest'] = ({'path': after[0]['path'], 'age_seconds': int((now - after[0]['taken']).total_seconds())}
+                        if after else {})
+    if module._diff:
+        result['diff'] = dict(before='\n'.join(listing_before) + '\n',
+                              after='\n'.join(os.path.basename(b['path']) for b in after) + '\n')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
