@@ -291,3 +291,46 @@ def test_health_info_reports_checks_and_notes(pgdb):
     with conn.cursor() as cur:
         cur.execute('SELECT count(*) FROM generated_cards')
         assert cur.fetchone()[0] == 3
+
+
+def test_backup_is_verified_idempotent_restorable_and_rotated(pgdb, tmp_path):
+    server, db, conn = pgdb
+    make_table(conn, 'orders', rows=3000)
+    dest = str(tmp_path / 'backups')
+    args = conn_args(server, db, dest=dest, keep=2, max_age='1h')
+
+    check = run_module('pg_backup', args, check=True)
+    assert check['changed'] is True and not (tmp_path / 'backups').exists()
+
+    first = run_module('pg_backup', args)
+    assert not first.failed, first.result
+    dump = first['backup']['path']
+    assert first['backup']['tables_with_data'] == ['public.orders']
+    import hashlib
+    assert hashlib.sha256(open(dump, 'rb').read()).hexdigest() == first['backup']['sha256']
+    assert run_module('pg_backup', args)['changed'] is False  # young enough: nothing to do
+
+    # the dump restores: same rows in a fresh database
+    with conn.cursor() as cur:
+        cur.execute('CREATE DATABASE %s_restored' % db[:40])
+    import subprocess
+    subprocess.run(['pg_restore', '-h', '127.0.0.1', '-p', str(server.port), '-U', 'postgres',
+                    '-d', '%s_restored' % db[:40], dump], check=True)
+    restored = server.connect(db='%s_restored' % db[:40])
+    with restored.cursor() as cur:
+        cur.execute('SELECT count(*) FROM orders')
+        assert cur.fetchone()[0] == 3000
+    restored.close()
+    conn.cursor().execute('DROP DATABASE %s_restored' % db[:40])
+
+    # rotation: max_age 0 forces a new one each run; only the 2 newest stay, and a foreign
+    # file in the directory is never touched
+    (tmp_path / 'backups' / 'keep-me.txt').write_text('not ours')
+    paths = [dump]
+    for _ in range(2):
+        time.sleep(1.1)  # file names carry the second
+        paths.append(run_module('pg_backup', dict(args, max_age='0'))['backup']['path'])
+    names = sorted(p.name for p in (tmp_path / 'backups').iterdir())
+    assert 'keep-me.txt' in names
+    dumps = sorted(n for n in names if n.endswith('.dump'))
+    assert dumps == sorted(p.rsplit('/', 1)[1] for p in paths[1:])
