@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Clean 100,000 failed BullMQ jobs: redis_queue next to Node BullMQ's own queue.clean.
 
 For each contender the same queue is filled with real failed jobs (lab/node/qtool.js runs a
@@ -75,7 +75,7 @@ def run_measured(cmd, port):
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=NODE_DIR)
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, usage = os.wait4(proc.pid, 0)[1:]
     proc.returncode = status
     if status:
         raise SystemExit('%s failed with status %d' % (cmd[1], status))
@@ -107,7 +107,7 @@ def fill(port, jobs):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     ap.add_argument('--jobs', type=int, default=100000)
     ap.add_argument('--node-batch', type=int, default=10000)
     ap.add_argument('--batch', type=int, default=1000)

@@ -104,7 +104,8 @@ class PostgresServer(object):
 
     def stop(self):
         subprocess.run(self.as_user + [PG_BIN + '/pg_ctl', '-D', self.data, '-m', 'immediate',
-                                       'stop'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       'stop'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -207,7 +208,8 @@ def run_module(module, args, check=False, diff=False, verbosity=0):
         cmd.append('--diff')
     if verbosity:
         cmd.append('-' + 'v' * verbosity)
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
+                          check=False)
     return ModuleRun(proc)
 
 
@@ -226,7 +228,8 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=N
     env = _env()
     env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
     env['ANSIBLE_CALLBACK_RESULT_FORMAT'] = 'yaml'
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
 
 
 @pytest.fixture()
@@ -240,7 +243,7 @@ def node(script, *args, port, timeout=300):
     """Run lab/node/<script> and return its JSON output (last JSON line)."""
     proc = subprocess.run(['node', os.path.join(NODE_DIR, script)] + [str(a) for a in args]
                           + ['--port', str(port)], capture_output=True, text=True, timeout=timeout,
-                          cwd=NODE_DIR)
+                          cwd=NODE_DIR, check=False)
     if proc.returncode:
         raise RuntimeError('node %s %s failed: %s' % (script, ' '.join(map(str, args)), proc.stderr))
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(('{', '['))]

@@ -20,7 +20,7 @@ description:
   - Use O(max_age=0) to always take a fresh backup (before a deploy).
   - The password reaches C(pg_dump) through its environment, never its command line.
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
 attributes:

@@ -19,7 +19,7 @@ description:
   - Each figure that has a threshold becomes a finding with a verdict (V(ok), V(warning),
     V(critical)). A missing C(pg_stat_statements) is a note, not a failure.
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
 attributes:
@@ -182,8 +182,8 @@ def main():
     except (pgc.PgConnectionError, pgh.HealthError) as exc:
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg='PostgreSQL at %s failed: %s' % (pgc.where(module.params),
-                                                             pgc.describe_error(exc, module.params)))
+        module.fail_json(msg='PostgreSQL at %s failed: %s'
+                             % (pgc.where(module.params), pgc.describe_error(exc, module.params)))
     module.exit_json(changed=False, health=data, findings=health.findings, notes=health.notes)
 
 

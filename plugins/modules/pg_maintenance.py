@@ -24,7 +24,7 @@ description:
   - Sessions are terminated only when they match, never this module's own backend, replication or
     autovacuum workers, and superusers only with C(include_superusers).
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
 attributes:
@@ -47,7 +47,7 @@ options:
         C(min_size) (V(1MB)) below which indexes are left alone, and C(invalid) (V(true)) to
         rebuild invalid indexes and drop C(_ccnew)/C(_ccold) leftovers.
       - C(terminate) settings are C(idle_for) (V(10m)), C(idle_in_transaction_for) (V(5m)),
-        C(active_for) (unset: active queries are never terminated unless set), C(users),
+        C(active_for) (unset, so active queries are never terminated unless it is set), C(users),
         C(exclude_users), C(applications) (glob patterns) and C(include_superusers) (V(false)).
     type: dict
     required: true
@@ -244,8 +244,8 @@ def main():
     except (pgm.MaintenanceError, pgc.PgConnectionError) as exc:
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg='PostgreSQL at %s failed: %s' % (pgc.where(module.params),
-                                                             pgc.describe_error(exc, module.params)))
+        module.fail_json(msg='PostgreSQL at %s failed: %s'
+                             % (pgc.where(module.params), pgc.describe_error(exc, module.params)))
     module.exit_json(**result)
 
 

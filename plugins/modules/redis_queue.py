@@ -15,7 +15,7 @@ description:
     hand, but planned first and idempotent.
   - Works in two steps. It reads the queue (counts per state, paused flag) and computes a plan, a
     list of actions each naming its object, count and reason; then, unless in check mode, it
-    applies the plan. RV(changed) is true exactly when the plan was not empty, so a second
+    applies the plan. C(changed) is true exactly when the plan was not empty, so a second
     identical run reports no change.
   - Every change is made in bounded batches (O(batch_size)), so no single Redis call stalls
     other clients for long, and every item is re-checked atomically in Redis before it is
@@ -25,7 +25,7 @@ description:
   - For O(flavor=bullmq) changes go through the BullMQ Python package (the same Lua scripts as
     the Node library). Bull v3 and plain lists are handled by this collection's own scripts.
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
 attributes:

@@ -17,7 +17,7 @@ description:
     server on a large keyspace; it reads the whole keyspace in steps of O(scan_count).
   - Read-only; it never changes anything.
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
 attributes:

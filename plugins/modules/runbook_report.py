@@ -12,15 +12,15 @@ short_description: Write the JSON and Markdown report a runbook or maintenance w
 version_added: 0.1.0
 description:
   - Every playbook of the collection ends with this module. It takes the registered results of
-    the plan-then-apply modules (anything returning C(plan) and C(actions), or C(done) and
-    C(skipped)) plus findings, and writes C(<name>-<UTC timestamp>.json) and C(.md) in O(dest),
-    and C(<name>-latest.json) / C(.md) copies.
+    the plan-then-apply modules (anything returning C(plan) and C(actions), or C(plan), C(done)
+    and C(skipped_items)) plus findings, and writes C(<name>-<UTC timestamp>.json) and C(.md)
+    in O(dest), and C(<name>-latest.json) and C(<name>-latest.md) copies.
   - The report is an artifact on the machine that runs it, not a change to a managed system, so
-    the module reports RV(changed=false); it writes in check mode too (that report is the dry
-    run's plan) and says so in its header.
-  - Secrets are never passed in: results of modules with C(no_log) options do not contain them.
+    the module always reports C(changed=false). It writes in check mode too (that report is the
+    dry run's plan) and says so in its header.
+  - Secrets never reach the report, since results of modules with C(no_log) options do not contain them.
 author:
-  - oncall.runbooks contributors
+  - oncall.runbooks maintainers (@oncall-runbooks)
 attributes:
   check_mode:
     support: full

@@ -79,14 +79,14 @@ def test_vacuums_exactly_the_bloated_tables(pgdb):
     make_table(conn, 'bloated_orders', rows=20000, delete_share=0.4)
     make_table(conn, 'bloated_cards', rows=20000, delete_share=0.6)
     wait_stats(conn, 'bloated_cards', 12000)
-    before, _ = stats(conn)
+    before = stats(conn)[0]
 
     res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}))
     assert not res.failed, res.result
     assert sorted(d['object'] for d in res['done']) == ['public.bloated_cards', 'public.bloated_orders']
     assert res['plan'][0]['object'] == 'public.bloated_cards'  # most dead tuples first
     assert '60% dead tuples (12000) >= 10%' in res['plan'][0]['reason']
-    after, _ = stats(conn)
+    after = stats(conn)[0]
     vacuumed = dict((b[0], a[1] - b[1]) for b, a in zip(before, after))
     assert vacuumed == {'bloated_cards': 1, 'bloated_orders': 1, 'calm_a': 0, 'calm_b': 0, 'calm_c': 0}
     assert res['after']['tables']['public.bloated_cards']['dead_tuples'] == 0
@@ -167,8 +167,8 @@ def test_interrupted_reindex_leaves_an_invalid_index_the_next_run_drops(pgdb):
     snapshot.rollback()
     snapshot.close()
     states = index_state(conn, 'cards')
-    assert ('cards_v_ccnew', False) in [(n, v) for n, v, _ in states]
-    old_oid = dict((n, o) for n, _, o in states)['cards_v']
+    assert ('cards_v_ccnew', False) in [(st[0], st[1]) for st in states]
+    old_oid = dict((st[0], st[2]) for st in states)['cards_v']
 
     res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}))
     assert not res.failed, res.result
@@ -176,9 +176,9 @@ def test_interrupted_reindex_leaves_an_invalid_index_the_next_run_drops(pgdb):
     assert ops[0] == ('drop invalid index', 'public.cards_v_ccnew')
     assert ('reindex', 'public.cards_v') in ops
     states = index_state(conn, 'cards')
-    assert all(valid for _, valid, _ in states)
-    assert [n for n, _, _ in states] == ['cards_pkey', 'cards_v']
-    assert dict((n, o) for n, _, o in states)['cards_v'] != old_oid  # rebuilt
+    assert all(st[1] for st in states)
+    assert [st[0] for st in states] == ['cards_pkey', 'cards_v']
+    assert dict((st[0], st[2]) for st in states)['cards_v'] != old_oid  # rebuilt
     assert run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}))['changed'] is False
 
 
@@ -202,8 +202,8 @@ def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
     assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why']
     # nothing half-built is left behind once the old snapshot is gone
     res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}, tables=['orders']))
-    assert all(valid for _, valid, _ in index_state(conn, 'orders'))
-    assert not [n for n, _, _ in index_state(conn, 'orders') if 'ccnew' in n]
+    assert all(st[1] for st in index_state(conn, 'orders'))
+    assert not [st[0] for st in index_state(conn, 'orders') if 'ccnew' in st[0]]
 
 
 def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
@@ -211,7 +211,7 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
     ensure_role(conn, 'app', 'app-pw')
     ensure_role(conn, 'batch', 'batch-pw')
     targets = [server.connect(db=db, user='app', password='app-pw', application_name='festivals-api')
-               for _ in range(2)]
+               for i in range(2)]
     other_app = server.connect(db=db, user='app', password='app-pw', application_name='reporting')
     other_user = server.connect(db=db, user='batch', password='batch-pw', application_name='festivals-api')
     superuser = server.connect(db=db, application_name='festivals-api')
@@ -327,7 +327,7 @@ def test_backup_is_verified_idempotent_restorable_and_rotated(pgdb, tmp_path):
     # file in the directory is never touched
     (tmp_path / 'backups' / 'keep-me.txt').write_text('not ours')
     paths = [dump]
-    for _ in range(2):
+    for attempt in range(2):
         time.sleep(1.1)  # file names carry the second
         paths.append(run_module('pg_backup', dict(args, max_age='0'))['backup']['path'])
     names = sorted(p.name for p in (tmp_path / 'backups').iterdir())

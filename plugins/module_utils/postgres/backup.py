@@ -69,7 +69,7 @@ def plan(dest, db, max_age_s, keep, now=None):
     newest_age = (now - backups[0]['taken']).total_seconds() if backups else None
     if newest_age is None or newest_age >= max_age_s:
         why = ('no verified backup in %s' % dest if newest_age is None
-               else 'newest verified backup is %ds old >= max_age %ds' % (newest_age, max_age_s))
+               else 'newest verified backup is %ds old >= max_age %ds' % (int(newest_age), int(max_age_s)))
         actions.append({'action': 'backup', 'object': db, 'reason': why})
         survivors = keep - 1
     else:
@@ -102,12 +102,12 @@ def take(params, env, dest, db, compress, bin_dir, mode=0o600):
     try:
         proc = subprocess.run([pg_dump, '--format=custom', '--compress=%d' % compress,
                                '--no-password', '--file', tmp, db], env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if proc.returncode:
             raise BackupError('pg_dump of %s failed: %s' % (db, _first(proc.stderr)))
         os.chmod(tmp, mode)
         dumped = time.monotonic()
-        listing = subprocess.run([pg_restore, '--list', tmp], capture_output=True, text=True)
+        listing = subprocess.run([pg_restore, '--list', tmp], capture_output=True, text=True, check=False)
         if listing.returncode:
             raise BackupError('pg_restore --list cannot read the new dump of %s: %s'
                               % (db, _first(listing.stderr)))

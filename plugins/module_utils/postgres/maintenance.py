@@ -317,8 +317,8 @@ class Maintenance(object):
                         reasons.append('never analyzed')
                     elif t['stats_age'] > ana['max_stats_age_s']:
                         need_analyze = True
-                        reasons.append('statistics %s old > %s' % (format_duration(t['stats_age']),
-                                                                  ana['max_stats_age']))
+                        reasons.append('statistics %s old > %s'
+                                       % (format_duration(t['stats_age']), ana['max_stats_age']))
                 figures['modified_since_analyze'] = t['modified']
             if need_vacuum:
                 if need_analyze:
