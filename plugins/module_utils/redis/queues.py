@@ -158,6 +158,12 @@ return moved
 """
 
 
+def _raise_first_error(results):
+    for item in results:
+        if isinstance(item, Exception):
+            raise item
+
+
 class Observation(object):
     """What one read of a queue found."""
 
@@ -286,7 +292,9 @@ class BullMQQueue(BaseQueue):
         type_keys = [self.key(s) for s in BULLMQ_STATES] + [self.key('meta'), self.key('events')]
         for k in type_keys:
             pipe.type(k)
-        res = pipe.execute()
+        # Types are checked before any count is used: a key of the wrong type makes its
+        # LLEN/ZCARD fail, and the operator should hear which key, not WRONGTYPE.
+        res = pipe.execute(raise_on_error=False)
         n = len(BULLMQ_STATES)
         types = dict(zip(type_keys, res[n + 2:]))
         expected = dict((self.key(s), 'list' if s in self.LIST_STATES else 'zset')
@@ -294,6 +302,7 @@ class BullMQQueue(BaseQueue):
         expected[self.key('meta')] = 'hash'
         expected[self.key('events')] = 'stream'
         self._check_types(expected, types)
+        _raise_first_error(res)
         counts = dict(zip([s.replace('-', '_') for s in BULLMQ_STATES], res[:n]))
         exists = bool(res[n + 1]) or any(counts.values())
         return Observation(exists, bool(res[n]), counts, types)
@@ -434,13 +443,14 @@ class BullQueue(BaseQueue):
                                                           self.key('priority')]
         for k in type_keys:
             pipe.type(k)
-        res = pipe.execute()
+        res = pipe.execute(raise_on_error=False)
         n = len(BULL_STATES)
         types = dict(zip(type_keys, res[n + 2:]))
         expected = dict((self.key(s), 'list' if s in LIST_KINDS else 'zset') for s in BULL_STATES)
         expected[self.key('meta-paused')] = 'string'
         expected[self.key('priority')] = 'zset'
         self._check_types(expected, types)
+        _raise_first_error(res)
         counts = dict(zip(BULL_STATES, res[:n]))
         exists = bool(res[n + 1]) or any(counts.values())
         return Observation(exists, bool(res[n]), counts, types)
