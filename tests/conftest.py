@@ -132,6 +132,65 @@ def pgdb(pg_server, request):
     admin.close()
 
 
+class Lab(object):
+    """The lab (lab/lab.sh) on free ports in a temporary directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='oncall-lab-')
+        self.env = dict(os.environ, LAB_DIR=os.path.join(self.dir, 'lab'),
+                        LAB_REDIS_PORT=str(free_port()), LAB_PG_PORT=str(free_port()),
+                        ONCALL_REPORT_DIR=os.path.join(self.dir, 'reports'))
+        if os.geteuid() == 0:
+            os.chmod(self.dir, 0o755)
+
+    @property
+    def redis_port(self):
+        return int(self.env['LAB_REDIS_PORT'])
+
+    @property
+    def pg_port(self):
+        return int(self.env['LAB_PG_PORT'])
+
+    @property
+    def report_dir(self):
+        return self.env['ONCALL_REPORT_DIR']
+
+    def sh(self, *args):
+        return subprocess.run([os.path.join(ROOT, 'lab', 'lab.sh')] + list(args), env=self.env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    def redis(self):
+        import redis
+        return redis.Redis(port=self.redis_port, decode_responses=True)
+
+    def pg(self, db='payment_sandbox'):
+        import psycopg2
+        conn = psycopg2.connect(host='127.0.0.1', port=self.pg_port, user='postgres', dbname=db)
+        conn.autocommit = True
+        return conn
+
+    def playbook(self, name, **kw):
+        return run_playbook(os.path.join('playbooks', name), env=self.env, **kw)
+
+
+@pytest.fixture(scope='session')
+def lab_session():
+    lab = Lab()
+    up = lab.sh('up')
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield lab
+    lab.sh('down', '--purge')
+    shutil.rmtree(lab.dir, ignore_errors=True)
+
+
+@pytest.fixture()
+def lab(lab_session):
+    """The session's lab, put back in its seeded state for this test."""
+    seeded = lab_session.sh('seed')
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    return lab_session
+
+
 @pytest.fixture(scope='session')
 def redis_server():
     server = RedisServer()
@@ -213,7 +272,8 @@ def run_module(module, args, check=False, diff=False, verbosity=0):
     return ModuleRun(proc)
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=None, tags=None):
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=None, tags=None,
+                 env=None):
     cmd = [ansible_bin('ansible-playbook'), playbook]
     if inventory:
         cmd += ['-i', inventory]
@@ -225,7 +285,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=N
         cmd.append('--diff')
     if tags:
         cmd += ['--tags', tags]
-    env = _env()
+    env = dict(_env(), **(env or {}))
     env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
     env['ANSIBLE_CALLBACK_RESULT_FORMAT'] = 'yaml'
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The local lab: a real redis-server and PostgreSQL 15 on loopback, data under .lab/.
+#   lab/lab.sh up       start both (seeding them the first time); harmless when running
+#   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox)
+#   lab/lab.sh down     stop both; --purge also removes .lab/
+#   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
+#   lab/lab.sh env      the ports and paths, as shell exports
+# LAB_REDIS_PORT (16379), LAB_PG_PORT (15432) and LAB_DIR (.lab) override the defaults.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB_DIR="${LAB_DIR:-$ROOT/.lab}"
+REDIS_PORT="${LAB_REDIS_PORT:-16379}"
+PG_PORT="${LAB_PG_PORT:-15432}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PGDATA="$LAB_DIR/pg/data"
+RUN="$LAB_DIR/run"
+
+say() { printf 'lab: %s\n' "$*"; }
+die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root: as root the cluster belongs to the postgres system user.
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u "$PG_USER" -- "$@"
+    else
+        "$@"
+    fi
+}
+PG_USER=postgres
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+    PG_USER=oncall-lab
+    id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$PG_USER"
+fi
+
+redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+pg_up() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; }
+psql_lab() { psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+start_redis() {
+    if redis_up; then say "redis already up on 127.0.0.1:$REDIS_PORT"; return; fi
+    mkdir -p "$LAB_DIR/redis"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --daemonize yes \
+        --dir "$LAB_DIR/redis" --pidfile "$LAB_DIR/redis/redis.pid" \
+        --logfile "$LAB_DIR/redis/redis.log" --save '' --appendonly no
+    for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+    redis_up || die "redis-server did not start: see $LAB_DIR/redis/redis.log"
+    say "redis up on 127.0.0.1:$REDIS_PORT"
+}
+
+start_pg() {
+    if pg_up; then say "postgresql already up on 127.0.0.1:$PG_PORT"; return; fi
+    mkdir -p "$LAB_DIR/pg" "$RUN"
+    [[ $(id -u) -eq 0 ]] && chown "$PG_USER" "$LAB_DIR/pg" "$RUN"
+    if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+        local pwfile="$LAB_DIR/pg/.pw"
+        echo postgres >"$pwfile"
+        [[ $(id -u) -eq 0 ]] && chown "$PG_USER" "$pwfile"
+        as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --pwfile="$pwfile" -E UTF8 \
+            --auth-local=trust --auth-host=trust --no-sync >/dev/null
+        rm -f "$pwfile"
+        cat >>"$PGDATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$RUN'
+shared_preload_libraries = 'pg_stat_statements'
+track_io_timing = on
+log_min_duration_statement = 500
+CONF
+    fi
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LAB_DIR/pg/log" -w start >/dev/null
+    pg_up || die "postgresql did not start: see $LAB_DIR/pg/log"
+    say "postgresql up on 127.0.0.1:$PG_PORT"
+}
+
+seed() {
+    redis_up && pg_up || die "the lab is not running: lab/lab.sh up"
+    [[ -d "$ROOT/lab/node/node_modules" ]] || (cd "$ROOT/lab/node" && npm ci --no-audit --no-fund >/dev/null)
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 0 flushdb >/dev/null
+    say "seeding redis: $(cd "$ROOT/lab/node" && node seed.js --port "$REDIS_PORT" | head -c 300)..."
+    psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
+        || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
+    psql_lab -d payment_sandbox -f "$ROOT/lab/sql/seed.sql" >/dev/null
+    touch "$LAB_DIR/seeded"
+    say "seeded postgresql database payment_sandbox"
+}
+
+down() {
+    if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
+    for _ in $(seq 50); do redis_up || pg_up || break; sleep 0.1; done
+    say "down"
+    if [[ "${1:-}" == --purge ]]; then rm -rf "$LAB_DIR"; say "removed $LAB_DIR"; fi
+}
+
+case "${1:-}" in
+    up)
+        start_redis
+        start_pg
+        [[ -f "$LAB_DIR/seeded" ]] || seed
+        ;;
+    seed) seed ;;
+    down) down "${2:-}" ;;
+    status)
+        rc=0
+        if redis_up; then say "redis up on 127.0.0.1:$REDIS_PORT"; else say "redis down"; rc=3; fi
+        if pg_up; then say "postgresql up on 127.0.0.1:$PG_PORT"; else say "postgresql down"; rc=3; fi
+        exit $rc
+        ;;
+    env)
+        echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR"
+        ;;
+    *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

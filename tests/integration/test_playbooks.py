@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+"""The playbooks against the lab (lab/lab.sh on free ports): real Redis, real PostgreSQL,
+queues made by the real BullMQ and Bull libraries."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+from conftest import dump_keys
+
+
+def recap(proc):
+    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
+    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
+
+
+def test_lab_up_twice_is_harmless_and_down_leaves_nothing(lab_session):
+    again = lab_session.sh('up')
+    assert again.returncode == 0 and 'already up' in again.stdout
+    assert lab_session.sh('status').returncode == 0
+    pids = subprocess.run(['pgrep', '-f', 'redis-server 127.0.0.1:%d' % lab_session.redis_port],
+                          capture_output=True, text=True, check=False).stdout.split()
+    assert len(pids) == 1
+
+
+def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(lab):
+    r = lab.redis()
+    before = dump_keys(r)
+    check = lab.playbook('weekly_maintenance.yml', check=True, diff=True)
+    assert recap(check)['failed'] == 0
+    assert dump_keys(r) == before, 'check mode changed Redis'
+    assert 'check (dry run' in check.stdout
+
+    first = lab.playbook('weekly_maintenance.yml')
+    assert recap(first)['failed'] == 0 and recap(first)['changed'] >= 1, first.stdout[-3000:]
+    # seeded: per queue 20 of 40 completed and 25 of 30 failed are older than 24h
+    for name in ('ai-analysis', 'notifications', 'card-generation', 'email'):
+        assert r.zcard('bull:%s:completed' % name) == 20
+        assert r.zcard('bull:%s:failed' % name) == 5
+        assert r.llen('bull:%s:wait' % name) == 25  # waiting jobs are never cleaned by age here
+
+    second = lab.playbook('weekly_maintenance.yml')
+    assert recap(second)['changed'] == 0, second.stdout[-3000:]
+
+    reports = sorted(glob.glob(os.path.join(lab.report_dir, 'weekly_maintenance-2*.json')))
+    assert len(reports) == 3
+    first_report = json.load(open(reports[1]))
+    assert first_report['mode'] == 'apply'
+    assert first_report['summary']['applied'] == 8
+    assert os.path.exists(os.path.join(lab.report_dir, 'weekly_maintenance-latest.md'))
