@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Test and bench helper: makes real jobs with the real libraries and reads them back.
 //   node qtool.js <bullmq|bull> <command> --queue Q [--port 16379] [--prefix bull] ...
 // Commands (each prints one JSON line):

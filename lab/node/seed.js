@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Seeds the lab's Redis with queues made by the real libraries, shaped like the runbooks':
 // BullMQ queues ai-analysis and notifications, Bull (v3) queues card-generation and email,
 // each with waiting, delayed, completed and failed jobs; some finished jobs are backdated so

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // A real worker for tests: prints {"event":"ready"} once connected, then one JSON line per
 // job it finishes ({"event":"processed"|"failed","id":..}). Stops on SIGTERM.
 //   node worker.js --flavor bullmq|bull --queue Q [--concurrency N] [--delay-ms N]
