@@ -75,7 +75,7 @@ CONF
 
 seed() {
     if ! redis_up || ! pg_up; then die "the lab is not running: lab/lab.sh up"; fi
-    [[ -d "$ROOT/lab/node/node_modules" ]] || (cd "$ROOT/lab/node" && npm ci --no-audit --no-fund >/dev/null)
+    [[ -d "$ROOT/lab/node/node_modules" ]] || (cd "$ROOT/lab/node" && npm install --no-audit --no-fund >/dev/null)
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 0 flushdb >/dev/null
     say "seeding redis: $(cd "$ROOT/lab/node" && node seed.js --port "$REDIS_PORT" | head -c 300)..."
     psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
