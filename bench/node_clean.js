@@ -1,6 +1,7 @@
 // Node BullMQ's own Queue.clean over a whole failed set, in batches of --batch jobs,
 // timed around the clean calls only. Prints one JSON line.
-const { Queue } = require('bullmq');
+// The lab's node_modules hold the pinned BullMQ.
+const { Queue } = require(require.resolve('bullmq', { paths: [`${__dirname}/../lab/node`] }));
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf('--' + name);

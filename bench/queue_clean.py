@@ -3,7 +3,8 @@
 
 For each contender the same queue is filled with real failed jobs (lab/node/qtool.js runs a
 real BullMQ worker that throws), then cleaned while a second client PINGs Redis in a loop.
-Printed per contender: wall time of the clean, Redis calls made, the worst PING round trip
+Printed per contender: wall time of the clean, Redis commands run (scripts count each command
+inside them), the worst PING round trip
 seen by the concurrent client, the slowest single command in Redis' SLOWLOG, and the
 clean process' peak memory.
 
@@ -92,10 +93,14 @@ def run_measured(cmd, port):
         worst_ping_ms=round(max(pinger.samples), 2),
         p99_ping_ms=round(sorted(pinger.samples)[int(len(pinger.samples) * 0.99)], 2),
         slowest_command_ms=round(max([e['duration'] for e in slow] or [0]) / 1000.0, 2),
-        slowest_command=(max(slow, key=lambda e: e['duration'])['command'][:40] if slow else ''),
+        slowest_command=_text(max(slow, key=lambda e: e['duration'])['command'])[:60] if slow else '',
         peak_rss_mb=round(usage.ru_maxrss / 1024.0, 1),
     )
     return result
+
+
+def _text(value):
+    return value.decode('utf-8', 'replace') if isinstance(value, bytes) else str(value)
 
 
 def fill(port, jobs):
@@ -129,11 +134,11 @@ def main():
             res['contender'] = name
             res['fill_s'] = round(fill_s, 1)
             rows.append(res)
-        print('%-42s %8s %9s %8s %11s %10s %12s %8s' % (
-            'contender', 'removed', 'clean ms', 'calls', 'worst ping', 'p99 ping', 'slowest cmd',
+        print('%-42s %8s %9s %10s %11s %10s %12s %8s' % (
+            'contender', 'removed', 'clean ms', 'redis cmds', 'worst ping', 'p99 ping', 'slowest cmd',
             'peak MB'))
         for row in rows:
-            print('%-42s %8d %9.0f %8d %9.2fms %8.2fms %10.2fms %8.1f' % (
+            print('%-42s %8d %9.0f %10d %9.2fms %8.2fms %10.2fms %8.1f' % (
                 row['contender'], row['removed'], row['ms'], row['redis_calls'],
                 row['worst_ping_ms'], row['p99_ping_ms'], row['slowest_command_ms'],
                 row['peak_rss_mb']))
