@@ -42,7 +42,7 @@ start_redis() {
     mkdir -p "$LAB_DIR/redis"
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --daemonize yes \
         --dir "$LAB_DIR/redis" --pidfile "$LAB_DIR/redis/redis.pid" \
-        --logfile "$LAB_DIR/redis/redis.log" --save '' --appendonly no
+        --logfile "$LAB_DIR/redis/redis.log" --save '' --appendonly no --dbfilename dump.rdb
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
     redis_up || die "redis-server did not start: see $LAB_DIR/redis/redis.log"
     say "redis up on 127.0.0.1:$REDIS_PORT"
@@ -86,7 +86,8 @@ seed() {
 }
 
 down() {
-    if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+    # SHUTDOWN SAVE keeps the lab's queues across down and up, as a real server would.
+    if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true; fi
     if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
     for _ in $(seq 50); do redis_up || pg_up || break; sleep 0.1; done
     say "down"
@@ -97,7 +98,10 @@ case "${1:-}" in
     up)
         start_redis
         start_pg
-        [[ -f "$LAB_DIR/seeded" ]] || seed
+        # Seed the first time, and whenever Redis came up empty (its dump was removed).
+        if [[ ! -f "$LAB_DIR/seeded" ]] || [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" dbsize)" == 0 ]]; then
+            seed
+        fi
         ;;
     seed) seed ;;
     down) down "${2:-}" ;;
