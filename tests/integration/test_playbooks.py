@@ -53,3 +53,26 @@ def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(
     assert first_report['mode'] == 'apply'
     assert first_report['summary']['applied'] == 8
     assert os.path.exists(os.path.join(lab.report_dir, 'weekly_maintenance-latest.md'))
+
+
+def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
+    """ansible-galaxy collection build, install it elsewhere, run its playbook by FQCN."""
+    from conftest import ROOT, ansible_bin
+    env = dict(lab.env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'))
+    env.pop('ANSIBLE_CONFIG', None)
+    build = subprocess.run([ansible_bin('ansible-galaxy'), 'collection', 'build', '--output-path',
+                            str(tmp_path), ROOT], cwd=str(tmp_path), env=env, capture_output=True,
+                           text=True, check=False)
+    assert build.returncode == 0, build.stderr
+    tarball = glob.glob(str(tmp_path / 'oncall-runbooks-*.tar.gz'))[0]
+    install = subprocess.run([ansible_bin('ansible-galaxy'), 'collection', 'install', '-p',
+                              str(tmp_path / 'collections'), tarball], cwd=str(tmp_path), env=env,
+                             capture_output=True, text=True, check=False)
+    assert install.returncode == 0, install.stderr
+    assert (tmp_path / 'collections' / 'ansible_collections' / 'oncall' / 'runbooks' / 'MANIFEST.json').exists()
+    run = subprocess.run([ansible_bin('ansible-playbook'), '-i', os.path.join(ROOT, 'inventories', 'lab'),
+                          'oncall.runbooks.weekly_maintenance', '--check'], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, check=False)
+    assert recap(run)['failed'] == 0, run.stdout[-3000:]
+    report = json.load(open(os.path.join(lab.report_dir, 'weekly_maintenance-latest.json')))
+    assert report['summary']['planned'] == 8 and report['mode'].startswith('check')
