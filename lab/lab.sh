@@ -81,8 +81,24 @@ seed() {
     psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
         || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
     psql_lab -d payment_sandbox -f "$ROOT/lab/sql/seed.sql" >/dev/null
+    seed_logs
     touch "$LAB_DIR/seeded"
     say "seeded postgresql database payment_sandbox"
+}
+
+# Application logs for the weekly window: rotated logs 10 to 60 days old, and a live log
+# with a few errors for the daily health check.
+seed_logs() {
+    local logs="$LAB_DIR/logs" i
+    rm -rf "$logs" && mkdir -p "$logs/api" "$logs/worker"
+    for i in 1 2 3 4 5 6; do
+        printf 'INFO request served\n%.0s' $(seq 20) >"$logs/api/api.log.$i"
+        touch -d "$((i * 10 + 5)) days ago" "$logs/api/api.log.$i"
+        printf 'INFO job done\n' >"$logs/worker/worker.log.$i"
+        touch -d "$((i * 10 + 5)) days ago" "$logs/worker/worker.log.$i"
+    done
+    { printf 'INFO started\n'; printf 'ERROR upstream timeout\n'; printf 'INFO request served\n%.0s' $(seq 50); } >"$logs/api/api.log"
+    say "seeded logs in $logs"
 }
 
 down() {

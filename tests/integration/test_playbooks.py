@@ -28,12 +28,34 @@ def test_lab_up_twice_is_harmless_and_down_leaves_nothing(lab_session):
     assert len(pids) == 1
 
 
+def pg_state(lab):
+    conn = lab.pg()
+    with conn.cursor() as cur:
+        cur.execute("""SELECT relname, vacuum_count, analyze_count, n_dead_tup FROM pg_stat_user_tables
+                       ORDER BY relname""")
+        tables = cur.fetchall()
+        cur.execute("SELECT relname, oid FROM pg_class WHERE relkind = 'i' ORDER BY 1")
+        indexes = cur.fetchall()
+    conn.close()
+    return tables, indexes
+
+
+def log_files(lab):
+    out = []
+    for dirpath, _dirs, names in os.walk(os.path.join(lab.env['LAB_DIR'], 'logs')):
+        out += [os.path.join(dirpath, n) for n in names]
+    return sorted(out)
+
+
 def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(lab):
     r = lab.redis()
     before = dump_keys(r)
+    pg_before, logs_before = pg_state(lab), log_files(lab)
     check = lab.playbook('weekly_maintenance.yml', check=True, diff=True)
     assert recap(check)['failed'] == 0
     assert dump_keys(r) == before, 'check mode changed Redis'
+    assert pg_state(lab) == pg_before, 'check mode changed PostgreSQL'
+    assert log_files(lab) == logs_before, 'check mode removed logs'
     assert 'check (dry run' in check.stdout
 
     first = lab.playbook('weekly_maintenance.yml')
@@ -43,6 +65,11 @@ def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(
         assert r.zcard('bull:%s:completed' % name) == 20
         assert r.zcard('bull:%s:failed' % name) == 5
         assert r.llen('bull:%s:wait' % name) == 25  # waiting jobs are never cleaned by age here
+    vacuumed = dict((t[0], t[1]) for t in pg_state(lab)[0])
+    assert vacuumed['generated_cards'] == 1 and vacuumed['card_uniqueness_pool'] == 1
+    assert sum(vacuumed.values()) == 2  # only the two bloated tables
+    kept = [os.path.basename(f) for f in log_files(lab)]
+    assert sorted(kept) == ['api.log', 'api.log.1', 'api.log.2', 'worker.log.1', 'worker.log.2']
 
     second = lab.playbook('weekly_maintenance.yml')
     assert recap(second)['changed'] == 0, second.stdout[-3000:]
@@ -51,7 +78,7 @@ def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(
     assert len(reports) == 3
     first_report = json.load(open(reports[1]))
     assert first_report['mode'] == 'apply'
-    assert first_report['summary']['applied'] == 8
+    assert first_report['summary']['applied'] == 8 + 2 + 8  # queue cleans, vacuums, log files
     assert os.path.exists(os.path.join(lab.report_dir, 'weekly_maintenance-latest.md'))
 
 
@@ -75,4 +102,4 @@ def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
                          capture_output=True, text=True, check=False)
     assert recap(run)['failed'] == 0, run.stdout[-3000:]
     report = json.load(open(os.path.join(lab.report_dir, 'weekly_maintenance-latest.json')))
-    assert report['summary']['planned'] == 8 and report['mode'].startswith('check')
+    assert report['summary']['planned'] == 8 + 2 + 8 and report['mode'].startswith('check')

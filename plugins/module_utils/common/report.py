@@ -22,10 +22,11 @@ INCIDENT_FIELDS = (
 
 
 def _results(result):
-    if isinstance(result, dict) and isinstance(result.get('results'), list):
-        return [r for r in result['results'] if isinstance(r, dict)]
+    """Flatten a result, a loop's result, or a list of them (one per host) into results."""
     if isinstance(result, list):
-        return [r for r in result if isinstance(r, dict)]
+        return [r for item in result for r in _results(item)]
+    if isinstance(result, dict) and isinstance(result.get('results'), list):
+        return _results(result['results'])
     return [result] if isinstance(result, dict) else []
 
 
@@ -34,10 +35,28 @@ def _target(res):
         value = res.get(key)
         if isinstance(value, dict) and value.get('name'):
             return value['name']
+    invocation = (res.get('invocation') or {}).get('module_args') or {}
+    for key in ('db', 'name', 'paths', 'dest'):
+        if invocation.get(key):
+            value = invocation[key]
+            return ', '.join(value) if isinstance(value, list) else str(value)
     item = res.get('item')
     if isinstance(item, dict):
         return item.get('name') or ''
     return str(item) if item else ''
+
+
+def _plan_item(item):
+    """Each module's plan items in one shape: kind, object, count, reason."""
+    if not isinstance(item, dict):
+        return {'kind': 'remove', 'object': str(item), 'count': 1, 'reason': ''}
+    out = dict(item)
+    out.setdefault('kind', item.get('operation') or item.get('action') or ('remove' if 'path' in item else ''))
+    if 'object' not in out and 'path' in item:
+        out['object'] = item['path']
+        out['reason'] = '%s days old, %s bytes' % (item.get('age_days'), item.get('size'))
+    out.setdefault('count', 1)
+    return out
 
 
 def build_report(name, title, steps, findings, incident, check_mode, started, finished):
@@ -48,8 +67,9 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
         for res in _results(step.get('result')):
             if res.get('skipped'):
                 continue
-            plan = res.get('plan') or []
-            done = res.get('actions') if 'actions' in res else res.get('done', [])
+            plan = [_plan_item(p) for p in res.get('plan') or []]
+            done = res.get('actions') if 'actions' in res else res.get('done', res.get('removed', []))
+            done = [_plan_item(d) for d in done or []]
             entry = {
                 'target': _target(res),
                 'failed': bool(res.get('failed')),
@@ -131,6 +151,9 @@ def render_markdown(report):
                     count = '%s (planned %s)' % (applied.get('count'), item.get('count'))
                 rows.append((item.get('object') or entry['target'], item.get('kind'), count,
                              item.get('reason', '')))
+            for item in entry['skipped']:
+                rows.append((item.get('object', ''), 'SKIPPED %s' % item.get('operation', ''), '',
+                             item.get('why', '')))
         lines += _table(['Object', 'Action', 'Count', 'Reason'], rows)
         lines.append('')
     if report['incident']:
