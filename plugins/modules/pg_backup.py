@@ -91,6 +91,11 @@ plan:
   returned: always
   type: list
   elements: dict
+database:
+  description: The database backed up (C(name), C(server)).
+  returned: always
+  type: dict
+  sample: {name: payment_sandbox, server: "db.internal:5432/payment_sandbox"}
 removed:
   description: Files removed by rotation.
   returned: always
@@ -130,7 +135,8 @@ def main():
         module.fail_json(msg='compress must be between 0 and 9, got %d' % p['compress'])
     dest, db = p['dest'], p['db']
     actions, before = pgb.plan(dest, db, max_age, p['keep'])
-    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[])
+    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[],
+                  database=dict(name=db, server=pgc.where(p)))
     listing_before = [os.path.basename(b['path']) for b in before]
     if not module.check_mode and actions:
         try:

@@ -166,6 +166,11 @@ after:
   description: The same figures after the run (equal to RV(before) in check mode).
   returned: always
   type: dict
+database:
+  description: The database worked on (C(name), C(server)).
+  returned: always
+  type: dict
+  sample: {name: payment_sandbox, server: "db.internal:5432/payment_sandbox"}
 msg:
   description: One-line summary.
   returned: always
@@ -197,7 +202,8 @@ def run(module):
     obs = maint.observe()
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
-                  skipped_items=list(maint.not_planned))
+                  skipped_items=list(maint.not_planned),
+                  database=dict(name=params['db'], server=pgc.where(params)))
     if maint.scope_is_empty(obs):
         result['warnings'] = ['no table matches schemas %s, tables %s, exclude_tables %s'
                               % (params['schemas'], params['tables'], params['exclude_tables'])]

@@ -67,6 +67,13 @@ options:
   started:
     description: When the run started (ISO 8601); the report's timeline begins there.
     type: str
+  tables:
+    description:
+      - Further data to show as tables, each a dict with C(title) and C(rows) (a list of flat
+        dicts, such as pg_health_info's slowest statements or unused indexes).
+    type: list
+    elements: dict
+    default: []
 '''
 
 EXAMPLES = r'''
@@ -137,6 +144,7 @@ def main():
             findings=dict(type='list', elements='dict', default=[]),
             incident=dict(type='dict'),
             started=dict(type='str'),
+            tables=dict(type='list', elements='dict', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -144,7 +152,8 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     report = build_report(p['name'], p['title'], p['steps'], p['findings'], p['incident'],
                           check_mode=p['check_mode_run'] or module.check_mode,
-                          started=p['started'], finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'))
+                          started=p['started'], finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                          tables=p['tables'])
     markdown = render_markdown(report)
     stamp = now.strftime('%Y%m%dT%H%M%SZ')
     try:

@@ -59,7 +59,7 @@ def _plan_item(item):
     return out
 
 
-def build_report(name, title, steps, findings, incident, check_mode, started, finished):
+def build_report(name, title, steps, findings, incident, check_mode, started, finished, tables=None):
     out_steps = []
     planned = applied = failed = 0
     for step in steps or []:
@@ -102,6 +102,7 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
         'findings': list(findings or []),
         'steps': out_steps,
         'incident': dict(incident or {}),
+        'tables': [{'title': t.get('title', ''), 'rows': list(t.get('rows') or [])} for t in tables or []],
     }
 
 
@@ -155,6 +156,17 @@ def render_markdown(report):
                 rows.append((item.get('object', ''), 'SKIPPED %s' % item.get('operation', ''), '',
                              item.get('why', '')))
         lines += _table(['Object', 'Action', 'Count', 'Reason'], rows)
+        lines.append('')
+    for table in report.get('tables') or []:
+        lines += ['## %s' % table['title'], '']
+        rows = [r for r in table['rows'] if isinstance(r, dict)]
+        if not rows:
+            lines += ['None.', '']
+            continue
+        headers = []
+        for row in rows:
+            headers += [k for k in row if k not in headers]
+        lines += _table(headers, [[row.get(h, '') for h in headers] for row in rows])
         lines.append('')
     if report['incident']:
         lines += ['## Incident log', '']
