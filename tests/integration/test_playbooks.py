@@ -103,3 +103,101 @@ def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
     assert recap(run)['failed'] == 0, run.stdout[-3000:]
     report = json.load(open(os.path.join(lab.report_dir, 'weekly_maintenance-latest.json')))
     assert report['summary']['planned'] == 8 + 2 + 8 and report['mode'].startswith('check')
+
+
+def test_monthly_maintenance_backs_up_reindexes_once_and_check_mode_touches_nothing(lab):
+    backups = os.path.join(lab.env['LAB_DIR'], 'backups')
+    pg_before = pg_state(lab)
+    check = lab.playbook('monthly_maintenance.yml', check=True)
+    assert recap(check)['failed'] == 0, check.stdout[-3000:]
+    assert pg_state(lab) == pg_before and not os.path.exists(backups)
+
+    first = lab.playbook('monthly_maintenance.yml')
+    assert recap(first)['failed'] == 0 and recap(first)['changed'] >= 1, first.stdout[-3000:]
+    dumps = glob.glob(os.path.join(backups, 'payment_sandbox-*.dump'))
+    assert len(dumps) == 1 and os.path.exists(dumps[0] + '.sha256')
+    manifest = json.load(open(dumps[0] + '.json'))
+    assert 'public.generated_cards' in manifest['tables_with_data']
+    report = json.load(open(os.path.join(lab.report_dir, 'monthly_maintenance-latest.json')))
+    assert [t['title'] for t in report['tables']][:2] == [
+        'Slowest statements (pg_stat_statements, mean time)', 'Unused indexes (never scanned, not unique)']
+
+    second = lab.playbook('monthly_maintenance.yml')
+    assert recap(second)['changed'] == 0, second.stdout[-3000:]
+    assert len(glob.glob(os.path.join(backups, 'payment_sandbox-*.dump'))) == 1
+
+
+class Health(object):
+    """A real HTTP server on loopback with /health (ok), /slow (300 ms) and /broken (500)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        import time
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                if self.path == '/slow':
+                    time.sleep(0.3)
+                code = 500 if self.path == '/broken' else 200
+                body = b'{"status":"ok","redis":"up"}' if code == 200 else b'{"status":"error"}'
+                self.send_response(code)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_http_check_status_body_and_latency():
+    from conftest import run_module
+    server = Health()
+    try:
+        res = run_module('http_check', {'checks': [
+            {'name': 'health', 'url': server.url + '/health', 'body_contains': '"status":"ok"', 'max_latency': '250ms'},
+            {'name': 'slow', 'url': server.url + '/slow', 'max_latency': '100ms'},
+            {'name': 'broken', 'url': server.url + '/broken'},
+            {'name': 'wrong body', 'url': server.url + '/health', 'body_contains': 'degraded'},
+        ]})
+    finally:
+        server.stop()
+    by = dict((c['name'], c) for c in res['checks'])
+    assert by['health']['ok'] and by['health']['status'] == 200
+    assert not by['slow']['ok'] and 'ms > 100 ms' in by['slow']['why']
+    assert not by['broken']['ok'] and by['broken']['why'] == 'status 500, expected 200'
+    assert not by['wrong body']['ok'] and "lacks 'degraded'" in by['wrong body']['why']
+    assert res['failed_checks'] == ['slow', 'broken', 'wrong body'] and not res.failed
+
+
+def test_daily_health_check_passes_on_the_lab_and_fails_on_a_failing_check(lab):
+    server = Health()
+    try:
+        ok = lab.playbook('daily_health_check.yml', extra_vars={
+            'oncall_http_checks': [{'name': 'api health', 'url': server.url + '/health', 'max_latency': '1s'}]})
+        assert recap(ok)['failed'] == 0, ok.stdout[-3000:]
+        report = json.load(open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')))
+        objects = [f['object'] for f in report['findings']]
+        assert 'http api health' in objects and 'process redis-server' in objects
+        assert any(o.startswith('redis 127.0.0.1') for o in objects)
+        assert any(o.startswith('database payment_sandbox') for o in objects)
+        assert set(f['verdict'] for f in report['findings']) == {'ok'}
+
+        bad = lab.playbook('daily_health_check.yml', extra_vars={
+            'oncall_processes': ['redis-server', 'no-such-daemon-xyz'],
+            'oncall_http_checks': [{'name': 'api health', 'url': server.url + '/broken'}]})
+    finally:
+        server.stop()
+    assert bad.returncode != 0
+    assert 'http api health, process no-such-daemon-xyz outside their thresholds' in ' '.join((bad.stdout + bad.stderr).split())
+    report = json.load(open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')))
+    failing = sorted(f['object'] for f in report['findings'] if f['verdict'] != 'ok')
+    assert failing == ['http api health', 'process no-such-daemon-xyz']

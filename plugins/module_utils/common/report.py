@@ -132,7 +132,8 @@ def render_markdown(report):
                         [(f.get('object', ''), f.get('figure', ''), f.get('threshold', ''),
                           f.get('verdict', '')) for f in report['findings']])
         lines.append('')
-    lines += ['## Steps', '']
+    if report['steps']:
+        lines += ['## Steps', '']
     for step in report['steps']:
         lines += ['### %s' % step['name'], '']
         if not step['results']:

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""http_check: status, body and latency of HTTP endpoints (health checks, smoke tests)."""
+
+from __future__ import annotations
+
+import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
+
+
+def probe(check, validate_certs=True):
+    """One request; returns the observation and whether it meets the check."""
+    url = check['url']
+    wanted = check.get('status', 200)
+    wanted = [int(s) for s in wanted] if isinstance(wanted, list) else [int(wanted)]
+    timeout = parse_duration(check.get('timeout', '10s'), 'timeout')
+    limit_s = parse_duration(check['max_latency'], 'max_latency') if check.get('max_latency') else None
+    started = time.monotonic()
+    status, body, error = None, '', None
+    try:
+        resp = open_url(url, method=check.get('method', 'GET'), headers=check.get('headers') or {},
+                        timeout=timeout, validate_certs=validate_certs, follow_redirects='none')
+        status = resp.getcode()
+        body = resp.read(65536).decode('utf-8', 'replace')
+    except HTTPError as exc:
+        status = exc.code
+        body = exc.read(65536).decode('utf-8', 'replace') if exc.fp else ''
+    except (URLError, OSError, ValueError) as exc:
+        error = str(getattr(exc, 'reason', exc))
+    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    why = []
+    if error:
+        why.append('no answer: %s' % error)
+    elif status not in wanted:
+        why.append('status %s, expected %s' % (status, ' or '.join(map(str, wanted))))
+    if not error and check.get('body_contains') and check['body_contains'] not in body:
+        why.append('body lacks %r' % check['body_contains'])
+    if not error and limit_s is not None and latency_ms > limit_s * 1000:
+        why.append('%.0f ms > %.0f ms' % (latency_ms, limit_s * 1000))
+    return {'name': check.get('name') or url, 'url': url, 'status': status, 'latency_ms': latency_ms,
+            'ok': not why, 'why': '; '.join(why), 'body_excerpt': body[:200]}
