@@ -46,7 +46,10 @@ options:
     type: float
     default: 0.9
   processes:
-    description: Command-line substrings of processes that must be running (like C(pgrep -f)).
+    description:
+      - Processes that must be running. A name without a space or slash (C(redis-server)) is
+        compared with each process' name and the base name of its C(argv[0]); anything else
+        (C(node dist/server.js)) is looked for in the whole command line.
     type: list
     elements: str
     default: []

@@ -42,19 +42,35 @@ def memory(meminfo='/proc/meminfo'):
 
 
 def processes(patterns, proc='/proc'):
-    """Count processes whose command line contains each pattern (like pgrep -f)."""
-    cmdlines = []
+    """Count running processes per pattern.
+
+    A pattern without a space or slash is a program name, compared with each process' name
+    and the base name of its argv[0] (``redis-server``, ``postgres``); one with a space or a
+    slash is looked for in the whole command line (``node dist/server.js``). Names are not
+    searched in command lines, so the command that runs this check never counts as a match.
+    """
+    seen = []
     for pid in os.listdir(proc):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             with open(os.path.join(proc, pid, 'cmdline'), 'rb') as handle:
-                cmd = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace').strip()
+                argv = [a.decode('utf-8', 'replace') for a in handle.read().split(b'\0') if a]
+            with open(os.path.join(proc, pid, 'comm')) as handle:
+                comm = handle.read().strip()
         except (IOError, OSError):
             continue
-        if cmd:
-            cmdlines.append(cmd)
-    return [{'name': p, 'running': sum(1 for c in cmdlines if p in c)} for p in patterns]
+        if argv:
+            first = os.path.basename(argv[0]).split(' ')[0].rstrip(':')
+            seen.append((comm, first, ' '.join(argv)))
+    out = []
+    for pattern in patterns:
+        if ' ' in pattern or '/' in pattern:
+            running = sum(1 for _, _, cmd in seen if pattern in cmd)
+        else:
+            running = sum(1 for comm, first, _ in seen if pattern in (comm, first))
+        out.append({'name': pattern, 'running': running})
+    return out
 
 
 def tail_lines(path, lines):
