@@ -334,3 +334,49 @@ def test_backup_is_verified_idempotent_restorable_and_rotated(pgdb, tmp_path):
     assert 'keep-me.txt' in names
     dumps = sorted(n for n in names if n.endswith('.dump'))
     assert dumps == sorted(p.rsplit('/', 1)[1] for p in paths[1:])
+
+
+def test_max_runtime_starts_nothing_after_the_window(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'late_a', rows=20000, delete_share=0.5, index=False)
+    make_table(conn, 'late_b', rows=20000, delete_share=0.5, index=False)
+    res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}, max_runtime='0s'))
+    assert not res.failed and res['changed'] is False
+    assert res['done'] == [] and len(res['plan']) == 2
+    assert [s['why'] for s in res['skipped_items']] == ['maintenance window over (max_runtime 0s)'] * 2
+
+
+def test_connection_lost_halfway_reports_done_and_remaining(pgdb):
+    server, db, conn = pgdb
+    make_table(conn, 'first', rows=30000, delete_share=0.9, index=False)
+    make_table(conn, 'second', rows=20000, delete_share=0.5, index=False)
+    make_table(conn, 'third', rows=20000, delete_share=0.4, index=False)
+    holder = server.connect(db=db)
+    holder.autocommit = False
+    holder.cursor().execute('LOCK TABLE second IN ACCESS EXCLUSIVE MODE')
+
+    def kill_module_backend():
+        # while the module waits for the lock on "second", its session goes away
+        watcher = server.connect(db=db)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with watcher.cursor() as cur:
+                cur.execute("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                               WHERE application_name = 'oncall.runbooks' AND wait_event_type = 'Lock'""")
+                if cur.fetchall():
+                    break
+            time.sleep(0.05)
+        watcher.close()
+
+    killer = threading.Thread(target=kill_module_backend)
+    killer.start()
+    try:
+        res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}}, lock_timeout='20s'))
+    finally:
+        killer.join()
+        holder.rollback()
+        holder.close()
+    assert res.failed
+    assert 'was lost after 1 of 3 statement(s)' in res['msg']
+    assert [d['object'] for d in res['done']] == ['public.first']
+    assert [r['object'] for r in res['remaining']] == ['public.second', 'public.third']

@@ -201,3 +201,32 @@ def test_daily_health_check_passes_on_the_lab_and_fails_on_a_failing_check(lab):
     report = json.load(open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')))
     failing = sorted(f['object'] for f in report['findings'] if f['verdict'] != 'ok')
     assert failing == ['http api health', 'process no-such-daemon-xyz']
+
+
+def migrations(lab):
+    conn = lab.pg()
+    with conn.cursor() as cur:
+        cur.execute('SELECT version FROM schema_migrations ORDER BY version')
+        rows = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return rows
+
+
+def test_migrate_reports_applied_migrations_and_rolls_back_on_failure(lab):
+    psql = 'psql -X -q -h 127.0.0.1 -p %d -U postgres -d payment_sandbox -c' % lab.pg_port
+    add = psql + " \"INSERT INTO schema_migrations (version, name) VALUES ('20261122000000', 'add_x') ON CONFLICT DO NOTHING\""
+    before = migrations(lab)
+    first = lab.playbook('migrate.yml', extra_vars={'postgres_migrate_command': add})
+    assert recap(first)['failed'] == 0 and recap(first)['changed'] == 1, first.stdout[-3000:]
+    assert '1 migration(s) applied' in first.stdout
+    assert migrations(lab) == sorted(before + ['20261122000000'])
+    second = lab.playbook('migrate.yml', extra_vars={'postgres_migrate_command': add})
+    assert recap(second)['changed'] == 0
+
+    broken = "sh -c \"%s \\\"INSERT INTO schema_migrations (version, name) VALUES ('20261122999999', 'half') \\\" && exit 3\"" % psql
+    rollback = psql + " \"DELETE FROM schema_migrations WHERE version = '20261122999999'\""
+    res = lab.playbook('migrate.yml', extra_vars={
+        'postgres_migrate_command': broken, 'postgres_migrate_rollback_command': rollback})
+    assert res.returncode != 0
+    assert 'the rollback command ran' in ' '.join((res.stdout + res.stderr).split())
+    assert migrations(lab) == sorted(before + ['20261122000000'])

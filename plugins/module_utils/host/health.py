@@ -66,9 +66,9 @@ def processes(patterns, proc='/proc'):
     out = []
     for pattern in patterns:
         if ' ' in pattern or '/' in pattern:
-            running = sum(1 for _, _, cmd in seen if pattern in cmd)
+            running = sum(1 for entry in seen if pattern in entry[2])
         else:
-            running = sum(1 for comm, first, _ in seen if pattern in (comm, first))
+            running = sum(1 for entry in seen if pattern in entry[:2])
         out.append({'name': pattern, 'running': running})
     return out
 
