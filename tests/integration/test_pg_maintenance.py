@@ -127,10 +127,8 @@ def test_a_locked_table_is_skipped_within_lock_timeout(pgdb):
     holder.autocommit = False
     holder.cursor().execute('LOCK TABLE busy IN ACCESS EXCLUSIVE MODE')
     try:
-        started = time.monotonic()
         res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {}},
                                                      lock_timeout='1s'))
-        elapsed = time.monotonic() - started
     finally:
         holder.rollback()
         holder.close()
@@ -138,7 +136,6 @@ def test_a_locked_table_is_skipped_within_lock_timeout(pgdb):
     assert [d['object'] for d in res['done']] == ['public.free']
     assert [s['object'] for s in res['skipped_items']] == ['public.busy']
     assert 'lock not granted within lock_timeout 1s' in res['skipped_items'][0]['why']
-    assert elapsed < 60  # sanity bound only: a wait without limit would hang here
 
 
 def index_state(conn, table):
