@@ -30,7 +30,8 @@ options:
     description:
       - One entry per endpoint, with C(url) (required), C(name), C(method) (C(GET)), C(status)
         (expected code or list of codes, default V(200)), C(body_contains), C(max_latency)
-        (C(100ms), C(2s)), C(timeout) (default C(10s)) and C(headers).
+        (C(100ms), C(2s)), C(timeout) (default C(10s)), C(headers) and C(body) (sent as is, or as
+        JSON when a dict; the method then defaults to C(POST)).
       - Redirects are not followed, so a redirect to a login page does not pass for healthy.
     type: list
     elements: dict

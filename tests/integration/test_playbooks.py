@@ -230,3 +230,104 @@ def test_migrate_reports_applied_migrations_and_rolls_back_on_failure(lab):
     assert res.returncode != 0
     assert 'the rollback command ran' in ' '.join((res.stdout + res.stderr).split())
     assert migrations(lab) == sorted(before + ['20261122000000'])
+
+
+class StatusPage(Health):
+    """Health, plus /status.json in statuspage.io's shape with a settable indicator."""
+
+    indicator = 'none'
+
+    def __init__(self):
+        Health.__init__(self)
+        page = self
+        handler = self.server.RequestHandlerClass
+        original = handler.do_GET
+
+        def do_get(req):
+            if req.path == '/status.json':
+                body = json.dumps({'status': {'indicator': page.indicator, 'description': 'x'}},
+                                  separators=(',', ':')).encode()
+                req.send_response(200)
+                req.send_header('Content-Length', str(len(body)))
+                req.end_headers()
+                req.wfile.write(body)
+                return
+            original(req)
+        handler.do_GET = do_get
+
+
+def test_payment_failure_runbook_switches_off_reconciles_and_switches_back(lab):
+    import sys
+    import time
+    import urllib.request
+    import stripe
+    from conftest import free_port
+    port = free_port()
+    harness = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), '..', 'stripe_harness.py'),
+                                '--port', str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    harness.stdout.readline()
+    status = StatusPage()
+    try:
+        api = 'http://127.0.0.1:%d' % port
+        stripe.api_base = api
+        key = 'sk_test_payment_runbook_9Zx'
+
+        def pi(order, confirm=True):
+            return stripe.PaymentIntent.create(api_key=key, amount=1500, currency='eur', confirm=confirm,
+                                               payment_method='pm_card_visa' if confirm else None,
+                                               metadata={'order_id': order}).to_dict()['id']
+        paid, drifted, dup_a = pi('o-paid'), pi('o-drift'), pi('o-dup')
+        pi('o-dup')  # charged twice
+        conn = lab.pg()
+        with conn.cursor() as cur:
+            cur.execute('DELETE FROM marketplace."Order"')
+            cur.executemany('INSERT INTO marketplace."Order" (id, "stripePaymentIntentId", amount, currency, status) '
+                            'VALUES (%s, %s, 1500, %s, %s)', [('o-paid', paid, 'eur', 'paid'),
+                                                              ('o-drift', drifted, 'eur', 'pending'),
+                                                              ('o-dup', dup_a, 'eur', 'paid')])
+
+        def flag():
+            with conn.cursor() as cur:
+                cur.execute('SELECT payments_enabled FROM marketplace.configuration')
+                return cur.fetchone()[0]
+
+        def order_status(order):
+            with conn.cursor() as cur:
+                cur.execute('SELECT status FROM marketplace."Order" WHERE id = %s', (order,))
+                return cur.fetchone()[0]
+        extra = {'oncall_stripe_api_base': api, 'oncall_stripe_api_key': key,
+                 'oncall_stripe_status_url': status.url + '/status.json', 'payments_incident': 'INC-42 Stripe 500s'}
+
+        status.indicator = 'major'
+        diagnosis = lab.playbook('runbooks/payment_failure.yml', extra_vars=extra)
+        assert recap(diagnosis)['failed'] == 0 and recap(diagnosis)['changed'] == 0, diagnosis.stdout[-3000:]
+        report = json.load(open(os.path.join(lab.report_dir, 'payment_failure-latest.json')))
+        verdicts = dict((f['object'], f['verdict']) for f in report['findings'])
+        assert verdicts['http stripe status'] == 'critical' and verdicts['duplicate charges (1d)'] == 'critical'
+        assert flag() is True  # diagnosis alone changes nothing
+
+        check = lab.playbook('runbooks/payment_failure.yml', extra_vars=extra, tags='remediate', check=True)
+        assert recap(check)['failed'] == 0 and flag() is True
+        off = lab.playbook('runbooks/payment_failure.yml', extra_vars=extra, tags='remediate')
+        assert recap(off)['failed'] == 0 and recap(off)['changed'] == 1, off.stdout[-3000:]
+        assert flag() is False
+        with conn.cursor() as cur:
+            cur.execute('SELECT new, reason FROM oncall_runbooks_audit ORDER BY id DESC LIMIT 1')
+            assert cur.fetchone() == (False, 'INC-42 Stripe 500s')
+        again = lab.playbook('runbooks/payment_failure.yml', extra_vars=extra, tags='remediate')
+        assert recap(again)['changed'] == 0
+
+        time.sleep(1)
+        status.indicator = 'none'
+        back = lab.playbook('runbooks/payment_failure.yml', extra_vars=extra, tags='remediate')
+        assert recap(back)['failed'] == 0, back.stdout[-3000:]
+        assert flag() is True
+        assert order_status('o-drift') == 'paid'  # the outage window was reconciled first
+        report = json.load(open(os.path.join(lab.report_dir, 'payment_failure-latest.json')))
+        assert report['incident']['start_time']
+        urllib.request.urlopen(api + '/_harness/stats', timeout=5).read()
+        conn.close()
+    finally:
+        status.stop()
+        harness.kill()
+        harness.wait(10)

@@ -22,9 +22,15 @@ def probe(check, validate_certs=True):
     limit_s = parse_duration(check['max_latency'], 'max_latency') if check.get('max_latency') else None
     started = time.monotonic()
     status, body, error = None, '', None
+    data = check.get('body')
+    headers = dict(check.get('headers') or {})
+    if data is not None and not isinstance(data, str):
+        import json
+        data = json.dumps(data)
+        headers.setdefault('Content-Type', 'application/json')
     try:
-        resp = open_url(url, method=check.get('method', 'GET'), headers=check.get('headers') or {},
-                        timeout=timeout, validate_certs=validate_certs, follow_redirects='none')
+        resp = open_url(url, method=check.get('method', 'POST' if data is not None else 'GET'), headers=headers,
+                        data=data, timeout=timeout, validate_certs=validate_certs, follow_redirects='none')
         status = resp.getcode()
         body = resp.read(65536).decode('utf-8', 'replace')
     except HTTPError as exc:
