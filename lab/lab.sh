@@ -19,45 +19,63 @@ RUN="$LAB_DIR/run"
 say() { printf 'lab: %s\n' "$*"; }
 die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
 
-# PostgreSQL refuses to run as root: as root the cluster belongs to the postgres system user.
-as_pg() {
-    if [[ $(id -u) -eq 0 ]]; then
-        runuser -u "$PG_USER" -- "$@"
-    else
-        "$@"
-    fi
+# PostgreSQL refuses to run as root: as root the cluster belongs to a system user (postgres,
+# or oncall-lab when there is none) and every server command runs through runuser.
+pg_user() {
+    if id postgres >/dev/null 2>&1; then echo postgres; return; fi
+    id oncall-lab >/dev/null 2>&1 || useradd --system --no-create-home oncall-lab
+    echo oncall-lab
 }
-PG_USER=postgres
-if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
-    PG_USER=oncall-lab
-    id "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$PG_USER"
-fi
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u "$(pg_user)" -- "$@"; else "$@"; fi
+}
 
-redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
-pg_up() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; }
-psql_lab() { psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+REDIS_PID="$LAB_DIR/redis/redis.pid"
+# The pid in our pid file, if that process is still a redis-server (pids get reused).
+redis_pid() {
+    [[ -f "$REDIS_PID" ]] && [[ "$(ps -o comm= -p "$(cat "$REDIS_PID")")" == redis-server ]] && cat "$REDIS_PID"
+}
+redis_ping() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+# Up means: our pid file names a live redis-server, and that process answers on the port.
+redis_up() {
+    local pid
+    pid=$(redis_pid) || return 1
+    [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" == "$pid" ]]
+}
+pg_ping() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; }
+pg_ours() { [[ -f "$PGDATA/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+pg_up() { pg_ours && [[ "$(sed -n 4p "$PGDATA/postmaster.pid")" == "$PG_PORT" ]] && pg_ping; }
+psql_lab() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
 
 start_redis() {
     if redis_up; then say "redis already up on 127.0.0.1:$REDIS_PORT"; return; fi
+    redis_pid >/dev/null && die "this lab's redis (pid $(redis_pid)) is not the one on port $REDIS_PORT: lab/lab.sh down first"
+    redis_ping && die "127.0.0.1:$REDIS_PORT answers but is not this lab's redis (no live $REDIS_PID): set LAB_REDIS_PORT"
     mkdir -p "$LAB_DIR/redis"
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --daemonize yes \
-        --dir "$LAB_DIR/redis" --pidfile "$LAB_DIR/redis/redis.pid" \
+        --dir "$LAB_DIR/redis" --pidfile "$REDIS_PID" \
         --logfile "$LAB_DIR/redis/redis.log" --save '' --appendonly no --dbfilename dump.rdb
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
     redis_up || die "redis-server did not start: see $LAB_DIR/redis/redis.log"
-    say "redis up on 127.0.0.1:$REDIS_PORT"
+    say "redis up on 127.0.0.1:$REDIS_PORT (pid $(redis_pid))"
 }
 
 start_pg() {
     if pg_up; then say "postgresql already up on 127.0.0.1:$PG_PORT"; return; fi
+    pg_ping && die "127.0.0.1:$PG_PORT answers but is not this lab's postgresql ($PGDATA): set LAB_PG_PORT"
     mkdir -p "$LAB_DIR/pg" "$RUN"
-    [[ $(id -u) -eq 0 ]] && chown "$PG_USER" "$LAB_DIR/pg" "$RUN"
+    if [[ $(id -u) -eq 0 ]]; then
+        chmod 755 "$LAB_DIR"
+        chown "$(pg_user)" "$LAB_DIR/pg" "$RUN"
+        as_pg test -w "$LAB_DIR/pg" \
+            || die "user $(pg_user) cannot reach $LAB_DIR: make its parent directories searchable (chmod o+x)"
+    fi
     if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
         local pwfile="$LAB_DIR/pg/.pw"
         echo postgres >"$pwfile"
-        [[ $(id -u) -eq 0 ]] && chown "$PG_USER" "$pwfile"
-        as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --pwfile="$pwfile" -E UTF8 \
-            --auth-local=trust --auth-host=trust --no-sync >/dev/null
+        if [[ $(id -u) -eq 0 ]]; then chown "$(pg_user)" "$pwfile"; fi
+        as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --pwfile="$pwfile" \
+            -E UTF8 --auth-local=trust --auth-host=trust --no-sync >/dev/null
         rm -f "$pwfile"
         cat >>"$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -70,6 +88,8 @@ CONF
     fi
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LAB_DIR/pg/log" -w start >/dev/null
     pg_up || die "postgresql did not start: see $LAB_DIR/pg/log"
+    psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
+        || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
     say "postgresql up on 127.0.0.1:$PG_PORT"
 }
 
@@ -77,16 +97,15 @@ seed() {
     if ! redis_up || ! pg_up; then die "the lab is not running: lab/lab.sh up"; fi
     [[ -d "$ROOT/lab/node/node_modules" ]] || (cd "$ROOT/lab/node" && npm install --no-audit --no-fund >/dev/null)
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -n 0 flushdb >/dev/null
-    say "seeding redis: $(cd "$ROOT/lab/node" && node seed.js --port "$REDIS_PORT" | head -c 300)..."
-    psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
-        || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
+    (cd "$ROOT/lab/node" && node seed.js --port "$REDIS_PORT") >"$LAB_DIR/seed-summary.json"
+    say "seeded redis: $(cat "$LAB_DIR/seed-summary.json")"
     psql_lab -d payment_sandbox -f "$ROOT/lab/sql/seed.sql" >/dev/null
+    say "seeded postgresql database payment_sandbox"
     seed_logs
     touch "$LAB_DIR/seeded"
-    say "seeded postgresql database payment_sandbox"
 }
 
-# Application logs for the weekly window: rotated logs 10 to 60 days old, and a live log
+# Application logs for the weekly window: rotated logs 15 to 65 days old, and a live log
 # with a few errors for the daily health check.
 seed_logs() {
     local logs="$LAB_DIR/logs" i
@@ -101,11 +120,17 @@ seed_logs() {
     say "seeded logs in $logs"
 }
 
+# Wait up to 5 s for a process to exit.
+gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+
 down() {
-    # SHUTDOWN SAVE keeps the lab's queues across down and up, as a real server would.
-    if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true; fi
-    if [[ -f "$PGDATA/postmaster.pid" ]]; then as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null || true; fi
-    for _ in $(seq 50); do redis_up || pg_up || break; sleep 0.1; done
+    local pid
+    if pid=$(redis_pid); then
+        # SHUTDOWN SAVE keeps the lab's queues across down and up, as a real server would.
+        if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true; fi
+        gone "$pid" || { kill "$pid"; gone "$pid"; } || kill -9 "$pid" 2>/dev/null || true
+    fi
+    if pg_ours; then as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null; fi
     say "down"
     if [[ "${1:-}" == --purge ]]; then rm -rf "$LAB_DIR"; say "removed $LAB_DIR"; fi
 }

@@ -57,4 +57,25 @@ async function processUntil(flavor, name, a, count, processor, concurrency = 50)
   return [...seen];
 }
 
-module.exports = { args, connection, openQueue, processUntil };
+// Make finished jobs look older, the way both libraries record a finish (their moveToFinished
+// scripts): finishedOn in the job hash and the same millisecond timestamp as the job's score in
+// the completed/failed set. Ids not in that set are left alone; resolves with those changed.
+async function backdate(redis, keyPrefix, state, ids, ts) {
+  const scores = await Promise.all(ids.map((id) => redis.zscore(keyPrefix + state, id)));
+  const found = ids.filter((_, i) => scores[i] !== null);
+  const multi = redis.multi();
+  for (const id of found) {
+    multi.hset(keyPrefix + id, 'finishedOn', ts, 'processedOn', ts);
+    multi.zadd(keyPrefix + state, 'XX', ts, id);
+  }
+  await multi.exec();
+  return found;
+}
+
+// process.exit drops whatever a piped stdout has not taken yet (100,000 ids are 1 MB): exit
+// once the last write is out.
+function exit(code) {
+  process.stdout.write('', () => process.exit(code));
+}
+
+module.exports = { args, backdate, connection, exit, openQueue, processUntil };

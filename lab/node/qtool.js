@@ -1,9 +1,10 @@
 // Test and bench helper: makes real jobs with the real libraries and reads them back.
-//   node qtool.js <bullmq|bull> <command> --queue Q [--port 16379] [--prefix bull] ...
-// Commands (each prints one JSON line):
+//   node qtool.js <bullmq|bull> <command> --queue Q [--port 16379] [--host 127.0.0.1] [--prefix bull] ...
+//   (or the flavor as --flavor bullmq|bull)
+// Commands (each prints one JSON line, with elapsed_ms):
 //   add --count N [--delay-ms D] [--data JSON]   add N jobs, prints their ids
-//   make-failed --count N                         add N jobs and fail them with a real worker
-//   make-completed --count N                      add N jobs and complete them with a real worker
+//   make-failed --count N [--concurrency 100]     add N jobs and fail them with a real worker
+//   make-completed --count N [--concurrency 100]  add N jobs and complete them with a real worker
 //   backdate --state completed|failed --ids 1,2 --age-ms MS
 //                                                 make finished jobs look MS old (finishedOn,
 //                                                 processedOn and their score in the state set)
@@ -12,10 +13,11 @@
 'use strict';
 
 const IORedis = require('ioredis');
-const { args, connection, openQueue, processUntil } = require('./lib');
+const { args, backdate, connection, exit, openQueue, processUntil } = require('./lib');
 
 const a = args();
-const [flavor, command] = a._;
+// The flavor is the first word or --flavor: `qtool.js bull counts` or `qtool.js counts --flavor bull`.
+const [flavor, command] = a.flavor ? [a.flavor, a._[0]] : a._;
 
 async function addJobs(queue, count, opts = {}) {
   const data = a.data ? JSON.parse(a.data) : {};
@@ -31,16 +33,19 @@ async function addJobs(queue, count, opts = {}) {
   return ids;
 }
 
+// Adds `count` jobs while a real worker already consumes them, so adding and processing overlap.
 async function finish(queue, name, count, fail) {
-  const opts = { attempts: 1 };
-  const ids = await addJobs(queue, count, opts);
-  await queue.close();
   const processor = async () => {
     if (fail) throw new Error('made to fail by qtool');
     return { ok: true };
   };
-  await processUntil(flavor, name, a, count, processor, Number(a.concurrency || 100));
-  return ids;
+  const t0 = Date.now();
+  const processed = processUntil(flavor, name, a, count, processor, Number(a.concurrency || 100));
+  const ids = await addJobs(queue, count, { attempts: 1 });
+  const addMs = Date.now() - t0;
+  await queue.close();
+  await processed;
+  return { ids, add_ms: addMs };
 }
 
 async function main() {
@@ -57,23 +62,18 @@ async function main() {
       break;
     }
     case 'make-failed':
-      out = { ids: await finish(queue, name, Number(a.count || 1), true) };
+      out = await finish(queue, name, Number(a.count || 1), true);
       break;
     case 'make-completed':
-      out = { ids: await finish(queue, name, Number(a.count || 1), false) };
+      out = await finish(queue, name, Number(a.count || 1), false);
       break;
     case 'backdate': {
       const redis = new IORedis(connection(a));
       const ts = Date.now() - Number(a['age-ms']);
-      const prefix = `${a.prefix || 'bull'}:${name}:`;
-      const multi = redis.multi();
-      for (const id of String(a.ids).split(',').filter(Boolean)) {
-        multi.hset(prefix + id, 'finishedOn', ts, 'processedOn', ts);
-        multi.zadd(prefix + a.state, 'XX', ts, id);
-      }
-      await multi.exec();
+      const ids = String(a.ids).split(',').filter(Boolean);
+      const done = await backdate(redis, `${a.prefix || 'bull'}:${name}:`, a.state, ids, ts);
       await redis.quit();
-      out = { backdated: String(a.ids).split(',').length, ts };
+      out = { backdated: done.length, missing: ids.filter((id) => !done.includes(id)), ts };
       break;
     }
     case 'counts': {
@@ -99,7 +99,7 @@ async function main() {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-main().then(() => process.exit(0), (err) => {
+main().then(() => exit(0), (err) => {
   process.stderr.write(`qtool: ${err.stack || err}\n`);
   process.exit(1);
 });

@@ -3,11 +3,11 @@
 // each with waiting, delayed, completed and failed jobs; some finished jobs are backdated so
 // that a maintenance window has work (8 days, and 2 days, old). Plain list queues
 // festivals:queue:* and cache keys gemini:analysis:scene:* / project:*.
-//   node seed.js [--port 16379] [--host 127.0.0.1]
+//   node seed.js [--port 16379] [--host 127.0.0.1] [--prefix bull]
 'use strict';
 
 const IORedis = require('ioredis');
-const { args, connection, openQueue, processUntil } = require('./lib');
+const { args, backdate, connection, exit, openQueue, processUntil } = require('./lib');
 
 const a = args();
 const DAY = 86400 * 1000;
@@ -18,6 +18,7 @@ async function seedQueue(flavor, name) {
     return flavor === 'bullmq' ? queue.addBulk(jobs) : queue.addBulk(jobs.map((j) => ({ data: j.data, opts: j.opts })));
   };
   let queue = openQueue(flavor, name, a);
+  await queue.obliterate({ force: true }); // re-runnable without lab.sh's FLUSHDB
   await add(queue, 40, { attempts: 1 }, {});
   await add(queue, 30, { attempts: 1 }, { fail: true });
   await queue.close();
@@ -25,22 +26,14 @@ async function seedQueue(flavor, name) {
     if (job.data.fail) throw new Error('upstream API returned 503');
     return { ok: true };
   }, 20);
-  // Backdate finished jobs: BullMQ and Bull both score completed/failed sets by finishedOn.
+  // Half of the finished jobs 8 days old, and a third of the failed ones 2 days old.
   const redis = new IORedis(connection(a));
-  const prefix = `bull:${name}:`;
+  const prefix = `${a.prefix || 'bull'}:${name}:`;
   for (const state of ['completed', 'failed']) {
     const ids = await redis.zrange(prefix + state, 0, -1);
-    const multi = redis.multi();
-    ids.forEach((id, i) => {
-      let age = 0;
-      if (i < ids.length / 2) age = 8 * DAY;
-      else if (state === 'failed' && i < (ids.length * 5) / 6) age = 2 * DAY;
-      if (!age) return;
-      const ts = Date.now() - age;
-      multi.hset(prefix + id, 'finishedOn', ts, 'processedOn', ts);
-      multi.zadd(prefix + state, 'XX', ts, id);
-    });
-    await multi.exec();
+    const half = Math.floor(ids.length / 2);
+    await backdate(redis, prefix, state, ids.slice(0, half), Date.now() - 8 * DAY);
+    if (state === 'failed') await backdate(redis, prefix, state, ids.slice(half, half + ids.length / 3), Date.now() - 2 * DAY);
   }
   await redis.quit();
   queue = openQueue(flavor, name, a);
@@ -67,15 +60,15 @@ async function main() {
   const multi = redis.multi();
   for (let i = 0; i < 500; i += 1) multi.set(`gemini:analysis:scene:${i}`, JSON.stringify({ scene: i }), 'EX', 3600 * (1 + (i % 24)));
   for (let i = 0; i < 200; i += 1) multi.set(`project:${i}`, JSON.stringify({ id: i }), 'EX', 900);
-  for (let i = 0; i < 20; i += 1) multi.set(`config:flag:${i}`, '1');
+  for (let i = 200; i < 220; i += 1) multi.set(`project:${i}`, JSON.stringify({ id: i })); // no TTL: a finding
   await multi.exec();
   for (let i = 0; i < 300; i += 1) await redis.get(`gemini:analysis:scene:${i % 600}`); // hits and misses
-  summary.cache = { 'gemini:analysis:scene:*': 500, 'project:*': 200, 'config:flag:* (no TTL)': 20 };
+  summary.cache = { 'gemini:analysis:scene:* (TTL 1-24 h)': 500, 'project:* (TTL 15 min)': 200, 'project:* (no TTL)': 20 };
   await redis.quit();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
-main().then(() => process.exit(0), (err) => {
+main().then(() => exit(0), (err) => {
   process.stderr.write(`seed: ${err.stack || err}\n`);
   process.exit(1);
 });

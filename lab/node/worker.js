@@ -4,7 +4,7 @@
 //                  [--fail-when-data-has KEY] [--port 16379] [--prefix bull]
 'use strict';
 
-const { args, connection, openQueue } = require('./lib');
+const { args, connection, exit, openQueue } = require('./lib');
 
 const a = args();
 const say = (obj) => process.stdout.write(`${JSON.stringify({ ...obj, ts: Date.now() })}\n`);
@@ -36,7 +36,7 @@ async function main() {
     stop = () => queue.close(true);
   }
   say({ event: 'ready' });
-  const shutdown = () => Promise.race([stop(), sleep(3000)]).then(() => process.exit(0));
+  const shutdown = () => Promise.race([stop(), sleep(3000)]).then(() => exit(0));
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
 }
