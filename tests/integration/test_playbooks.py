@@ -325,6 +325,13 @@ def test_payment_failure_runbook_switches_off_reconciles_and_switches_back(lab):
         assert order_status('o-drift') == 'paid'  # the outage window was reconciled first
         report = json.load(open(os.path.join(lab.report_dir, 'payment_failure-latest.json')))
         assert report['incident']['start_time']
+
+        nightly = lab.playbook('reconcile_payments.yml', extra_vars=extra)  # reports, fixes nothing
+        assert recap(nightly)['failed'] == 0 and recap(nightly)['changed'] == 0, nightly.stdout[-3000:]
+        report = json.load(open(os.path.join(lab.report_dir, 'reconcile_payments-latest.json')))
+        kinds = sorted(row['kind'] for row in report['tables'][0]['rows'])
+        assert kinds == ['duplicate_charge']  # o-dup's second charge; drift fixed above
+        assert os.path.exists(os.path.join(lab.report_dir, 'reconcile-discrepancies.csv'))
         urllib.request.urlopen(api + '/_harness/stats', timeout=5).read()
         conn.close()
     finally:

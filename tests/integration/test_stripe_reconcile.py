@@ -112,6 +112,8 @@ def test_each_kind_is_found_and_only_those(shop):
     dup = [d for d in res['discrepancies'] if d['kind'] == 'duplicate_charge' and d.get('keep')][0]
     assert dup['keep'] == shop['dup_a'] and dup['payment_intent'] == shop['dup_b']
     assert res['summary']['amount_mismatch']['amounts'] == {'eur': 2000}
+    assert res['summary']['currency_mismatch']['amounts'] == {'usd': 700}  # per currency, never summed across
+    assert res['summary']['duplicate_charge']['amounts'] == {'eur': 4500 + 300}
     stats = harness(shop['url'], '/_harness/stats')
     assert stats.get('GET /v1/payment_intents', 0) >= 1
     # the module counts every call it makes (the seeding above only POSTed)
