@@ -96,8 +96,8 @@ def main():
 
         print('%-32s %9s %9s %9s %9s' % ('approach', 'requests', 'counted', 'wall s', 'peak MB'))
         for row in rows:
-            print('%-32s %9d %9d %9.2f %9s' % (row['approach'], row['requests'], row['server_counted'], row['wall_s'],
-                                             row['peak_rss_mb'] if row['peak_rss_mb'] is not None else '-'))
+            peak = row['peak_rss_mb'] if row['peak_rss_mb'] is not None else '-'
+            print('%-32s %9d %9d %9.2f %9s' % (row['approach'], row['requests'], row['server_counted'], row['wall_s'], peak))
         if len(rows) == 2:
             print('requests: %.2f%% of the per-order approach' % (100.0 * rows[0]['requests'] / rows[1]['requests']))
         print(json.dumps(rows))

@@ -96,6 +96,11 @@ database:
   returned: always
   type: dict
   sample: {name: payment_sandbox, server: "db.internal:5432/payment_sandbox"}
+actions:
+  description: What was done (the backup taken, the files removed), in the shape of RV(plan); empty in check mode.
+  returned: always
+  type: list
+  elements: dict
 removed:
   description: Files removed by rotation.
   returned: always
@@ -135,7 +140,7 @@ def main():
         module.fail_json(msg='compress must be between 0 and 9, got %d' % p['compress'])
     dest, db = p['dest'], p['db']
     actions, before = pgb.plan(dest, db, max_age, p['keep'])
-    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[],
+    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[], actions=[],
                   database=dict(name=db, server=pgc.where(p)))
     listing_before = [os.path.basename(b['path']) for b in before]
     if not module.check_mode and actions:
@@ -144,11 +149,13 @@ def main():
                 if action['action'] == 'backup':
                     path, manifest = pgb.take(p, pgb.libpq_env(p), dest, db, p['compress'], p['bin_dir'])
                     result['backup'] = dict(manifest, path=path)
+                    result['actions'].append(dict(action, object=path))
                     os.chmod(dest, 0o700)
             for action in actions:
                 if action['action'] == 'remove':
                     pgb.remove(action['object'])
                     result['removed'].append(action['object'])
+                    result['actions'].append(action)
         except pgb.BackupError as exc:
             module.fail_json(msg=str(exc), **result)
         except OSError as exc:

@@ -70,6 +70,8 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
             plan = [_plan_item(p) for p in res.get('plan') or []]
             done = res.get('actions') if 'actions' in res else res.get('done', res.get('removed', []))
             done = [_plan_item(d) for d in done or []]
+            if 'actions' in res and plan and len(done) == len(plan):
+                done = [dict(d, kind=p.get('kind'), object=p.get('object')) for d, p in zip(done, plan)]
             entry = {
                 'target': _target(res),
                 'failed': bool(res.get('failed')),
