@@ -84,8 +84,9 @@ lab_files() { (cd "$ROOT" && find lab -path lab/node/node_modules -prune -o -typ
 
 base_hash="$({ echo "$SUITE"; declare -f build_base; } | hash_of)"
 base_tag="$REPO-base:$base_hash"
-# npm writes node_modules/.package-lock.json; older than the lock means node_modules is stale.
-[[ "$ROOT/lab/node/node_modules/.package-lock.json" -nt "$ROOT/lab/node/package-lock.json" ]] ||
+# npm writes node_modules/.package-lock.json (often in the same instant as the lock itself);
+# older than the lock means node_modules is stale.
+[[ -f "$ROOT/lab/node/node_modules/.package-lock.json" && ! "$ROOT/lab/node/node_modules/.package-lock.json" -ot "$ROOT/lab/node/package-lock.json" ]] ||
     die "lab/node/node_modules is missing or older than package-lock.json: run scripts/setup"
 app_hash="$({
     echo "$base_tag"
