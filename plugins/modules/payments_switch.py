@@ -146,7 +146,7 @@ def main():
     except pgc.PgConnectionError as exc:
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg='PostgreSQL at %s failed: %s' % (pgc.where(p), pgc.describe_error(exc, p)))
+        module.fail_json(msg=pgc.failure(exc, p))
     result = dict(changed=changed, previous=previous, enabled=p['enabled'] if changed else previous,
                   last_change=last)
     if module._diff:

@@ -250,8 +250,7 @@ def main():
     except (pgm.MaintenanceError, pgc.PgConnectionError) as exc:
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg='PostgreSQL at %s failed: %s'
-                             % (pgc.where(module.params), pgc.describe_error(exc, module.params)))
+        module.fail_json(msg=pgc.failure(exc, module.params))
     module.exit_json(**result)
 
 

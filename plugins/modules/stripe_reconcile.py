@@ -399,8 +399,7 @@ def main():
                              % (module.params['api_base'], ' (HTTP %s)' % status if status else '',
                                 module.params['max_network_retries'], exc.user_message or exc.__class__.__name__))
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg='PostgreSQL at %s failed: %s'
-                             % (pgc.where(module.params), pgc.describe_error(exc, module.params)))
+        module.fail_json(msg=pgc.failure(exc, module.params))
     module.exit_json(**result)
 
 

@@ -75,6 +75,11 @@ def describe_error(exc, params):
     return first.replace('FATAL:  ', '').replace('ERROR:  ', '')
 
 
+def failure(exc, params):
+    """The one sentence a module fails with when a statement fails."""
+    return 'PostgreSQL at %s failed: %s' % (where(params), describe_error(exc, params))
+
+
 def connect(params, autocommit=True):
     """A connection in autocommit mode (VACUUM and REINDEX CONCURRENTLY need it)."""
     try:

@@ -275,6 +275,17 @@ class BaseQueue(object):
         return Action('retry', '%s/%s' % (self.name, status), reason, count=count, ids=ids,
                       params={'status': status, 'cutoff': now, 'limit': count})
 
+    def plan_drain(self, obs, delayed):
+        """Every waiting job (in a paused queue too, and prioritized ones), and delayed ones if asked."""
+        count = sum(obs.counts.get(state, 0) for state in ('wait', 'paused', 'prioritized'))
+        if delayed:
+            count += obs.counts.get('delayed', 0)
+        if not count:
+            return None
+        what = 'waiting and delayed' if delayed else 'waiting'
+        return Action('drain', self.name, 'remove all %d %s job(s)' % (count, what),
+                      count=count, params={'delayed': delayed}, destructive=True)
+
 
 class BullMQQueue(BaseQueue):
     flavor = 'bullmq'
@@ -415,16 +426,6 @@ class BullMQQueue(BaseQueue):
             pipe.exists(self.job_prefix + job_id + ':lock')
         res = pipe.execute()
         return [(job_id, bool(res[2 * i]), bool(res[2 * i + 1])) for i, job_id in enumerate(ids)]
-
-    def plan_drain(self, obs, delayed):
-        count = obs.counts['wait'] + obs.counts['paused'] + obs.counts['prioritized']
-        if delayed:
-            count += obs.counts['delayed']
-        if not count:
-            return None
-        what = 'waiting and delayed' if delayed else 'waiting'
-        return Action('drain', self.name, 'remove all %d %s job(s)' % (count, what),
-                      count=count, params={'delayed': delayed}, destructive=True)
 
 
 class BullQueue(BaseQueue):
@@ -576,14 +577,6 @@ class BullQueue(BaseQueue):
 
     def job_locations(self, ids):
         return BullMQQueue.job_locations(self, ids)
-
-    def plan_drain(self, obs, delayed):
-        count = obs.counts['wait'] + obs.counts['paused'] + (obs.counts['delayed'] if delayed else 0)
-        if not count:
-            return None
-        what = 'waiting and delayed' if delayed else 'waiting'
-        return Action('drain', self.name, 'remove all %d %s job(s)' % (count, what),
-                      count=count, params={'delayed': delayed}, destructive=True)
 
 
 class ListQueue(BaseQueue):
