@@ -92,6 +92,7 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import health
 
 
@@ -126,10 +127,10 @@ def main():
     for d in disks:
         findings.append({'object': 'disk %s' % d['path'], 'figure': '%.0f%%' % (d['used_ratio'] * 100),
                          'threshold': band % (p['disk_warning'] * 100, p['disk_critical'] * 100),
-                         'verdict': health.verdict(d['used_ratio'], p['disk_warning'], p['disk_critical'])})
+                         'verdict': verdict(d['used_ratio'], p['disk_warning'], p['disk_critical'])})
     findings.append({'object': 'memory', 'figure': '%.0f%%' % (mem['used_ratio'] * 100),
                      'threshold': band % (p['memory_warning'] * 100, p['memory_critical'] * 100),
-                     'verdict': health.verdict(mem['used_ratio'], p['memory_warning'], p['memory_critical'])})
+                     'verdict': verdict(mem['used_ratio'], p['memory_warning'], p['memory_critical'])})
     for proc in procs:
         findings.append({'object': 'process %s' % proc['name'], 'figure': proc['running'],
                          'threshold': '>= 1 running', 'verdict': 'ok' if proc['running'] else 'critical'})

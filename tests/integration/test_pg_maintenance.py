@@ -146,15 +146,21 @@ def index_state(conn, table):
         return cur.fetchall()
 
 
+def old_snapshot(server, db):
+    """A session holding a REPEATABLE READ snapshot: REINDEX CONCURRENTLY waits for it."""
+    snapshot = server.connect(db=db)
+    snapshot.autocommit = False
+    snapshot.set_session(isolation_level='REPEATABLE READ')
+    snapshot.cursor().execute('SELECT count(*) FROM pg_class')
+    return snapshot
+
+
 def test_interrupted_reindex_leaves_an_invalid_index_the_next_run_drops(pgdb):
     server, db, conn = pgdb
     make_table(conn, 'cards', rows=60000, delete_share=0.9)
     wait_stats(conn, 'cards', 50000)
     # an old snapshot makes REINDEX CONCURRENTLY wait; its statement_timeout interrupts it
-    snapshot = server.connect(db=db)
-    snapshot.autocommit = False
-    snapshot.set_session(isolation_level='REPEATABLE READ')
-    snapshot.cursor().execute('SELECT count(*) FROM pg_class')
+    snapshot = old_snapshot(server, db)
     other = server.connect(db=db)
     with other.cursor() as cur:
         cur.execute("SET statement_timeout = '1s'")
@@ -183,10 +189,7 @@ def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
     server, db, conn = pgdb
     make_table(conn, 'orders', rows=60000, delete_share=0.9)
     wait_stats(conn, 'orders', 50000)
-    snapshot = server.connect(db=db)
-    snapshot.autocommit = False
-    snapshot.set_session(isolation_level='REPEATABLE READ')
-    snapshot.cursor().execute('SELECT count(*) FROM pg_class')
+    snapshot = old_snapshot(server, db)
     release = threading.Timer(4.0, snapshot.rollback)
     release.start()
     try:

@@ -13,14 +13,6 @@ import os
 import re
 
 
-def verdict(value, warning, critical):
-    if critical is not None and value >= critical:
-        return 'critical'
-    if warning is not None and value >= warning:
-        return 'warning'
-    return 'ok'
-
-
 def disk(path):
     st = os.statvfs(path)
     total = st.f_blocks * st.f_frsize

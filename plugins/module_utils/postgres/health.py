@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict as _verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
     INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
@@ -13,14 +14,6 @@ SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'sizes', 'de
             'wraparound', 'replication', 'migrations', 'checks')
 
 XID_LIMIT = 2 ** 31
-
-
-def _verdict(value, warning, critical):
-    if critical is not None and value >= critical:
-        return 'critical'
-    if warning is not None and value >= warning:
-        return 'warning'
-    return 'ok'
 
 
 class HealthError(Exception):
