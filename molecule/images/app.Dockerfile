@@ -1,5 +1,6 @@
-# The app host of the Molecule scenarios: Redis, PostgreSQL 15 and the lab's Node tools in one
-# container, started and seeded by the scenario (lab/lab.sh up), never at build time.
+# The app host of the Molecule scenarios: Redis, PostgreSQL 15, the lab's Node tools (with pm2
+# and the sample app), nginx and pebble (the ACME test server) in one container, started and
+# seeded by the scenario (lab/lab.sh up), never at build time.
 # Built by molecule/images/build.sh, which prepares the context (requirements.txt, lab/).
 ARG BASE
 FROM ${BASE}
@@ -8,7 +9,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # procps: lab/lab.sh checks its pids with ps. Debian creates a "main" cluster on install; the
 # lab makes its own under /opt/oncall/.lab.
 RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends redis-server postgresql-15 nodejs python3-venv procps \
+ && apt-get install -y -q --no-install-recommends redis-server postgresql-15 nodejs python3-venv procps nginx-light pebble \
  && pg_dropcluster 15 main \
  && rm -rf /var/lib/apt/lists/*
 
