@@ -198,6 +198,16 @@ class Nginx(object):
     def reload(self):
         subprocess.run(self.reload_command.split(), check=True, capture_output=True)
 
+    def served_after_reload(self, serial_hex, timeout=15):
+        """The leaf served once nginx's new workers answer with serial *serial_hex* (a reload
+        is asynchronous: old workers answer until the new ones are up), or the last one seen."""
+        deadline = time.time() + timeout
+        while True:
+            cert = self.served()
+            if '%X' % cert.serial_number == serial_hex or time.time() > deadline:
+                return cert
+            time.sleep(0.1)
+
     def served(self, server_name='localhost'):
         """The leaf certificate nginx serves now (DER -> cryptography)."""
         from cryptography import x509 as cx
