@@ -38,6 +38,8 @@ options:
       - V(k8s_secret) - C(namespace), C(name) of a C(kubernetes.io/tls) secret (C(tls.crt), C(tls.key));
         C(name) is then the secret's name.
       - V(endpoint) - C(host), C(port) (443), C(server_name) (SNI, defaults to C(host)), C(timeout).
+      - An entry may also be shaped like the inventory's C(oncall_certificates) - C(name) and a
+        C(source) holding the location - so the same list feeds M(oncall.runbooks.cert_renew).
       - C(verify_chain=false) reports the chain without letting it make the verdict critical
         (self-signed internal certificates).
     type: list

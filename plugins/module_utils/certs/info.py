@@ -19,11 +19,16 @@ def verdict_for(days, warn_days, critical_days):
 
 
 def inspect(spec, k8s_params, roots, warn_days, critical_days):
-    """One certificate as plain data; a problem becomes ``error`` with verdict critical."""
-    name = spec.get('name')
-    out = {'name': name, 'type': spec.get('type')}
+    """One certificate as plain data; a problem becomes ``error`` with verdict critical.
+
+    *spec* is a location (``type`` and its fields), or an entry of ``oncall_certificates``
+    (``name`` and a ``source`` location), as the certificates role passes them.
+    """
+    where = spec['source'] if isinstance(spec.get('source'), dict) else spec
+    name = spec.get('name') if (where is not spec or where.get('type') != 'k8s_secret') else None
+    out = {'name': name, 'type': where.get('type')}
     try:
-        loc = locations.location(spec, k8s_params, 'certificates[]')
+        loc = locations.location(where, k8s_params, 'certificates[]')
         out['name'] = name or loc.name
         out['location'] = loc.name
         chain, key = loc.read()
