@@ -310,8 +310,8 @@ def main():
     if not x509.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib('cryptography'), exception=str(x509.CRYPTOGRAPHY_ERROR))
     params = dict(module.params)
-    name = params.get('name') or str((params['source'] or {}).get('path') or (params['source'] or {}).get('name')
-                                      or (params['source'] or {}).get('host'))
+    src = params['source'] or {}
+    name = params.get('name') or str(src.get('path') or src.get('name') or src.get('host'))
     try:
         result = renew.run(params, module.check_mode)
     except x509.CertError as exc:

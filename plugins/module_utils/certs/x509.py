@@ -269,4 +269,3 @@ def make_ca(common_name, valid_days=3650, key=None):
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
     return cert, key
-
