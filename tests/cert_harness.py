@@ -225,3 +225,53 @@ class Nginx(object):
         except subprocess.TimeoutExpired:
             self.proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class KubeEmulator(object):
+    """kmock's KubernetesEmulator (an in-memory Kubernetes API over HTTP) on a free loopback
+    port, in a thread. No real API server can run here; nothing reconciles in it, so a test
+    plays cert-manager's part itself. Resources are declared with their discovery info."""
+
+    RESOURCES = {
+        'v1/secrets': dict(kind='Secret', singular='secret', namespaced=True),
+        'apps/v1/deployments': dict(kind='Deployment', singular='deployment', namespaced=True,
+                                    subresources={'status', 'scale'}),
+        'cert-manager.io/v1/certificates': dict(kind='Certificate', singular='certificate', namespaced=True,
+                                                subresources={'status'}),
+    }
+
+    def __init__(self):
+        import asyncio
+        import threading
+        import kmock
+        self.state = {}
+
+        def run():
+            async def main():
+                emu = kmock.KubernetesEmulator()
+                for key, info in self.RESOURCES.items():
+                    emu.resources[key] = kmock.ResourceInfo(
+                        verbs={'get', 'list', 'create', 'patch', 'update', 'delete', 'watch'}, **info)
+                async with emu, kmock.Server(emu, host='127.0.0.1') as srv:
+                    self.state['url'] = str(srv.url).rstrip('/')
+                    while not self.state.get('stop'):
+                        await asyncio.sleep(0.05)
+            asyncio.run(main())
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 20
+        while 'url' not in self.state:
+            if time.time() > deadline:
+                raise RuntimeError('kmock did not start')
+            time.sleep(0.05)
+        self.url = self.state['url']
+
+    def api(self):
+        from kubernetes import client
+        cfg = client.Configuration()
+        cfg.host = self.url
+        return client.ApiClient(cfg)
+
+    def stop(self):
+        self.state['stop'] = True
+        self.thread.join(10)
