@@ -67,3 +67,99 @@ def test_k8s_secret_of_the_wrong_type(kube, tmp_path):
     run = run_module('cert_renew', dict(source=dict(type='k8s_secret', namespace='festivals', name='opaque'),
                                         provider='selfsigned', host=kube.url))
     assert run.failed and 'is of type Opaque, not kubernetes.io/tls' in run['msg']
+
+
+class CertManager(object):
+    """Plays cert-manager's issuing controller (nothing reconciles in the emulator): when a
+    Certificate gets the Issuing condition, it issues a new certificate into spec.secretName,
+    then sets Ready=True and drops Issuing, as cert-manager does."""
+
+    def __init__(self, kube, tmp_path, fail=False):
+        import threading
+        self.kube, self.tmp_path, self.fail = kube, tmp_path, fail
+        self.issued = 0
+        self.stopped = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        import time
+        from kubernetes import client
+        api = client.CustomObjectsApi(self.kube.api())
+        core = client.CoreV1Api(self.kube.api())
+        while not self.stopped:
+            for cert in api.list_namespaced_custom_object('cert-manager.io', 'v1', 'festivals', 'certificates')['items']:
+                conds = (cert.get('status') or {}).get('conditions') or []
+                if not any(c['type'] == 'Issuing' and c['status'] == 'True' for c in conds):
+                    continue
+                name = cert['metadata']['name']
+                if self.fail:
+                    new = [c for c in conds if c['type'] != 'Issuing'] + [
+                        {'type': 'Issuing', 'status': 'False', 'reason': 'Failed', 'message': 'ACME order failed'}]
+                else:
+                    crt, key = make_cert(str(self.tmp_path), 'issued%d' % self.issued, cert['spec']['dnsNames'], 90)
+                    self.issued += 1
+                    core.patch_namespaced_secret(cert['spec']['secretName'], 'festivals', {'data': {
+                        'tls.crt': base64.b64encode(open(crt, 'rb').read()).decode(),
+                        'tls.key': base64.b64encode(open(key, 'rb').read()).decode()}})
+                    new = [c for c in conds if c['type'] not in ('Issuing', 'Ready')] + [
+                        {'type': 'Ready', 'status': 'True', 'reason': 'Ready', 'message': 'up to date'}]
+                api.patch_namespaced_custom_object_status('cert-manager.io', 'v1', 'festivals', 'certificates',
+                                                          name, {'status': {'conditions': new}})
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(5)
+
+
+def make_certificate(kube, name, secret):
+    from kubernetes import client
+    client.CustomObjectsApi(kube.api()).create_namespaced_custom_object(
+        'cert-manager.io', 'v1', 'festivals', 'certificates', {
+            'apiVersion': 'cert-manager.io/v1', 'kind': 'Certificate',
+            'metadata': {'name': name, 'namespace': 'festivals'},
+            'spec': {'secretName': secret, 'dnsNames': ['api.festivals.app'],
+                     'issuerRef': {'name': 'letsencrypt', 'kind': 'ClusterIssuer'}},
+            'status': {'conditions': [{'type': 'Ready', 'status': 'True', 'reason': 'Ready'}]}})
+
+
+def test_cert_manager_renewal_like_cmctl_renew(kube, tmp_path):
+    put_secret(kube, tmp_path, 'festivals-tls', 5)
+    make_certificate(kube, 'festivals-tls', 'festivals-tls')
+    args = dict(source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'),
+                provider='cert_manager', host=kube.url,
+                cert_manager=dict(namespace='festivals', name='festivals-tls', timeout=60, poll_interval=0.2))
+    check = run_module('cert_renew', args, check=True)
+    assert check['would_renew'] is True
+    from kubernetes import client
+    cm_api = client.CustomObjectsApi(kube.api())
+    cert = cm_api.get_namespaced_custom_object('cert-manager.io', 'v1', 'festivals', 'certificates', 'festivals-tls')
+    assert [c['type'] for c in cert['status']['conditions']] == ['Ready'], 'check mode touched the Certificate'
+    manager = CertManager(kube, tmp_path)
+    try:
+        run = run_module('cert_renew', args)
+    finally:
+        manager.stop()
+    assert run['renewed'] is True, run.result
+    assert manager.issued == 1
+    assert run['after']['subject_alt_names'] == ['DNS:api.festivals.app']
+    assert run['after']['serial'] != run['before']['serial'] and run['after']['days_remaining'] > 89
+    # the Certificate was not deleted: still there, Ready, no Issuing condition left
+    cert = cm_api.get_namespaced_custom_object('cert-manager.io', 'v1', 'festivals', 'certificates', 'festivals-tls')
+    assert [(c['type'], c['status']) for c in cert['status']['conditions']] == [('Ready', 'True')]
+    assert run_module('cert_renew', args)['changed'] is False
+
+
+def test_cert_manager_failed_issuance_is_reported(kube, tmp_path):
+    original = put_secret(kube, tmp_path, 'festivals-tls', 5)
+    make_certificate(kube, 'festivals-tls', 'festivals-tls')
+    manager = CertManager(kube, tmp_path, fail=True)
+    try:
+        run = run_module('cert_renew', dict(
+            source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'), provider='cert_manager',
+            host=kube.url, cert_manager=dict(namespace='festivals', name='festivals-tls', timeout=60, poll_interval=0.2)))
+    finally:
+        manager.stop()
+    assert run.failed and 'cert-manager failed to issue Certificate festivals/festivals-tls: ACME order failed' in run['msg']
+    assert read_secret(kube, 'festivals-tls') == original
