@@ -163,3 +163,67 @@ def test_cert_manager_failed_issuance_is_reported(kube, tmp_path):
         manager.stop()
     assert run.failed and 'cert-manager failed to issue Certificate festivals/festivals-tls: ACME order failed' in run['msg']
     assert read_secret(kube, 'festivals-tls') == original
+
+
+INVENTORY = '''all:
+  children:
+    app_servers:
+      hosts:
+        certhost:
+  hosts:
+    certhost:
+      ansible_connection: local
+      ansible_python_interpreter: "{{ ansible_playbook_python }}"
+'''
+
+
+def test_runbook_renews_the_secret_and_restarts_the_ingress_controller(kube, tmp_path):
+    """The SSL-expiry runbook on a TLS secret with notify=ingress: renewal, then a rollout restart
+    of the ingress controller through kubernetes.core (the restartedAt annotation); run twice."""
+    import json
+    import re
+    from kubernetes import client
+    from conftest import run_playbook
+    original = put_secret(kube, tmp_path, 'festivals-tls', 5)
+    apps = client.AppsV1Api(kube.api())
+    apps.create_namespaced_deployment('ingress-nginx', {
+        'apiVersion': 'apps/v1', 'kind': 'Deployment',
+        'metadata': {'name': 'ingress-nginx-controller', 'namespace': 'ingress-nginx'},
+        'spec': {'replicas': 1, 'selector': {'matchLabels': {'app': 'ingress'}},
+                 'template': {'metadata': {'labels': {'app': 'ingress'}},
+                              'spec': {'containers': [{'name': 'c', 'image': 'ingress-nginx'}]}}}})
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(INVENTORY)
+    extra = {'oncall_report_dir': str(tmp_path / 'reports'), 'oncall_kube': {'host': kube.url, 'api_key': 'kmock-accepts-any-token'},
+             'oncall_certificates': [{
+                 'name': 'festivals-tls', 'provider': 'selfsigned', 'verify_chain': False, 'notify': 'ingress',
+                 'source': {'type': 'k8s_secret', 'namespace': 'festivals', 'name': 'festivals-tls'}}]}
+
+    def annotations():
+        dep = apps.read_namespaced_deployment('ingress-nginx-controller', 'ingress-nginx')
+        return dep.spec.template.metadata.annotations or {}
+
+    def changed(proc):
+        m = re.search(r'certhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)', proc.stdout)
+        assert m and m.group(2) == '0', proc.stdout[-3000:] + proc.stderr[-2000:]
+        return int(m.group(1))
+
+    check = run_playbook(PLAYBOOK, extra_vars=extra, inventory=str(inventory), tags='remediate', check=True)
+    changed(check)
+    assert read_secret(kube, 'festivals-tls') == original and annotations() == {}
+
+    first = run_playbook(PLAYBOOK, extra_vars=extra, inventory=str(inventory), tags='remediate')
+    assert changed(first) == 2  # the renewal and the restart
+    assert 'kmock-accepts-any-token' not in first.stdout + first.stderr
+    assert read_secret(kube, 'festivals-tls') != original
+    restarted = annotations().get('kubectl.kubernetes.io/restartedAt')
+    assert restarted and re.match(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$', restarted)
+    with open(tmp_path / 'reports' / 'ssl_certificate_expiry-latest.json') as f:
+        assert json.load(f)['incident']['fix_applied'] == 'renewed: festivals-tls'
+
+    second = run_playbook(PLAYBOOK, extra_vars=extra, inventory=str(inventory), tags='remediate')
+    assert changed(second) == 0
+    assert annotations().get('kubectl.kubernetes.io/restartedAt') == restarted
+
+
+PLAYBOOK = 'playbooks/runbooks/ssl_certificate_expiry.yml'
