@@ -100,3 +100,31 @@ def test_ssl_expiry_runbook_check_diagnose_remediate_twice(setup, tmp_path):
     second = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
     assert second.returncode == 0 and recap(second)['changed'] == 0, second.stdout[-3000:]
     assert state(nginx, far)[0] == after[0]
+
+
+def test_ssl_expiry_runbook_on_the_lab(lab):
+    """The lab inventory's oncall_certificates: the seeded 10-day self-signed certificate is
+    renewed by remediation (not by diagnosis or --check), and a second run changes nothing."""
+    certs = os.path.join(lab.env['LAB_DIR'], 'certs')
+    files = [os.path.join(certs, 'lab.crt'), os.path.join(certs, 'lab.key')]
+    before = digest(*files)
+    check = lab.playbook('runbooks/ssl_certificate_expiry.yml', tags='remediate', check=True)
+    assert check.returncode == 0 and digest(*files) == before, check.stdout[-3000:]
+    diagnose = lab.playbook('runbooks/ssl_certificate_expiry.yml')
+    assert diagnose.returncode == 0 and digest(*files) == before
+    with open(os.path.join(lab.report_dir, 'ssl_certificate_expiry-latest.json')) as f:
+        report = json.load(f)
+    assert [(f['object'], f['verdict']) for f in report['findings']] == [('certificate lab-tls', 'ok')]
+    assert report['incident']['root_cause'] == 'certificate(s) inside the renewal threshold: lab-tls'
+    first = lab.playbook('runbooks/ssl_certificate_expiry.yml', tags='remediate')
+    assert first.returncode == 0 and re.search(r'lab\s*:\s*ok=\d+\s+changed=1\s', first.stdout), first.stdout[-3000:]
+    assert digest(*files) != before
+    with open(os.path.join(lab.report_dir, 'ssl_certificate_expiry-latest.json')) as f:
+        assert json.load(f)['incident']['fix_applied'] == 'renewed: lab-tls'
+    second = lab.playbook('runbooks/ssl_certificate_expiry.yml', tags='remediate')
+    assert second.returncode == 0 and re.search(r'lab\s*:\s*ok=\d+\s+changed=0\s', second.stdout), second.stdout[-3000:]
+    # the daily health check reads the certificate too (the lab's alert thresholds: 7/3 days)
+    daily = lab.playbook('daily_health_check.yml')
+    with open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')) as f:
+        objects = dict((f['object'], f['verdict']) for f in json.load(f)['findings'])
+    assert objects.get('certificate lab-tls') == 'ok', daily.stdout[-2000:]
