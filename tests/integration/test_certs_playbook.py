@@ -49,7 +49,8 @@ def setup(tmp_path):
         'oncall_nginx_reload_command': nginx.reload_command,
         'oncall_certificates': [
             {'name': 'nginx', 'source': {'type': 'file', 'path': nginx.cert, 'key_path': nginx.key},
-             'provider': 'selfsigned', 'verify_chain': False, 'notify': 'nginx'},
+             'provider': 'selfsigned', 'verify_chain': False, 'notify': 'nginx',
+             'endpoint': {'host': '127.0.0.1', 'port': nginx.tls_port, 'server_name': 'app.oncall.test'}},
             {'name': 'far', 'source': {'type': 'file', 'path': far_crt, 'key_path': far_key},
              'provider': 'selfsigned', 'verify_chain': False, 'notify': 'nginx'},
         ],
@@ -83,6 +84,8 @@ def test_ssl_expiry_runbook_check_diagnose_remediate_twice(setup, tmp_path):
     first = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
     assert first.returncode == 0, first.stdout[-3000:]
     assert recap(first)['changed'] == 2  # one renewal, one nginx reload
+    assert 'Check that nginx now serves each renewed certificate' in first.stdout
+    assert re.search(r'ok: \[certhost\] => \(item=nginx\)', first.stdout), first.stdout[-3000:]
     after = state(nginx, far)
     assert after[0][far[0]] == before[0][far[0]] and after[0][far[1]] == before[0][far[1]], 'far cert touched'
     assert after[0][nginx.cert] != before[0][nginx.cert]
@@ -128,3 +131,15 @@ def test_ssl_expiry_runbook_on_the_lab(lab):
     with open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')) as f:
         objects = dict((f['object'], f['verdict']) for f in json.load(f)['findings'])
     assert objects.get('certificate lab-tls') == 'ok', daily.stdout[-2000:]
+
+
+def test_a_reload_that_does_not_take_fails_the_runbook(setup):
+    """If nginx keeps serving the old certificate (here: a reload command that does nothing),
+    the role's served-certificate check fails the run instead of reporting success."""
+    nginx, inventory, extra, dummy = setup
+    extra = dict(extra, oncall_nginx_reload_command='true')
+    old_serial = nginx.served().serial_number
+    run = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
+    assert run.returncode != 0
+    assert re.search(r'FAILED - RETRYING: .*Check that nginx now serves', run.stdout), run.stdout[-3000:]
+    assert nginx.served().serial_number == old_serial
