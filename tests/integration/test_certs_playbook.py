@@ -133,13 +133,27 @@ def test_ssl_expiry_runbook_on_the_lab(lab):
     assert objects.get('certificate lab-tls') == 'ok', daily.stdout[-2000:]
 
 
-def test_a_reload_that_does_not_take_fails_the_runbook(setup):
+def test_a_reload_that_does_not_take_fails_then_the_next_run_reloads(setup):
     """If nginx keeps serving the old certificate (here: a reload command that does nothing),
-    the role's served-certificate check fails the run instead of reporting success."""
+    the role's served-certificate check fails the run instead of reporting success; the next
+    run has nothing to renew but sees the deployed certificate is not served, and reloads."""
     nginx, inventory, extra, dummy = setup
-    extra = dict(extra, oncall_nginx_reload_command='true')
     old_serial = nginx.served().serial_number
-    run = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
-    assert run.returncode != 0
-    assert re.search(r'FAILED - RETRYING: .*Check that nginx now serves', run.stdout), run.stdout[-3000:]
+    broken = run_playbook(PLAYBOOK, extra_vars=dict(extra, oncall_nginx_reload_command='true'),
+                          inventory=inventory, tags='remediate')
+    assert broken.returncode != 0
+    assert re.search(r'FAILED - RETRYING: .*Check that nginx now serves', broken.stdout), broken.stdout[-3000:]
     assert nginx.served().serial_number == old_serial
+
+    check = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate', check=True)
+    assert check.returncode == 0 and nginx.served().serial_number == old_serial, check.stdout[-3000:]
+
+    fixed = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert recap(fixed)['changed'] == 1  # no renewal, only the reload
+    from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
+    with open(nginx.cert) as f:
+        deployed = x509.summarize(x509.load_chain(f.read(), 'x'))['serial']
+    assert '%X' % nginx.served_after_reload(deployed).serial_number == deployed != '%X' % old_serial
+    again = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
+    assert again.returncode == 0 and recap(again)['changed'] == 0
