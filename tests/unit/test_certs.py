@@ -93,3 +93,13 @@ def test_atomic_write_mode_and_backup(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == sorted(['k.pem', os.path.basename(backup)])
     with pytest.raises(x509.CertError, match='does not exist'):
         locations.atomic_write(str(tmp_path / 'no' / 'x.pem'), b'x', 0o644)
+
+
+def test_trust_bundle(tmp_path):
+    assert len(x509.load_trust(None)) > 0  # the system bundle, old roots skipped not fatal
+    bad = tmp_path / 'bad.pem'
+    bad.write_text('not a bundle')
+    with pytest.raises(x509.CertError, match='cannot be read as a PEM bundle'):
+        x509.load_trust(str(bad))
+    with pytest.raises(x509.CertError, match='cannot be read as a PEM bundle'):
+        x509.load_trust(str(tmp_path / 'missing.pem'))

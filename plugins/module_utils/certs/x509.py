@@ -174,15 +174,29 @@ def _issued_by(cert, issuer):
 
 
 def load_trust(ca_path):
-    """Trusted roots from a PEM bundle (default: the system bundle); [] when unreadable."""
+    """Trusted roots from a PEM bundle (default: the system bundle); [] when unreadable.
+
+    Each certificate is parsed on its own: one that this cryptography version refuses (the
+    system bundle holds a few old roots with non-positive serials) is left out, not the bundle.
+    """
+    import warnings
     path = ca_path or SYSTEM_CA_BUNDLE
     try:
         with open(path, 'rb') as f:
-            return load_chain(f.read(), path)
-    except (OSError, CertError):
-        if ca_path:
-            raise CertError('ca_path %s cannot be read as a PEM bundle of CA certificates' % ca_path)
-        return []
+            blocks = split_pem(f.read())
+    except OSError:
+        blocks = []
+    roots = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for block in blocks:
+            try:
+                roots.append(x509.load_pem_x509_certificate(block.encode('ascii')))
+            except ValueError:
+                continue
+    if ca_path and not roots:
+        raise CertError('ca_path %s cannot be read as a PEM bundle of CA certificates' % ca_path)
+    return roots
 
 
 def verify_chain(chain, roots, now=None):
