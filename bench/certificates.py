@@ -57,7 +57,7 @@ def main():
         print('cert_info logic, %d files: %.3f s (%.2f ms per certificate, %d roots in the system bundle)'
               % (len(items), secs, secs * 1000 / len(items), len(roots)))
         ep = {'type': 'endpoint', 'host': '127.0.0.1', 'port': nginx.tls_port, 'server_name': 'app.oncall.test'}
-        secs, items = timed(lambda: [info.inspect(ep, {}, roots, 30, 7) for _ in range(args.endpoints)])
+        secs, items = timed(lambda: [info.inspect(ep, {}, roots, 30, 7) for dummy in range(args.endpoints)])
         print('cert_info logic, %d endpoint reads (nginx, TLS handshake each): %.3f s (%.2f ms each)'
               % (len(items), secs, secs * 1000 / len(items)))
         renew_args = dict(source={'type': 'file', 'path': nginx.cert, 'key_path': nginx.key}, provider='selfsigned')

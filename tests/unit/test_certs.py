@@ -30,8 +30,8 @@ def test_plan_nothing_when_far_from_expiry():
 def test_plan_reasons():
     cert, key = leaf(days=10)
     other = x509.new_key('ec256')
-    reasons = renew.plan([cert], other, dict(PARAMS, force=True, subject_alt_names=['DNS:b.example.test'],
-                                            key_type='rsa2048'))
+    wanted = dict(PARAMS, force=True, subject_alt_names=['DNS:b.example.test'], key_type='rsa2048')
+    reasons = renew.plan([cert], other, wanted)
     assert reasons[0] == 'force is set'
     assert reasons[1].endswith(' days left < renew_before 30') and float(reasons[1].split()[0]) < 10.01
     assert reasons[2] == 'subject_alt_names differ: has DNS:app.example.test, wants DNS:b.example.test'
