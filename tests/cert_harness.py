@@ -28,6 +28,16 @@ from conftest import free_port  # noqa: F401  (tests import it from here too)
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 
 
+def digest(*paths):
+    """sha256 of each file, to compare before and after."""
+    import hashlib
+    out = {}
+    for p in paths:
+        with open(p, 'rb') as f:
+            out[p] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
 def wait_port(port, proc=None, timeout=20, what='server'):
     deadline = time.time() + timeout
     while time.time() < deadline:

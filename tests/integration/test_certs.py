@@ -7,25 +7,16 @@ pebble-challtestsrv's DNS), and a real nginx serving the files (endpoint source,
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import stat
 import sys
 
 import pytest
 
-from cert_harness import Nginx, Pebble, free_port, make_cert
+from cert_harness import Nginx, Pebble, digest, free_port, make_cert
 from conftest import run_module
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
-
-
-def digest(*paths):
-    out = {}
-    for p in paths:
-        with open(p, 'rb') as f:
-            out[p] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def key_body(path):

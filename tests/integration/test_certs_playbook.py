@@ -14,9 +14,8 @@ import re
 
 import pytest
 
-from cert_harness import Nginx, make_cert
+from cert_harness import Nginx, digest, make_cert
 from conftest import run_playbook
-from test_certs import digest
 
 PLAYBOOK = 'playbooks/runbooks/ssl_certificate_expiry.yml'
 
