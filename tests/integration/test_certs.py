@@ -280,3 +280,25 @@ def test_cert_info_thresholds(tmp_path):
     assert [c['verdict'] for c in info['certificates']] == ['ok', 'warning', 'critical']
     assert info['warning'] == ['warn'] and info['critical'] == ['crit']
     assert info['changed'] is False
+
+
+def test_ownca_encrypted_key_passphrase_never_shown(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    ca, ca_key = x509.make_ca('oncall vaulted CA')
+    ca_crt, ca_keyf = str(tmp_path / 'ca.crt'), str(tmp_path / 'ca.key')
+    with open(ca_crt, 'w') as f:
+        f.write(x509.cert_pem(ca))
+    with open(ca_keyf, 'wb') as f:
+        f.write(ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.BestAvailableEncryption(b'Vault-Only-Passphrase-42')))
+    crt, key = str(tmp_path / 'svc.crt'), str(tmp_path / 'svc.key')
+    args = dict(source=dict(type='file', path=crt, key_path=key), provider='ownca', subject_alt_names=['svc.internal'],
+                ownca=dict(cert_path=ca_crt, key_path=ca_keyf, key_passphrase='Wrong-Passphrase-17'))
+    wrong = run_module('cert_renew', args, verbosity=3)
+    assert wrong.failed and 'cannot be loaded as a private key (wrong format or passphrase)' in wrong['msg']
+    assert 'Wrong-Passphrase-17' not in wrong.stdout + wrong.stderr
+    args['ownca']['key_passphrase'] = 'Vault-Only-Passphrase-42'
+    run = run_module('cert_renew', args, verbosity=3)
+    assert run['renewed'] is True and run['after']['issuer'] == 'CN=oncall vaulted CA'
+    assert 'Vault-Only-Passphrase-42' not in run.stdout + run.stderr
+    assert_no_key(run, key)
