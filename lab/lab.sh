@@ -125,10 +125,12 @@ seed_logs() {
 # with 10 days left, so the SSL-expiry runbook has one to renew (inventory: oncall_certificates).
 seed_certs() {
     local certs="$LAB_DIR/certs"
+    command -v openssl >/dev/null || die "openssl is needed for the lab certificate: apt-get install openssl"
     mkdir -p "$certs" && rm -f "$certs"/lab.* "$certs"/*.bak
     (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 \
         -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-        -keyout "$certs/lab.key" -out "$certs/lab.crt" 2>/dev/null)
+        -keyout "$certs/lab.key" -out "$certs/lab.crt" 2>/dev/null) \
+        || die "openssl could not make the lab certificate in $certs"
     chmod 0644 "$certs/lab.crt"
     say "seeded a 10-day self-signed certificate in $certs"
 }
