@@ -302,3 +302,43 @@ def test_ownca_encrypted_key_passphrase_never_shown(tmp_path):
     assert run['renewed'] is True and run['after']['issuer'] == 'CN=oncall vaulted CA'
     assert 'Vault-Only-Passphrase-42' not in run.stdout + run.stderr
     assert_no_key(run, key)
+
+
+def test_file_destination_with_chain_path_owner_and_group(tmp_path):
+    import grp
+    import pwd
+    ca, ca_key = x509.make_ca('oncall chain CA')
+    ca_crt, ca_keyf = str(tmp_path / 'ca.crt'), str(tmp_path / 'ca.key')
+    with open(ca_crt, 'w') as f:
+        f.write(x509.cert_pem(ca))
+    with open(ca_keyf, 'wb') as f:
+        f.write(x509.key_pem(ca_key))
+    out = tmp_path / 'out'
+    out.mkdir()
+    dest = dict(type='file', path=str(out / 'cert.pem'), chain_path=str(out / 'chain.pem'),
+                key_path=str(out / 'key.pem'), owner='nobody', group='nogroup', mode='0644', key_mode='0640')
+    run = run_module('cert_renew', dict(source=dest, provider='ownca', subject_alt_names=['chain.internal'],
+                                        ownca=dict(cert_path=ca_crt, key_path=ca_keyf)))
+    assert run['renewed'] is True, run.result
+    with open(dest['path']) as f:
+        assert len(x509.split_pem(f.read())) == 1
+    with open(dest['chain_path']) as f:
+        assert x509.load_chain(f.read(), 'chain')[0].subject == ca.subject
+    for path, mode in ((dest['path'], 0o644), (dest['chain_path'], 0o644), (dest['key_path'], 0o640)):
+        st = os.stat(path)
+        assert (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name) == ('nobody', 'nogroup')
+        assert stat.S_IMODE(st.st_mode) == mode
+    # read back as leaf + chain: verifies against the CA, and the next run has nothing to do
+    info = run_module('cert_info', dict(certificates=[dict(type='file', path=dest['path'], chain_path=dest['chain_path'],
+                                                           key_path=dest['key_path'])], ca_path=ca_crt))
+    assert info['certificates'][0]['chain_length'] == 2 and info['certificates'][0]['chain_verified'] is True
+    again = run_module('cert_renew', dict(source=dest, provider='ownca', subject_alt_names=['chain.internal'],
+                                          ownca=dict(cert_path=ca_crt, key_path=ca_keyf)))
+    assert again['changed'] is False
+    kept = digest(dest['path'], dest['chain_path'], dest['key_path'])
+    bad = run_module('cert_renew', dict(source=dict(dest, owner='no-such-user-xyz'), provider='ownca', force=True,
+                                        ownca=dict(cert_path=ca_crt, key_path=ca_keyf)))
+    assert bad.failed and 'unknown owner or group' in bad['msg']
+    # nothing replaced, no temp file or backup left behind
+    assert digest(dest['path'], dest['chain_path'], dest['key_path']) == kept
+    assert sorted(os.listdir(str(out))) == ['cert.pem', 'chain.pem', 'key.pem']

@@ -54,22 +54,13 @@ def _ids(owner, group):
     return uid, gid
 
 
-def atomic_write(path, data, mode, owner=None, group=None, backup=True):
-    """Replace *path* by *data* atomically (temp file in the same directory, then rename).
-
-    The temp file is created with *mode* from the start (a key is never readable by others,
-    not even for an instant). The previous file is kept as ``<path>.<UTC time>.bak`` with
-    its own mode when *backup*. Returns the backup path or None.
-    """
+def _stage(path, data, mode, owner=None, group=None):
+    """Write *data* to a temp file next to *path*, created with *mode* (a key is never
+    readable by others, not even for an instant), owned as asked; returns its path."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CertError('directory %s of %s does not exist: create it first' % (directory, path))
     uid, gid = _ids(owner, group)
-    backup_path = None
-    if backup and os.path.exists(path):
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
-        backup_path = '%s.%s.bak' % (path, stamp)
-        shutil.copy2(path, backup_path)
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
     try:
         os.fchmod(fd, mode)
@@ -79,14 +70,55 @@ def atomic_write(path, data, mode, owner=None, group=None, backup=True):
             f.write(data if isinstance(data, bytes) else data.encode('ascii'))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
+        _discard([tmp])
+        raise CertError('cannot write %s: %s' % (path, exc.strerror or exc))
+    return tmp
+
+
+def _discard(paths):
+    for tmp in paths:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise CertError('cannot write %s: %s' % (path, exc.strerror or exc))
+
+
+def _commit(tmp, path, backup):
+    """Keep the previous *path* as ``<path>.<UTC time>.bak`` (when *backup*), then rename."""
+    backup_path = None
+    if backup and os.path.exists(path):
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
+        backup_path = '%s.%s.bak' % (path, stamp)
+        shutil.copy2(path, backup_path)
+    os.replace(tmp, path)
     return backup_path
+
+
+def atomic_write(path, data, mode, owner=None, group=None, backup=True):
+    """Replace *path* by *data* atomically; returns the backup path or None."""
+    return write_all([(path, data, mode)], owner, group, backup)[0]
+
+
+def write_all(files, owner=None, group=None, backup=True):
+    """Replace several files together: every new file is written (temp files) before any is
+    renamed into place, so an error (disk full, unknown owner) leaves all of them as they
+    were. Returns the backup paths (None where there was no previous file)."""
+    staged = []
+    try:
+        for path, data, mode in files:
+            staged.append((_stage(path, data, mode, owner, group), path))
+    except CertError:
+        _discard([tmp for tmp, dummy in staged])
+        raise
+    backups = []
+    try:
+        for tmp, path in staged:
+            backups.append(_commit(tmp, path, backup))
+    except OSError as exc:
+        _discard([tmp for tmp, dummy in staged])
+        raise CertError('cannot replace %s: %s' % (exc.filename or path, exc.strerror or exc))
+    return backups
 
 
 class FileLocation(object):
@@ -131,14 +163,12 @@ class FileLocation(object):
         if not self.key_path:
             raise CertError('%s needs key_path to receive the new private key' % self.name)
         # the key first: a reader that sees the new certificate finds its key already there
-        for path, data, mode in ((self.key_path, x509.key_pem(key), self.key_mode),
-                                 (self.path, ''.join(x509.cert_pem(c) for c in
-                                                     ([leaf] if self.chain_path else [leaf] + chain)), self.mode),
-                                 (self.chain_path, ''.join(x509.cert_pem(c) for c in chain), self.mode)):
-            if path:
-                saved = atomic_write(path, data, mode, self.owner, self.group, self.backup)
-                if saved:
-                    self.backups.append(saved)
+        files = [(self.key_path, x509.key_pem(key), self.key_mode),
+                 (self.path, ''.join(x509.cert_pem(c) for c in ([leaf] if self.chain_path else [leaf] + chain)),
+                  self.mode)]
+        if self.chain_path:
+            files.append((self.chain_path, ''.join(x509.cert_pem(c) for c in chain), self.mode))
+        self.backups += [b for b in write_all(files, self.owner, self.group, self.backup) if b]
 
 
 def _mode(value, default, option):
@@ -151,6 +181,22 @@ def _mode(value, default, option):
 
 
 # ---- a TLS endpoint --------------------------------------------------------------------------
+
+def _served_chain(tls):
+    """DER of every certificate the server sent (leaf first).
+
+    Python 3.13 has SSLSocket.get_unverified_chain(); 3.10 to 3.12 have it on the private
+    _sslobj only. Without either, only the leaf (and chain verification then needs the
+    intermediates in the trusted bundle).
+    """
+    getter = getattr(tls, 'get_unverified_chain', None) or getattr(getattr(tls, '_sslobj', None),
+                                                                   'get_unverified_chain', None)
+    ders = []
+    if getter is not None:
+        for cert in getter() or []:
+            ders.append(cert if isinstance(cert, bytes) else cert.public_bytes(ssl._ssl.ENCODING_DER))  # pylint: disable=protected-access
+    return ders or [tls.getpeercert(binary_form=True)]
+
 
 class EndpointLocation(object):
     """``{type: endpoint, host, port, server_name}``: what a TLS server presents (read-only)."""
@@ -171,13 +217,7 @@ class EndpointLocation(object):
         try:
             with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
                 with ctx.wrap_socket(raw, server_hostname=self.server_name) as tls:
-                    ders = []
-                    getter = getattr(getattr(tls, '_sslobj', None), 'get_unverified_chain', None)
-                    if getter is not None:
-                        ders = [c.public_bytes(ssl._ssl.ENCODING_DER) if hasattr(ssl, '_ssl') else c
-                                for c in getter() or []]
-                    if not ders:
-                        ders = [tls.getpeercert(binary_form=True)]
+                    ders = _served_chain(tls)
         except ssl.SSLError as exc:
             raise CertError('%s does not answer TLS: %s' % (self.name, exc.reason or exc))
         except (OSError, socket.timeout) as exc:
@@ -195,11 +235,9 @@ def k8s_client(params):
     """A kubernetes ApiClient from kubernetes.core's options (kubeconfig, context, host, api_key,
     validate_certs, ca_cert)."""
     try:
-        import kubernetes
         from kubernetes import client as kclient, config as kconfig
     except ImportError:
         raise CertError('the kubernetes Python package is needed for Kubernetes locations: pip install kubernetes')
-    _unused = kubernetes
     if params.get('host'):
         cfg = kclient.Configuration()
         cfg.host = params['host']
