@@ -102,6 +102,7 @@ seed() {
     psql_lab -d payment_sandbox -f "$ROOT/lab/sql/seed.sql" >/dev/null
     say "seeded postgresql database payment_sandbox"
     seed_logs
+    seed_certs
     touch "$LAB_DIR/seeded"
 }
 
@@ -118,6 +119,20 @@ seed_logs() {
     done
     { printf 'INFO started\n'; printf 'ERROR upstream timeout\n'; printf 'INFO request served\n%.0s' $(seq 50); } >"$logs/api/api.log"
     say "seeded logs in $logs"
+}
+
+# Certificates (runbook 002 "SSL Certificate Renewal"): a self-signed certificate for localhost
+# with 10 days left, so the SSL-expiry runbook has one to renew (inventory: oncall_certificates).
+seed_certs() {
+    local certs="$LAB_DIR/certs"
+    command -v openssl >/dev/null || die "openssl is needed for the lab certificate: apt-get install openssl"
+    mkdir -p "$certs" && rm -f "$certs"/lab.* "$certs"/*.bak
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+        -keyout "$certs/lab.key" -out "$certs/lab.crt" 2>/dev/null) \
+        || die "openssl could not make the lab certificate in $certs"
+    chmod 0644 "$certs/lab.crt"
+    say "seeded a 10-day self-signed certificate in $certs"
 }
 
 # Wait up to 5 s for a process to exit.
