@@ -88,3 +88,11 @@ def test_inconsistent_catalog_is_one_clear_error(mutate, message):
 def test_missing_secret_names_its_variable():
     with pytest.raises(cat_mod.CatalogError, match='needs the variable oncall_awx_db_password'):
         cat_mod.credentials(load(), {})
+
+
+def test_rulebook_cooldown_is_the_catalogs():
+    with open(os.path.join(ROOT, 'extensions', 'eda', 'rulebooks', 'alerts.yml')) as f:
+        rulebook = yaml.safe_load(f)
+    throttles = [r['throttle'] for r in rulebook[0]['rules'] if 'throttle' in r]
+    assert throttles == [{'once_within': load()['alert_cooldown'],
+                          'group_by_attributes': ['event.alert.labels.alertname']}]
