@@ -7,7 +7,6 @@ requirements."""
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
