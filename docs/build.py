@@ -145,7 +145,9 @@ def check(catalog, mapping, sections):
 
 
 def rst_escape(text):
-    return re.sub(r'([\\`*_|])', r'\\\1', str(text))
+    text = re.sub(r'([\\`*_|])', r'\\\1', str(text))
+    # "1. System Health Checks" would start an enumerated list
+    return re.sub(r'^(\d+)\.', r'\1\\.', text)
 
 
 def heading(text, char):
