@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Writes the project's own documentation pages (RST) next to antsibull-docs' module and role
 pages, and fails on a broken reference.
 
-    docs/build.py RST_DIR
+    python docs/build.py RST_DIR
 
 Pages: one per playbook of awx/catalog.yml (what it diagnoses - the playbook's header - its job
 templates, remediation and survey switches, the alerts that launch it, its schedule and a sample
