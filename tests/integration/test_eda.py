@@ -93,3 +93,67 @@ def test_alert_runbook_playbook_by_hand_twice_and_in_check_mode(lab):
         run = lab.playbook('alert_runbook.yml', extra_vars=alert, inventory='extensions/eda/inventory.yml')
         assert "changed=0" in run.stdout and "failed=0" in run.stdout, (attempt, run.stdout[-3000:])
     assert reports(lab.report_dir, 'alert_runbook')[-1]['findings'][0]['verdict'] == 'ok'
+
+
+SAFE_PROJECT_CATALOG = {
+    'organization': 'Test', 'project': {'name': 'p'}, 'inventory': {'name': 'i'},
+    'job_templates': [{'name': 'Fix', 'playbook': 'playbooks/fix.yml', 'remediation': 'writes the marker'}],
+    'alerts': [{'alert': 'SafeAlert', 'job_template': 'Fix', 'remediate': True},
+               {'alert': 'UnsafeAlert', 'job_template': 'Fix', 'remediate': False}],
+}
+FIX_PLAYBOOK = """---
+- name: Fix
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Diagnose
+      ansible.builtin.copy:
+        dest: "{{ oncall_report_dir }}/diagnosed-{{ oncall_alert.labels.alertname }}"
+        content: diagnosed
+        mode: "0644"
+      tags: [always]
+    - name: Remediate
+      ansible.builtin.copy:
+        dest: "{{ oncall_report_dir }}/remediated-{{ oncall_alert.labels.alertname }}"
+        content: remediated
+        mode: "0644"
+      tags: [never, remediate]
+"""
+
+
+def test_remediation_runs_only_for_alerts_marked_safe(tmp_path):
+    """A project of its own (catalog + one playbook with a remediate tag) through
+    playbooks/alert_runbook.yml: the safe alert runs --tags remediate, the other only the
+    diagnosis; check mode passes --check down; a second run of the safe alert changes nothing."""
+    import yaml
+    from conftest import run_playbook
+
+    (tmp_path / 'awx').mkdir()
+    (tmp_path / 'playbooks').mkdir()
+    (tmp_path / 'awx' / 'catalog.yml').write_text(yaml.safe_dump(SAFE_PROJECT_CATALOG))
+    (tmp_path / 'playbooks' / 'fix.yml').write_text(FIX_PLAYBOOK)
+    (tmp_path / 'ansible.cfg').write_text('[defaults]\nretry_files_enabled = false\n')
+    reports_dir = tmp_path / 'reports'
+    reports_dir.mkdir()
+
+    def dispatch(alertname, check=False):
+        ev = {'oncall_project_dir': str(tmp_path), 'oncall_report_dir': str(reports_dir),
+              'oncall_alert': notification(alertname)['alerts'][0]}
+        proc = run_playbook('playbooks/alert_runbook.yml', extra_vars=ev, check=check,
+                            inventory='extensions/eda/inventory.yml')
+        assert 'failed=0' in proc.stdout, proc.stdout[-3000:]
+        return proc
+
+    dispatch('SafeAlert', check=True)
+    assert sorted(p.name for p in reports_dir.glob('*ed-*')) == []   # --check reached the runbook
+    first = dispatch('SafeAlert')
+    assert 'changed=1' in first.stdout
+    assert (reports_dir / 'remediated-SafeAlert').read_text() == 'remediated'
+    assert 'changed=0' in dispatch('SafeAlert').stdout
+    dispatch('UnsafeAlert')
+    assert (reports_dir / 'diagnosed-UnsafeAlert').is_file()
+    assert not (reports_dir / 'remediated-UnsafeAlert').exists()
+    last = reports(str(reports_dir), 'alert_runbook')[-1]
+    assert last['tables'][0]['rows'][0]['remediate'] is False
+    assert last['findings'][0]['figure'] == 'playbooks/fix.yml: rc 0'
