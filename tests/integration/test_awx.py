@@ -138,3 +138,13 @@ def test_wrong_token_fails_with_the_controllers_401(awx):
     proc = run_playbook('playbooks/awx_configure.yml', extra_vars=ev, inventory='localhost,')
     assert proc.returncode != 0 and 'HTTP 401' in proc.stdout
     assert json.dumps(awx.objects) == '{}'
+
+
+def test_check_mode_on_a_fresh_awx_reports_everything_and_writes_nothing(awx):
+    check = configure(awx, check=True)
+    rc = recap(check)
+    assert rc['failed'] == 0, check.stdout[-3000:]
+    assert rc['changed'] == 9            # every task would create something
+    assert awx.writes() == [] and awx.objects == {}
+    for secret in SECRETS.values():
+        assert secret not in check.stdout + check.stderr
