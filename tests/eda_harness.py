@@ -32,13 +32,13 @@ def notification(alertname, status='firing', fingerprint='f0', **labels):
 
 
 class Rulebook(object):
-    def __init__(self, env, token='eda-test-token'):
+    def __init__(self, env, token='eda-test-token', project_dir=ROOT):
         self.port = free_port()
         self.token = token
         self.log = tempfile.NamedTemporaryFile(prefix='oncall-eda-', suffix='.log', delete=False)
         self.env = dict(_env(), **env)
         self.env['PATH'] = _env()['PATH']   # the virtualenv's bin first: ansible-galaxy, ansible-playbook
-        self.env.update(ONCALL_EDA_PORT=str(self.port), ONCALL_EDA_TOKEN=token, ONCALL_PROJECT_DIR=ROOT,
+        self.env.update(ONCALL_EDA_PORT=str(self.port), ONCALL_EDA_TOKEN=token, ONCALL_PROJECT_DIR=project_dir,
                         ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
         self.env.pop('ANSIBLE_STDOUT_CALLBACK', None)
         self.proc = subprocess.Popen(
