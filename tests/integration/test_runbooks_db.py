@@ -72,3 +72,96 @@ def test_database_connections_pool_exhausted_idle_sessions_terminated_once(lab):
     finally:
         sessions.close()
         admin.close()
+
+
+def pg_figures(conn):
+    """What slow_queries' remediation may change: sessions, vacuum/analyze counters, dead
+    tuples, the statements recorded."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pid, state, query_start::text FROM pg_stat_activity WHERE usename = %s ORDER BY pid",
+                    (APP_ROLE,))
+        sessions = cur.fetchall()
+        cur.execute("""SELECT relname, vacuum_count, analyze_count, n_dead_tup FROM pg_stat_user_tables
+                       ORDER BY relname""")
+        tables = cur.fetchall()
+        cur.execute("SELECT count(*) FROM pg_stat_statements WHERE mean_exec_time > 100")
+        slow = cur.fetchone()[0]
+    return sessions, tables, slow
+
+
+def test_slow_queries_diagnosis_and_remediation(lab):
+    import threading
+    import psycopg2
+    admin = lab.pg()
+    app_role(admin)
+    rb = 'runbooks/slow_queries.yml'
+    switches = {'slow_queries_terminate_long': True, 'slow_queries_reset_statements': True,
+                'slow_queries_long_query_seconds': 2}
+    with admin.cursor() as cur:  # healthy: the seed's bloat vacuumed, its bulk load forgotten
+        cur.execute('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s' % APP_ROLE)
+        cur.execute('VACUUM ANALYZE generated_cards, card_uniqueness_pool')
+        cur.execute('SELECT pg_stat_statements_reset()')
+    healthy = lab.playbook(rb, extra_vars={'slow_queries_long_query_seconds': 2})
+    ok_run(healthy)
+    assert worst(report(lab.report_dir, 'slow_queries')) == 'ok', healthy.stdout[-3000:]
+
+    # broken: a mass delete (dead tuples, autovacuum off on this table), slow statements, and
+    # a query that runs for ten minutes
+    with admin.cursor() as cur:
+        cur.execute('DELETE FROM generated_cards WHERE id % 10 < 8')
+        cur.execute('SELECT pg_stat_force_next_flush()')  # statistics now, not within 10 s
+        cur.execute('SELECT 1')
+    app = psycopg2.connect(host='127.0.0.1', port=lab.pg_port, user=APP_ROLE, dbname='payment_sandbox')
+    app.autocommit = True
+    with app.cursor() as cur:
+        for _ in range(3):
+            cur.execute("SELECT pg_sleep(0.15), count(*) FROM generated_cards WHERE cvv LIKE '%9'")
+    runaway = psycopg2.connect(host='127.0.0.1', port=lab.pg_port, user=APP_ROLE, dbname='payment_sandbox')
+    outcome = {}
+
+    def run_long():
+        try:
+            with runaway.cursor() as cur:
+                cur.execute('SELECT pg_sleep(600)')
+            outcome['ended'] = 'finished'
+        except psycopg2.Error as exc:
+            outcome['ended'] = exc.pgcode or 'connection lost'
+    thread = threading.Thread(target=run_long, daemon=True)
+    thread.start()
+    try:
+        time.sleep(3)
+        broken = lab.playbook(rb, extra_vars={'slow_queries_long_query_seconds': 2})
+        ok_run(broken)
+        v = verdicts(report(lab.report_dir, 'slow_queries'))
+        assert v['queries running longer than 2s'] == 'warning'
+        assert v['statements with mean time > 100 ms'] == 'warning'
+        assert v['tables with >= 20% dead tuples'] == 'warning'
+        rep = report(lab.report_dir, 'slow_queries')
+        hints = [t for t in rep['tables'] if t['title'].startswith('Missing-index')][0]['rows']
+        assert 'generated_cards' in [h['name'] for h in hints]
+
+        before = pg_figures(admin)
+        check = lab.playbook(rb, tags='remediate', extra_vars=switches, check=True)
+        ok_run(check)
+        assert pg_figures(admin) == before, 'check mode changed the server'
+        assert thread.is_alive()
+
+        fix = lab.playbook(rb, tags='remediate', extra_vars=switches)
+        assert ok_run(fix)['changed'] >= 3, fix.stdout[-6000:]
+        thread.join(10)
+        assert outcome.get('ended') in ('57P01', 'connection lost')  # admin_shutdown: terminated
+        rep = report(lab.report_dir, 'slow_queries')
+        assert worst(rep, when='after remediation') == 'ok'
+        vacuumed = [d['object'] for d in rep['steps'][1]['results'][0]['applied']]
+        assert 'public.generated_cards' in vacuumed
+
+        again = lab.playbook(rb, tags='remediate', extra_vars=switches)
+        assert ok_run(again)['changed'] == 0, again.stdout[-3000:]
+        assert worst(report(lab.report_dir, 'slow_queries')) == 'ok'
+    finally:
+        with admin.cursor() as cur:  # a connection busy in another thread cannot be closed
+            cur.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s', (APP_ROLE,))
+        thread.join(10)
+        admin.close()
+        app.close()
+        runaway.close()
