@@ -69,3 +69,77 @@ class Sessions(object):
                 conn.close()
             except Exception:
                 pass
+
+
+class SmallFilesystem(object):
+    """A real file system of a few megabytes: tmpfs with a size limit, mounted by the test
+    (needs root, as the mount does)."""
+
+    def __init__(self, megabytes):
+        import subprocess
+        import tempfile
+        self.path = tempfile.mkdtemp(prefix='oncall-disk-')
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dm,mode=0755' % megabytes, 'oncall-disk', self.path],
+                       check=True, capture_output=True)
+
+    def used_ratio(self):
+        st = os.statvfs(self.path)
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        return float(used) / (used + st.f_bavail * st.f_frsize)
+
+    def write(self, rel, size, days_old=0):
+        import time
+        path = os.path.join(self.path, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as handle:
+            handle.write(b'x' * size)
+        if days_old:
+            stamp = time.time() - days_old * 86400
+            os.utime(path, (stamp, stamp))
+        return path
+
+    def fill(self, rel):
+        """Append to rel until the file system is full (ENOSPC), as a runaway log does."""
+        import errno
+        path = os.path.join(self.path, rel)
+        with open(path, 'ab', buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b'INFO request served\n' * 3277)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+        return path
+
+    def state(self):
+        """Every file with its size and mtime, and the used share (for before/after)."""
+        out = {}
+        for dirpath, _dirs, names in os.walk(self.path):
+            for name in names:
+                st = os.lstat(os.path.join(dirpath, name))
+                out[os.path.relpath(os.path.join(dirpath, name), self.path)] = (st.st_size, int(st.st_mtime))
+        return out
+
+    def stop(self):
+        import shutil
+        import subprocess
+        subprocess.run(['umount', self.path], check=False, capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def backup_files(fs, db, count, size):
+    """count verified backups of db in <fs>/backups, shaped as pg_backup writes them (a dump
+    named <db>-<UTC stamp>.dump, its .json manifest and .sha256), one day apart."""
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = []
+    for i in range(count):
+        stamp = (now - datetime.timedelta(days=i + 1)).strftime('%Y%m%dT%H%M%SZ')
+        name = 'backups/%s-%s.dump' % (db, stamp)
+        fs.write(name, size)
+        with open(os.path.join(fs.path, name + '.json'), 'w') as handle:
+            json.dump({'database': db, 'file': os.path.basename(name), 'size': size}, handle)
+        with open(os.path.join(fs.path, name + '.sha256'), 'w') as handle:
+            handle.write('0' * 64 + '  ' + os.path.basename(name) + '\n')
+        names.append(os.path.basename(name))
+    return names
