@@ -143,3 +143,83 @@ def backup_files(fs, db, count, size):
             handle.write('0' * 64 + '  ' + os.path.basename(name) + '\n')
         names.append(os.path.basename(name))
     return names
+
+
+HOG = r'''
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(15, b'oncall-hog', 0, 0, 0)  # PR_SET_NAME: the process is named oncall-hog
+state = sys.argv[1]
+leak = os.path.join(state, 'leak')
+hold = b''
+if os.path.exists(leak):  # a leaking process: grown to the size in the file; a restart starts small
+    with open(leak) as handle:
+        megabytes = int(handle.read())
+    os.unlink(leak)
+    hold = b'x' * (megabytes << 20)
+with open(os.path.join(state, 'pid'), 'w') as handle:
+    handle.write(str(os.getpid()))
+time.sleep(3600)
+'''
+
+CTL = r'''#!/bin/sh
+# restart the oncall-hog process, as "pm2 restart" or "systemctl restart" would
+state="$1"
+if [ -f "$state/pid" ]; then kill "$(cat "$state/pid")" 2>/dev/null; rm -f "$state/pid"; fi
+setsid nohup "{python}" "$state/hog.py" "$state" oncall-hog >/dev/null 2>&1 &
+for i in $(seq 100); do [ -f "$state/pid" ] && exit 0; sleep 0.05; done
+exit 1
+'''
+
+
+class Hog(object):
+    """A real process named oncall-hog (its comm, as ps shows it) holding `megabytes` of resident memory (a leak), and
+    the restart command that the memory_pressure runbook is given for it."""
+
+    def __init__(self, state_dir, megabytes):
+        import subprocess
+        import sys
+        self.state = str(state_dir)
+        with open(os.path.join(self.state, 'hog.py'), 'w') as handle:
+            handle.write(HOG)
+        self.ctl = os.path.join(self.state, 'ctl.sh')
+        with open(self.ctl, 'w') as handle:
+            handle.write(CTL.replace('{python}', sys.executable))
+        os.chmod(self.ctl, 0o755)
+        with open(os.path.join(self.state, 'leak'), 'w') as handle:
+            handle.write(str(megabytes))
+        subprocess.run([self.ctl, self.state], check=True)
+        self.wait_resident(megabytes << 20)
+
+    @property
+    def restart_command(self):
+        return [self.ctl, self.state]
+
+    def pid(self):
+        with open(os.path.join(self.state, 'pid')) as handle:
+            return int(handle.read())
+
+    def rss(self):
+        with open('/proc/%d/status' % self.pid()) as handle:
+            for line in handle:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def wait_resident(self, size, timeout=20):
+        import time
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.rss() >= size:
+                    return
+            except (IOError, OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError('the hog process did not reach %d bytes' % size)
+
+    def stop(self):
+        import signal
+        try:
+            os.kill(self.pid(), signal.SIGTERM)
+        except (IOError, OSError, ValueError):
+            pass

@@ -72,3 +72,56 @@ def test_disk_space_full_filesystem_cleaned_by_age_then_rotation(small_fs, tmp_p
     again = run_playbook(rb, extra_vars=switches, env=env, tags='remediate')
     assert ok_run(again)['changed'] == 0
     assert fs.state() == left
+
+
+def test_memory_pressure_leaking_process_restarted_once(lab, tmp_path):
+    """A real process holding 96 MB against a 64 MB limit; the lab's real Redis for its memory."""
+    from runbooks_harness import Hog
+    hog = Hog(tmp_path, 96)
+    r = lab.redis()
+    try:
+        name = 'oncall-hog'  # a process name, as ps shows it
+        procs = [{'name': name, 'warning': '48MB', 'critical': '64MB', 'restart_command': hog.restart_command}]
+        xv = {'memory_pressure_processes': procs, 'memory_pressure_hosts': 'lab',
+              # host memory is shared with the other sessions on this machine: not part of the verdicts here
+              'memory_pressure_warning': 1.0, 'memory_pressure_critical': 1.0}
+        rb = 'runbooks/memory_pressure.yml'
+        broken = lab.playbook(rb, extra_vars=xv)
+        ok_run(broken)
+        rep = report(lab.report_dir, 'memory_pressure')
+        v = verdicts(rep)
+        assert v['memory of process ' + name] == 'critical'
+        assert v['redis used_memory of maxmemory'] == 'ok'  # the lab's Redis has no maxmemory
+        top = [t for t in rep['tables'] if t['title'].startswith('Processes using')][0]['rows']
+        assert hog.pid() in [p['pid'] for p in top]
+
+        # Redis near its maxmemory is critical (remediation of the cache is cache_health's)
+        used = int(r.info('memory')['used_memory'])
+        r.config_set('maxmemory', str(int(used * 1.02)))
+        try:
+            near = lab.playbook(rb, extra_vars=xv)
+            ok_run(near)
+            assert verdicts(report(lab.report_dir, 'memory_pressure'))['redis used_memory of maxmemory'] == 'critical'
+        finally:
+            r.config_set('maxmemory', '0')
+
+        pid = hog.pid()
+        off = lab.playbook(rb, extra_vars=xv, tags='remediate')
+        assert ok_run(off)['changed'] == 0 and 'memory_pressure_restart=true' in off.stdout
+        switch = dict(xv, memory_pressure_restart=True)
+        check = lab.playbook(rb, extra_vars=switch, tags='remediate', check=True)
+        ok_run(check)
+        assert hog.pid() == pid, 'check mode restarted the process'
+
+        fix = lab.playbook(rb, extra_vars=switch, tags='remediate')
+        assert ok_run(fix)['changed'] == 1, fix.stdout[-4000:]
+        assert hog.pid() != pid and hog.rss() < 48 << 20
+        rep = report(lab.report_dir, 'memory_pressure')
+        assert verdicts(rep, when='after remediation')['memory of process ' + name] == 'ok'
+        assert rep['steps'][0]['results'][0]['applied'][0]['object'] == name
+
+        again = lab.playbook(rb, extra_vars=switch, tags='remediate')
+        assert ok_run(again)['changed'] == 0
+        assert worst(report(lab.report_dir, 'memory_pressure')) == 'ok'
+    finally:
+        hog.stop()
