@@ -165,3 +165,83 @@ def test_slow_queries_diagnosis_and_remediation(lab):
         admin.close()
         app.close()
         runaway.close()
+
+
+MIGRATION = '''#!/bin/sh
+# the application's "npm run migrate": one pending migration, a unique index on the card key
+psql() {{ "{pg_bin}/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} -U postgres -d payment_sandbox "$@"; }}
+if ! psql -c "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS generated_cards_card_uq
+              ON generated_cards (card_number, expiry_date, cvv)" 2>>"{log}"; then
+    echo "ERROR migration 20261124000000 add_generated_cards_card_uq failed" >>"{log}"
+    exit 1
+fi
+psql -c "INSERT INTO schema_migrations (version, name) VALUES ('20261124000000', 'add_generated_cards_card_uq')
+         ON CONFLICT DO NOTHING"
+echo "INFO migration 20261124000000 applied" >>"{log}"
+'''
+
+
+def test_database_migration_issues_duplicates_fixed_index_rebuilt_migration_rerun(lab, tmp_path):
+    import subprocess
+    from conftest import PG_BIN
+    admin = lab.pg()
+    log = str(tmp_path / 'migration.log')
+    script = tmp_path / 'migrate.sh'
+    script.write_text(MIGRATION.format(pg_bin=PG_BIN, port=lab.pg_port, log=log))
+    script.chmod(0o755)
+    rb = 'runbooks/database_migration_issues.yml'
+    xv = {'database_migration_command': str(script), 'database_migration_log': log}
+    dup = 'check duplicate groups in generated_cards (card_number, expiry_date, cvv)'
+
+    healthy = lab.playbook(rb, extra_vars=xv)
+    ok_run(healthy)
+    v = verdicts(report(lab.report_dir, 'database_migration_issues'))
+    assert v[dup] == 'ok' and v['invalid indexes'] == 'ok'
+
+    # broken: an earlier release dropped the key, duplicates came in, the migration that puts
+    # the key back as a unique index fails on them and leaves the index invalid
+    with admin.cursor() as cur:
+        cur.execute('ALTER TABLE generated_cards DROP CONSTRAINT generated_cards_card_number_expiry_date_cvv_key')
+        cur.execute("""INSERT INTO generated_cards (card_number, expiry_date, cvv)
+                       SELECT card_number, expiry_date, cvv FROM generated_cards ORDER BY id LIMIT 5""")
+    failed = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+    assert failed.returncode == 1
+    broken = lab.playbook(rb, extra_vars=xv)
+    ok_run(broken)
+    rep = report(lab.report_dir, 'database_migration_issues')
+    v = verdicts(rep)
+    assert v[dup] == 'critical' and v['invalid indexes'] == 'warning'
+    assert v['errors in %s' % log] == 'warning'
+    newest = [t for t in rep['tables'] if t['title'] == 'Newest migrations'][0]['rows'][0]
+    assert newest['version'] == '20261101000000'
+
+    def db_state():
+        with admin.cursor() as cur:
+            cur.execute('SELECT count(*), max(id) FROM generated_cards')
+            rows = cur.fetchone()
+            cur.execute("""SELECT indisvalid, c.oid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                           WHERE c.relname = 'generated_cards_card_uq'""")
+            index = cur.fetchone()
+            cur.execute('SELECT version FROM schema_migrations ORDER BY version')
+            return rows, index, cur.fetchall()
+
+    switches = dict(xv, database_migration_fix_duplicates=True, database_migration_rerun=True)
+    before = db_state()
+    check = lab.playbook(rb, extra_vars=switches, tags='remediate', check=True)
+    ok_run(check)
+    assert db_state() == before, 'check mode changed the database'
+
+    fix = lab.playbook(rb, extra_vars=switches, tags='remediate')
+    assert ok_run(fix)['changed'] >= 2, fix.stdout[-5000:]
+    rows, index, versions = db_state()
+    assert rows[0] == before[0][0] - 5 and rows[1] < before[0][1]  # the five copies went, not the originals
+    assert index[0] is True
+    assert ('20261124000000',) in versions
+    after = verdicts(report(lab.report_dir, 'database_migration_issues'), when='after remediation')
+    assert after[dup] == 'ok' and after['invalid indexes'] == 'ok'
+
+    again = lab.playbook(rb, extra_vars=switches, tags='remediate')
+    assert ok_run(again)['changed'] == 0, again.stdout[-4000:]
+    v = verdicts(report(lab.report_dir, 'database_migration_issues'))
+    assert v[dup] == 'ok' and v['invalid indexes'] == 'ok'
+    admin.close()
