@@ -245,3 +245,58 @@ def test_database_migration_issues_duplicates_fixed_index_rebuilt_migration_reru
     v = verdicts(report(lab.report_dir, 'database_migration_issues'))
     assert v[dup] == 'ok' and v['invalid indexes'] == 'ok'
     admin.close()
+
+
+def test_uniqueness_check_failures_pool_cleaned_bloom_synced_once(lab, tmp_path):
+    from conftest import PG_BIN
+    admin = lab.pg()
+    log = tmp_path / 'worker.log'
+    log.write_text('INFO card generated\n' * 20)
+    sync = [PG_BIN + '/psql', '-X', '-q', '-h', '127.0.0.1', '-p', str(lab.pg_port), '-U', 'postgres',
+            '-d', 'payment_sandbox', '-c', 'UPDATE bloom_filter_cards SET updated_at = now()']
+    xv = {'uniqueness_worker_log': str(log), 'uniqueness_bloom_sync_command': sync}
+    rb = 'runbooks/uniqueness_check_failures.yml'
+    stale = 'check stale reservations in card_uniqueness_pool (older than 24h)'
+    bloom = 'check bloom filter bloom_filter_cards missing or not synchronised within 24h'
+
+    healthy = lab.playbook(rb, extra_vars=xv)
+    ok_run(healthy)
+    assert worst(report(lab.report_dir, 'uniqueness_check_failures')) == 'ok', healthy.stdout[-3000:]
+
+    # broken: reservations that were never released, a bloom filter not synchronised for days,
+    # the worker logging uniqueness failures
+    with admin.cursor() as cur:
+        cur.execute("UPDATE card_uniqueness_pool SET reserved_at = now() - interval '2 days' WHERE card_hash < '4'")
+        stale_rows = cur.rowcount
+        cur.execute("UPDATE bloom_filter_cards SET updated_at = now() - interval '3 days'")
+    with open(str(log), 'a') as handle:
+        handle.write('ERROR uniqueness check failed: card rejected as duplicate\n' * 3)
+    broken = lab.playbook(rb, extra_vars=xv)
+    ok_run(broken)
+    v = verdicts(report(lab.report_dir, 'uniqueness_check_failures'))
+    assert v[stale] == 'warning' and v[bloom] == 'warning'
+    assert v['errors in %s' % log] == 'warning' and v['redis PING'] == 'ok'
+    assert v['check duplicate cards in generated_cards'] == 'ok'
+
+    def db_state():
+        with admin.cursor() as cur:
+            cur.execute('SELECT count(*), min(reserved_at)::text FROM card_uniqueness_pool')
+            pool = cur.fetchone()
+            cur.execute('SELECT updated_at::text FROM bloom_filter_cards')
+            return pool, cur.fetchall()
+
+    switches = dict(xv, uniqueness_clean_pool=True, uniqueness_bloom_sync=True)
+    before = db_state()
+    check = lab.playbook(rb, extra_vars=switches, tags='remediate', check=True)
+    ok_run(check)
+    assert db_state() == before, 'check mode changed the database'
+
+    fix = lab.playbook(rb, extra_vars=switches, tags='remediate')
+    assert ok_run(fix)['changed'] == 2, fix.stdout[-4000:]
+    assert db_state()[0][0] == before[0][0] - stale_rows
+    after = verdicts(report(lab.report_dir, 'uniqueness_check_failures'), when='after remediation')
+    assert after[stale] == 'ok' and after[bloom] == 'ok'
+
+    again = lab.playbook(rb, extra_vars=switches, tags='remediate')
+    assert ok_run(again)['changed'] == 0, again.stdout[-4000:]
+    admin.close()
