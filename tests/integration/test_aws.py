@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+"""RDS recovery and CloudWatch Logs search against moto in server mode (tests/aws_harness.py):
+a real HTTP server speaking the AWS APIs, called by boto3 through the real ansible CLI."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from aws_harness import MotoServer, aurora_cluster
+
+
+@pytest.fixture(scope='module')
+def moto():
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def aws(moto):
+    moto.reset()
+    return moto
+
+
+def test_rds_recovery_fails_over_a_stopped_writer_then_starts_it(aws, module):
+    rds = aws.client('rds')
+    aurora_cluster(rds)
+    args = aws.module_args(db_cluster_identifier='festivals-cluster', failover=True, start_stopped=True)
+
+    healthy = module('rds_recovery', args)
+    assert not healthy.failed, healthy.result
+    assert healthy['changed'] is False and healthy['cluster']['writer'] == 'festivals-1'
+    assert set(f['verdict'] for f in healthy['findings']) == {'ok'}
+
+    rds.stop_db_instance(DBInstanceIdentifier='festivals-1')  # the writer is down
+    check = module('rds_recovery', args, check=True, diff=True)
+    assert check['changed'] is True and check['done'] == []
+    assert [(i['operation'], i['object']) for i in check['plan']] == [('failover', 'festivals-cluster'),
+                                                                      ('start', 'festivals-1')]
+    assert check['plan'][0]['target'] == 'festivals-2'
+    finding = [f for f in check['findings'] if f['object'] == 'cluster festivals-cluster writer'][0]
+    assert finding['verdict'] == 'critical' and finding['figure'] == 'festivals-1 stopped'
+    cluster = rds.describe_db_clusters(DBClusterIdentifier='festivals-cluster')['DBClusters'][0]
+    assert [m['DBInstanceIdentifier'] for m in cluster['DBClusterMembers'] if m['IsClusterWriter']] == ['festivals-1']
+
+    fix = module('rds_recovery', args, diff=True)
+    assert fix['changed'] is True and len(fix['done']) == 2, fix.result
+    assert fix['cluster']['writer'] == 'festivals-2'
+    statuses = dict((i['id'], i['status']) for i in fix['instances'])
+    assert statuses == {'festivals-1': 'available', 'festivals-2': 'available'}
+
+    again = module('rds_recovery', args)
+    assert again['changed'] is False and again['plan'] == []
+
+
+def test_rds_recovery_without_an_available_reader_plans_nothing_and_says_why(aws, module):
+    rds = aws.client('rds')
+    aurora_cluster(rds, members=('festivals-1',))
+    rds.stop_db_instance(DBInstanceIdentifier='festivals-1')
+    run = module('rds_recovery', aws.module_args(db_cluster_identifier='festivals-cluster', failover=True))
+    assert run['changed'] is False and run['plan'] == []
+    assert 'no other reader is available' in run['skipped_items'][0]['why']
+
+
+def test_rds_recovery_errors_are_one_sentence_and_secrets_never_shown(aws, module):
+    run = module('rds_recovery', aws.module_args(db_instance_identifier='nope'), verbosity=3)
+    assert run.failed and 'describe DB instance nope' in run['msg'] and 'Traceback' not in run['msg']
+    assert 'testing-secret' not in run.stdout + run.stderr
+
+
+def test_cloudwatch_logs_search_counts_matches_against_their_maximum(aws, module):
+    logs = aws.client('logs')
+    logs.create_log_group(logGroupName='/aws/lambda/iamenu-logs')
+    logs.create_log_stream(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream')
+    now = int(time.time() * 1000)
+    lines = ['INFO request served'] * 5 + ['ERROR upstream timeout', 'ERROR payment declined',
+                                           'notification_error smtp refused']
+    logs.put_log_events(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream',
+                        logEvents=[{'timestamp': now - 60000 + i, 'message': m} for i, m in enumerate(lines)])
+    logs.put_log_events(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream',
+                        logEvents=[{'timestamp': now - 3 * 3600 * 1000, 'message': 'ERROR old, outside the hour'}])
+    args = aws.module_args(log_group_name='/aws/lambda/iamenu-logs', since='1h', max_events=1,
+                           searches=[{'name': 'errors', 'filter_pattern': 'ERROR', 'max': 1},
+                                     {'name': 'notification errors', 'filter_pattern': 'notification_error',
+                                      'max': 5}])
+    run = module('cloudwatch_logs_search', args, check=True)
+    assert not run.failed, run.result
+    errors, notif = run['searches']
+    assert errors['count'] == 2 and [e['message'] for e in errors['events']] == ['ERROR payment declined']
+    assert notif['count'] == 1
+    assert [f['verdict'] for f in run['findings']] == ['warning', 'ok']
+    assert run['log_streams'][0]['name'] == 'app-stream'
