@@ -92,3 +92,75 @@ def test_cloudwatch_logs_search_counts_matches_against_their_maximum(aws, module
     assert notif['count'] == 1
     assert [f['verdict'] for f in run['findings']] == ['warning', 'ok']
     assert run['log_streams'][0]['name'] == 'app-stream'
+
+
+def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws, tmp_path):
+    from conftest import free_port, run_playbook
+    from runbooks_harness import ok_run, report, verdicts, worst
+    rds = aws.client('rds')
+    aurora_cluster(rds)
+    logs = aws.client('logs')
+    logs.create_log_group(logGroupName='festivals-db')
+    logs.create_log_stream(logGroupName='festivals-db', logStreamName='postgresql')
+    logs.put_log_events(logGroupName='festivals-db', logStreamName='postgresql',
+                        logEvents=[{'timestamp': int(time.time() * 1000) - 1000,
+                                    'message': 'ERROR: terminating connection due to administrator command'}])
+    reports = str(tmp_path / 'reports')
+    xv = {'rds_failure_cluster': 'festivals-cluster', 'rds_failure_region': 'eu-west-1',
+          'rds_failure_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+          'oncall_aws_secret_key': 'testing-secret', 'rds_failure_log_group': 'festivals-db',
+          'rds_failure_log_searches': [{'name': 'errors', 'filter_pattern': 'ERROR', 'max': 5}]}
+    rb = 'playbooks/runbooks/rds_failure.yml'
+
+    def run(**kw):
+        return run_playbook(rb, env={'ONCALL_REPORT_DIR': reports}, **kw)
+
+    healthy = run(extra_vars=xv)
+    ok_run(healthy, 'localhost')
+    assert worst(report(reports, 'rds_failure')) == 'ok', healthy.stdout[-3000:]
+
+    rds.stop_db_instance(DBInstanceIdentifier='festivals-1')
+    broken = run(extra_vars=xv)
+    ok_run(broken, 'localhost')
+    rep = report(reports, 'rds_failure')
+    assert verdicts(rep)['cluster festivals-cluster writer'] == 'critical'
+    assert rep['tables'][1]['rows'][0]['message'].startswith('ERROR: terminating')
+
+    def state():
+        c = rds.describe_db_clusters(DBClusterIdentifier='festivals-cluster')['DBClusters'][0]
+        insts = rds.describe_db_instances()['DBInstances']
+        return ([m['DBInstanceIdentifier'] for m in c['DBClusterMembers'] if m['IsClusterWriter']],
+                sorted((i['DBInstanceIdentifier'], i['DBInstanceStatus']) for i in insts))
+
+    switches = dict(xv, rds_failure_failover=True, rds_failure_start_stopped=True)
+    before = state()
+    check = run(extra_vars=switches, tags='remediate', check=True)
+    ok_run(check, 'localhost')
+    assert state() == before
+
+    fix = run(extra_vars=switches, tags='remediate')
+    assert ok_run(fix, 'localhost')['changed'] == 1, fix.stdout[-4000:]
+    assert state() == (['festivals-2'], [('festivals-1', 'available'), ('festivals-2', 'available')])
+    assert worst(report(reports, 'rds_failure'), when='after remediation') == 'ok'
+
+    again = run(extra_vars=switches, tags='remediate')
+    assert ok_run(again, 'localhost')['changed'] == 0
+    assert state() == (['festivals-2'], [('festivals-1', 'available'), ('festivals-2', 'available')])
+
+    # the API says available but the database does not answer (nothing listens on its port):
+    # the reboot switch reboots the instance (moto accepts the call; its state does not change)
+    rds.create_db_instance(DBInstanceIdentifier='festivals-production', Engine='postgres',
+                           DBInstanceClass='db.t3.micro', AllocatedStorage=20)
+    single = {'rds_failure_instance': 'festivals-production', 'rds_failure_region': 'eu-west-1',
+              'rds_failure_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+              'oncall_aws_secret_key': 'testing-secret',
+              'rds_failure_db_check': {'login_host': '127.0.0.1', 'login_port': free_port(), 'db': 'postgres'}}
+    down = run(extra_vars=single)
+    ok_run(down, 'localhost')
+    assert worst(report(reports, 'rds_failure')) == 'critical'
+    off = run(extra_vars=single, tags='remediate')
+    assert ok_run(off, 'localhost')['changed'] == 0
+    reboot = run(extra_vars=dict(single, rds_failure_reboot=True), tags='remediate')
+    assert ok_run(reboot, 'localhost')['changed'] == 1
+    applied = report(reports, 'rds_failure')['steps'][0]['results'][0]['applied']
+    assert [(a['operation'], a['object']) for a in applied] == [('reboot', 'festivals-production')]
