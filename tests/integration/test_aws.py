@@ -164,3 +164,15 @@ def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws
     assert ok_run(reboot, 'localhost')['changed'] == 1
     applied = report(reports, 'rds_failure')['steps'][0]['results'][0]['applied']
     assert [(a['operation'], a['object']) for a in applied] == [('reboot', 'festivals-production')]
+
+
+def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
+    """No Kafka broker is available here: the lag computation is tested against recorded admin
+    API answers (tests/unit/test_kafka_lag.py); this runs the real kafka-python client against a
+    loopback port where nothing listens, through the ansible CLI."""
+    from conftest import free_port
+    port = free_port()
+    run = module('kafka_consumer_lag_info', {'bootstrap_servers': ['127.0.0.1:%d' % port], 'groups': ['holdwall-worker'],
+                                             'timeout': 3, 'sasl_password': 'kafka-Secret-9'}, verbosity=3)
+    assert run.failed and run['msg'].startswith('cannot reach Kafka at 127.0.0.1:%d' % port), run.result
+    assert 'Traceback' not in run['msg'] and 'kafka-Secret-9' not in run.stdout + run.stderr
