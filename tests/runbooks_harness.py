@@ -44,7 +44,7 @@ class Sessions(object):
     def __init__(self, port, user, db, count, password=None):
         import psycopg2
         self.conns = []
-        for _ in range(count):
+        for _index in range(count):
             conn = psycopg2.connect(host='127.0.0.1', port=port, user=user, dbname=db, password=password,
                                     application_name='festivals-api')
             conn.autocommit = True

@@ -14,7 +14,7 @@ description:
   - Read-only. Runbook 004's log queries (C(aws logs filter-log-events --log-group-name ...
     --filter-pattern "ERROR" --start-time ...), C(aws logs describe-log-streams --order-by
     LastEventTime)) as data - each search's matching events (newest O(max_events)), their count
-    and a finding against O(searches[].max).
+    and a finding against each search's C(max).
   - Follows C(nextToken) through every page of the window.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)

@@ -114,7 +114,7 @@ def test_slow_queries_diagnosis_and_remediation(lab):
     app = psycopg2.connect(host='127.0.0.1', port=lab.pg_port, user=APP_ROLE, dbname='payment_sandbox')
     app.autocommit = True
     with app.cursor() as cur:
-        for _ in range(3):
+        for _round in range(3):
             cur.execute("SELECT pg_sleep(0.15), count(*) FROM generated_cards WHERE cvv LIKE '%9'")
     runaway = psycopg2.connect(host='127.0.0.1', port=lab.pg_port, user=APP_ROLE, dbname='payment_sandbox')
     outcome = {}
