@@ -176,3 +176,33 @@ def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
                                              'timeout': 3, 'sasl_password': 'kafka-Secret-9'}, verbosity=3)
     assert run.failed and run['msg'].startswith('cannot reach Kafka at 127.0.0.1:%d' % port), run.result
     assert 'Traceback' not in run['msg'] and 'kafka-Secret-9' not in run.stdout + run.stderr
+
+
+def test_log_search_playbook_reports_the_counts_and_changes_nothing(aws, tmp_path):
+    from conftest import run_playbook
+    from runbooks_harness import ok_run, report, verdicts
+    logs = aws.client('logs')
+    logs.create_log_group(logGroupName='/aws/lambda/iamenu-logs')
+    logs.create_log_stream(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream')
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream',
+                        logEvents=[{'timestamp': now - 5000 + i, 'message': m} for i, m in
+                                   enumerate(['ERROR db timeout'] * 3 + ['INFO ok', 'notification_error smtp'])])
+    reports = str(tmp_path / 'reports')
+    xv = {'log_search_group': '/aws/lambda/iamenu-logs', 'log_search_region': 'eu-west-1',
+          'log_search_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+          'oncall_aws_secret_key': 'testing-secret',
+          'log_search_searches': [{'name': 'errors', 'filter_pattern': 'ERROR', 'max': 2},
+                                  {'name': 'notification errors', 'filter_pattern': 'notification_error', 'max': 1}]}
+
+    def events():
+        return logs.filter_log_events(logGroupName='/aws/lambda/iamenu-logs')['events']
+    before = events()
+    for check in (True, False, False):
+        run = run_playbook('playbooks/runbooks/log_search.yml', extra_vars=xv, check=check,
+                           env={'ONCALL_REPORT_DIR': reports})
+        assert ok_run(run, 'localhost')['changed'] == 0
+    v = verdicts(report(reports, 'log_search'))
+    assert v['log search errors in /aws/lambda/iamenu-logs'] == 'warning'
+    assert v['log search notification errors in /aws/lambda/iamenu-logs'] == 'ok'
+    assert events() == before
