@@ -77,15 +77,19 @@ def test_disk_space_full_filesystem_cleaned_by_age_then_rotation(small_fs, tmp_p
 def test_memory_pressure_leaking_process_restarted_once(lab, tmp_path):
     """A real process holding 96 MB against a 64 MB limit; the lab's real Redis for its memory."""
     from runbooks_harness import Hog
+    name = 'oncall-hog'  # a process name, as ps shows it
+    rb = 'runbooks/memory_pressure.yml'
+    limits = {'name': name, 'warning': '48MB', 'critical': '64MB'}
+    # host memory is shared with the other sessions on this machine: not part of the verdicts here
+    base = {'memory_pressure_hosts': 'lab', 'memory_pressure_warning': 1.0, 'memory_pressure_critical': 1.0}
+    healthy = lab.playbook(rb, extra_vars=dict(base, memory_pressure_processes=[limits]))
+    ok_run(healthy)
+    assert worst(report(lab.report_dir, 'memory_pressure')) == 'ok'
     hog = Hog(tmp_path, 96)
     r = lab.redis()
     try:
-        name = 'oncall-hog'  # a process name, as ps shows it
-        procs = [{'name': name, 'warning': '48MB', 'critical': '64MB', 'restart_command': hog.restart_command}]
-        xv = {'memory_pressure_processes': procs, 'memory_pressure_hosts': 'lab',
-              # host memory is shared with the other sessions on this machine: not part of the verdicts here
-              'memory_pressure_warning': 1.0, 'memory_pressure_critical': 1.0}
-        rb = 'runbooks/memory_pressure.yml'
+        procs = [dict(limits, restart_command=hog.restart_command)]
+        xv = dict(base, memory_pressure_processes=procs)
         broken = lab.playbook(rb, extra_vars=xv)
         ok_run(broken)
         rep = report(lab.report_dir, 'memory_pressure')
