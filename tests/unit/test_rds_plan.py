@@ -25,9 +25,9 @@ def test_available_writer_plans_nothing():
 
 def test_failover_goes_to_the_first_available_reader_or_the_named_one():
     o = obs('failed', [('r2', 'available'), ('r1', 'stopped'), ('r3', 'available')])
-    items, _ = rds.plan(o, P)
+    items, _skipped = rds.plan(o, P)
     assert [(i['operation'], i.get('target') or i['object']) for i in items] == [('failover', 'r2'), ('start', 'r1')]
-    items, _ = rds.plan(o, dict(P, target_db_instance_identifier='r3'))
+    items, _skipped = rds.plan(o, dict(P, target_db_instance_identifier='r3'))
     assert items[0]['target'] == 'r3'
     items, skipped = rds.plan(o, dict(P, target_db_instance_identifier='r1'))
     assert [i['operation'] for i in items] == ['start'] and 'no r1 reader is available' in skipped[0]['why']
@@ -35,7 +35,7 @@ def test_failover_goes_to_the_first_available_reader_or_the_named_one():
 
 def test_switches_off_plan_nothing_and_reboot_only_an_available_instance():
     o = obs('stopped', [('r1', 'available')])
-    items, _ = rds.plan(o, dict(P, failover=False, start_stopped=False))
+    items, _skipped = rds.plan(o, dict(P, failover=False, start_stopped=False))
     assert items == []
     items, skipped = rds.plan(o, dict(P, failover=False, start_stopped=False, reboot=True, reboot_instances=['r1', 'w']))
     assert [(i['operation'], i['object']) for i in items] == [('reboot', 'r1')]
