@@ -1,0 +1,275 @@
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cache health and flush-by-pattern on a standalone Redis or every primary of a Redis Cluster.
+
+Deletion never uses KEYS: each primary is walked with SCAN MATCH and the keys found are removed
+with UNLINK in bounded batches. The UNLINK of one batch travels in the same pipeline as the SCAN
+that fetches the next one, so a pass costs one round trip per SCAN step, and no single exchange
+holds the server for more than about a millisecond (other clients are served between them).
+On a Redis Cluster a multi-key UNLINK must stay in one hash slot, so a batch is split by slot.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import (
+    finding, verdict, verdict_below)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
+
+try:
+    from redis.crc import key_slot
+except ImportError:  # pragma: no cover - reported by the module through HAS_REDIS
+    key_slot = None
+
+DEFAULT_THRESHOLDS = dict(
+    hit_rate_warning=70.0,       # runbook 001, 7.3 and 5.2: hit rate < 70% warning
+    hit_rate_critical=50.0,      # < 50% critical
+    memory_warning=80.0,         # used_memory / maxmemory, percent
+    memory_critical=90.0,
+    evictions_warning=1,         # evicted keys since the server started
+    no_ttl_warning=10.0,         # percent of sampled keys of a pattern without a TTL
+)
+
+
+class CacheError(Exception):
+    """A refusal or failure, already phrased for the operator."""
+
+
+def _int(info, key):
+    try:
+        return int(info.get(key, 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _s(value):
+    return value.decode('utf-8', 'backslashreplace') if isinstance(value, bytes) else value
+
+
+def health(nodes):
+    """INFO stats and memory of every primary, summed (memory: the fullest node decides)."""
+    per_node = []
+    for node in nodes:
+        stats = node.client.info('stats')
+        mem = node.client.info('memory')
+        keyspace = node.client.info('keyspace')
+        per_node.append(dict(
+            node=node.name,
+            keyspace_hits=_int(stats, 'keyspace_hits'),
+            keyspace_misses=_int(stats, 'keyspace_misses'),
+            evicted_keys=_int(stats, 'evicted_keys'),
+            expired_keys=_int(stats, 'expired_keys'),
+            used_memory=_int(mem, 'used_memory'),
+            used_memory_peak=_int(mem, 'used_memory_peak'),
+            maxmemory=_int(mem, 'maxmemory'),
+            maxmemory_policy=_s(mem.get('maxmemory_policy', '')),
+            keys=sum(_int(v, 'keys') for v in keyspace.values() if isinstance(v, dict)),
+            dbsize=node.client.dbsize(),
+        ))
+    out = dict(nodes=per_node)
+    for key in ('keyspace_hits', 'keyspace_misses', 'evicted_keys', 'expired_keys', 'used_memory',
+                'maxmemory', 'dbsize'):
+        out[key] = sum(n[key] for n in per_node)
+    lookups = out['keyspace_hits'] + out['keyspace_misses']
+    out['hit_rate'] = round(100.0 * out['keyspace_hits'] / lookups, 2) if lookups else None
+    percents = [100.0 * n['used_memory'] / n['maxmemory'] for n in per_node if n['maxmemory']]
+    out['memory_percent'] = round(max(percents), 2) if percents else None
+    policies = sorted(set(n['maxmemory_policy'] for n in per_node))
+    out['maxmemory_policy'] = policies[0] if len(policies) == 1 else ','.join(policies)
+    return out
+
+
+def _sample_ttls(client, keys):
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+    return pipe.execute()
+
+
+def pattern_stats(nodes, pattern, scan_count=1000, ttl_sample=100):
+    """Keys matching pattern on every primary, with the TTLs of a sample of them."""
+    count, sample = 0, []
+    for node in nodes:
+        for key in node.client.scan_iter(match=pattern, count=scan_count):
+            count += 1
+            if len(sample) < ttl_sample:
+                sample.append((node, key))
+    ttls = []
+    by_node = {}
+    for node, key in sample:
+        by_node.setdefault(id(node), (node, []))[1].append(key)
+    for node, keys in by_node.values():
+        ttls += [t for t in _sample_ttls(node.client, keys) if t != -2]  # -2: gone meanwhile
+    with_ttl = sorted(t / 1000.0 for t in ttls if t >= 0)
+    no_ttl = sum(1 for t in ttls if t == -1)
+    entry = dict(pattern=pattern, count=count, sampled=len(ttls), no_ttl=no_ttl,
+                 no_ttl_percent=round(100.0 * no_ttl / len(ttls), 2) if ttls else 0.0,
+                 ttl_seconds=dict(min=None, median=None, max=None))
+    if with_ttl:
+        entry['ttl_seconds'] = dict(min=round(with_ttl[0], 3),
+                                    median=round(with_ttl[len(with_ttl) // 2], 3),
+                                    max=round(with_ttl[-1], 3))
+    return entry
+
+
+def findings(health_, patterns, thresholds):
+    """The runbook's cache thresholds (001 7.3 and 5.2) applied to the observed figures."""
+    t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
+    out = []
+    hit = health_['hit_rate']
+    out.append(finding('cache hit rate (%)', hit,
+                       '< %g warning, < %g critical' % (t['hit_rate_warning'], t['hit_rate_critical']),
+                       verdict_below(hit, t['hit_rate_warning'], t['hit_rate_critical']),
+                       note='no lookups since the statistics were reset' if hit is None else None))
+    mem = health_['memory_percent']
+    if mem is None:
+        out.append(finding('memory used of maxmemory (%)', None, 'maxmemory not set', 'ok',
+                           note='used_memory %d bytes, no limit' % health_['used_memory']))
+    else:
+        out.append(finding('memory used of maxmemory (%)', mem,
+                           '>= %g warning, >= %g critical' % (t['memory_warning'], t['memory_critical']),
+                           verdict(mem, t['memory_warning'], t['memory_critical'])))
+    policy = health_['maxmemory_policy']
+    bad_policy = bool(health_['maxmemory']) and 'noeviction' in policy
+    out.append(finding('eviction policy', policy, 'a cache evicts (allkeys-lru, volatile-lru, ...)',
+                       'warning' if bad_policy else 'ok',
+                       note='writes fail once maxmemory is reached' if bad_policy else None))
+    out.append(finding('evicted keys', health_['evicted_keys'], '>= %d warning' % t['evictions_warning'],
+                       verdict(health_['evicted_keys'], t['evictions_warning'], None)))
+    for entry in patterns:
+        out.append(finding('keys %s without TTL (%% of %d sampled)' % (entry['pattern'], entry['sampled']),
+                           entry['no_ttl_percent'], '>= %g warning' % t['no_ttl_warning'],
+                           verdict(entry['no_ttl_percent'], t['no_ttl_warning'], None)
+                           if entry['sampled'] else 'ok'))
+    for item in out:
+        if item.get('note') is None:
+            item.pop('note', None)
+    return out
+
+
+def _first_match(client, pattern, scan_count):
+    cursor = 0
+    while True:
+        cursor, keys = client.scan(cursor, match=pattern, count=scan_count)
+        if keys:
+            return True
+        if not int(cursor):
+            return False
+
+
+def count_matching(nodes, pattern, scan_count):
+    return sum(sum(1 for _k in n.client.scan_iter(match=pattern, count=scan_count)) for n in nodes)
+
+
+def plan(nodes, params, exact_counts):
+    """One action per pattern that matches at least one key (or one flush of every key).
+
+    With exact_counts (check mode) every key is counted; otherwise a pattern is planned as soon
+    as one key matches, and the count is what the single deleting pass removes.
+    """
+    actions = []
+    if params.get('flush_all'):
+        total = sum(n.client.dbsize() for n in nodes)
+        if total:
+            actions.append(Action('flush', 'db %d on %d node(s)' % (params.get('db') or 0, len(nodes)),
+                                  '%d key(s), flush_all requested and confirmed' % total,
+                                  count=total, destructive=True))
+        return actions
+    for pattern in params.get('patterns') or []:
+        if exact_counts:
+            n = count_matching(nodes, pattern, params['scan_count'])
+            if n:
+                actions.append(Action('unlink', pattern, '%d key(s) match %s' % (n, pattern),
+                                      count=n, destructive=True, params={'pattern': pattern}))
+        elif any(_first_match(node.client, pattern, params['scan_count']) for node in nodes):
+            actions.append(Action('unlink', pattern, 'keys match %s' % pattern, count=-1,
+                                  destructive=True, params={'pattern': pattern}))
+    return actions
+
+
+def _unlink_commands(pipe, keys, batch_size, clustered):
+    """Queue UNLINK commands for keys on pipe; returns how many commands were queued."""
+    if not keys:
+        return 0
+    if not clustered:
+        n = 0
+        for i in range(0, len(keys), batch_size):
+            pipe.execute_command('UNLINK', *keys[i:i + batch_size])
+            n += 1
+        return n
+    by_slot = {}
+    for key in keys:
+        by_slot.setdefault(key_slot(key if isinstance(key, bytes) else key.encode()), []).append(key)
+    n = 0
+    for group in by_slot.values():
+        for i in range(0, len(group), batch_size):
+            pipe.execute_command('UNLINK', *group[i:i + batch_size])
+            n += 1
+    return n
+
+
+def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered=False, stats=None):
+    """Delete every key matching pattern on one server: SCAN, with each batch's UNLINK sent in the
+    same round trip as the next SCAN step. Returns the number of keys removed."""
+    deleted = 0
+    cursor = 0
+    pending = []
+    stats = stats if stats is not None else {}
+    while True:
+        pipe = client.pipeline(transaction=False)
+        queued = _unlink_commands(pipe, pending, batch_size, clustered)
+        pipe.execute_command('SCAN', cursor, 'MATCH', pattern, 'COUNT', scan_count)
+        replies = pipe.execute()
+        stats['round_trips'] = stats.get('round_trips', 0) + 1
+        stats['commands'] = stats.get('commands', 0) + queued + 1
+        deleted += sum(int(r) for r in replies[:queued])
+        cursor, pending = replies[-1]
+        cursor = int(cursor)
+        if not cursor:
+            break
+    if pending:
+        pipe = client.pipeline(transaction=False)
+        queued = _unlink_commands(pipe, pending, batch_size, clustered)
+        deleted += sum(int(r) for r in pipe.execute())
+        stats['round_trips'] = stats.get('round_trips', 0) + 1
+        stats['commands'] = stats.get('commands', 0) + queued
+    return deleted
+
+
+def apply(nodes, action, params, clustered, stats=None):
+    """Carry out one planned action on every primary; returns the keys removed."""
+    if action.kind == 'flush':
+        removed = 0
+        for node in nodes:
+            removed += node.client.dbsize()
+            node.client.execute_command('FLUSHDB', 'ASYNC')
+        return removed
+    return sum(unlink_matching(node.client, action.params['pattern'], params['scan_count'],
+                               params['batch_size'], clustered, stats) for node in nodes)
+
+
+def validate(params):
+    if params['scan_count'] < 1 or params['batch_size'] < 1:
+        raise CacheError('scan_count and batch_size must be at least 1')
+    if params.get('ttl_sample', 0) < 0:
+        raise CacheError('ttl_sample must not be negative, got %d' % params['ttl_sample'])
+    patterns = params.get('patterns') or []
+    for i, pattern in enumerate(patterns):
+        if not pattern:
+            raise CacheError('patterns[%d] is empty' % i)
+    if params['state'] == 'flushed':
+        if params.get('flush_all'):
+            if patterns:
+                raise CacheError('flush_all removes every key; do not combine it with patterns')
+            if not params.get('confirm'):
+                raise CacheError('flush_all deletes every key of the database (FLUSHDB): set '
+                                 'confirm: true to do it, or flush by patterns instead')
+        elif not patterns:
+            raise CacheError('state flushed needs patterns (keys to delete), or flush_all with '
+                             'confirm: true')
+        for pattern in patterns:
+            if pattern.strip('*') == '':
+                raise CacheError('pattern %r matches every key: use flush_all: true with '
+                                 'confirm: true if that is really meant' % pattern)
+    elif params.get('flush_all'):
+        raise CacheError('flush_all only applies with state: flushed')
