@@ -132,3 +132,16 @@ class RedisCluster(object):
         for port in list(self.procs):
             self.stop_node(port)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+try:
+    import pytest
+
+    @pytest.fixture(scope='module')
+    def redis_cluster():
+        """A six-node Redis Cluster (three primaries, three replicas) for the test module."""
+        cluster = RedisCluster()
+        yield cluster
+        cluster.stop()
+except ImportError:  # pragma: no cover - the bench scripts import the harness without pytest
+    pass

@@ -4,13 +4,19 @@
 """Cache health and flush-by-pattern on a standalone Redis or every primary of a Redis Cluster.
 
 Deletion never uses KEYS: each primary is walked with SCAN MATCH and the keys found are removed
-with UNLINK in bounded batches. The UNLINK of one batch travels in the same pipeline as the SCAN
-that fetches the next one, so a pass costs one round trip per SCAN step, and no single exchange
-holds the server for more than about a millisecond (other clients are served between them).
+with UNLINK in bounded batches, on a second connection, while the next SCAN step runs; no single
+command holds the server for more than about a millisecond (other clients are served between).
 On a Redis Cluster a multi-key UNLINK must stay in one hash slot, so a batch is split by slot.
 """
 
 from __future__ import annotations
+
+import threading
+
+try:
+    import queue
+except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
+    import Queue as queue  # type: ignore
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import (
     finding, verdict, verdict_below)
@@ -208,32 +214,61 @@ def _unlink_commands(pipe, keys, batch_size, clustered):
     return n
 
 
+class _Deleter(threading.Thread):
+    """UNLINKs the batches handed to it on a connection of its own, while SCAN goes on."""
+
+    def __init__(self, client, batch_size, clustered, stats):
+        super(_Deleter, self).__init__(name='redis-cache-unlink')
+        self.daemon = True
+        self.client, self.batch_size, self.clustered, self.stats = client, batch_size, clustered, stats
+        self.batches = queue.Queue(maxsize=4)
+        self.deleted = 0
+        self.error = None
+
+    def run(self):
+        while True:
+            keys = self.batches.get()
+            if keys is None:
+                return
+            if self.error is not None:
+                continue  # drain the queue so the scanning side never blocks
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                queued = _unlink_commands(pipe, keys, self.batch_size, self.clustered)
+                self.deleted += sum(int(r) for r in pipe.execute())
+                self.stats['round_trips'] = self.stats.get('round_trips', 0) + 1
+                self.stats['commands'] = self.stats.get('commands', 0) + queued
+            except Exception as exc:  # pylint: disable=broad-except  (re-raised by the caller)
+                self.error = exc
+
+
 def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered=False, stats=None):
-    """Delete every key matching pattern on one server: SCAN, with each batch's UNLINK sent in the
-    same round trip as the next SCAN step. Returns the number of keys removed."""
-    deleted = 0
-    cursor = 0
-    pending = []
+    """Delete every key matching pattern on one server; returns the number of keys removed.
+
+    SCAN runs on one connection and each batch it returns is UNLINKed on a second connection by
+    a helper thread, so Redis works on the next SCAN step while the previous keys are deleted.
+    Every command is bounded (scan_count keys examined, batch_size keys unlinked).
+    """
     stats = stats if stats is not None else {}
-    while True:
-        pipe = client.pipeline(transaction=False)
-        queued = _unlink_commands(pipe, pending, batch_size, clustered)
-        pipe.execute_command('SCAN', cursor, 'MATCH', pattern, 'COUNT', scan_count)
-        replies = pipe.execute()
-        stats['round_trips'] = stats.get('round_trips', 0) + 1
-        stats['commands'] = stats.get('commands', 0) + queued + 1
-        deleted += sum(int(r) for r in replies[:queued])
-        cursor, pending = replies[-1]
-        cursor = int(cursor)
-        if not cursor:
-            break
-    if pending:
-        pipe = client.pipeline(transaction=False)
-        queued = _unlink_commands(pipe, pending, batch_size, clustered)
-        deleted += sum(int(r) for r in pipe.execute())
-        stats['round_trips'] = stats.get('round_trips', 0) + 1
-        stats['commands'] = stats.get('commands', 0) + queued
-    return deleted
+    deleter = _Deleter(client, batch_size, clustered, stats)
+    deleter.start()
+    cursor = 0
+    try:
+        while deleter.error is None:
+            cursor, keys = client.scan(cursor, match=pattern, count=scan_count)
+            stats['round_trips'] = stats.get('round_trips', 0) + 1
+            stats['commands'] = stats.get('commands', 0) + 1
+            if keys:
+                deleter.batches.put(keys)
+            cursor = int(cursor)
+            if not cursor:
+                break
+    finally:
+        deleter.batches.put(None)
+        deleter.join()
+    if deleter.error is not None:
+        raise deleter.error
+    return deleter.deleted
 
 
 def apply(nodes, action, params, clustered, stats=None):

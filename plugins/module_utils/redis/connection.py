@@ -91,6 +91,8 @@ def describe_error(exc, params):
             return 'Redis at %s denied a command to this user: %s' % (loc, exc)
         if isinstance(exc, redis_exc.ResponseError) and 'NOAUTH' in str(exc):
             return 'Redis at %s requires a password: set password (or url)' % loc
+        if isinstance(exc, redis_exc.ResponseError) and 'SELECT is not allowed in cluster mode' in str(exc):
+            return 'Redis at %s is a Redis Cluster node, which only has database 0: set db: 0' % loc
         if isinstance(exc, redis_exc.TimeoutError):
             return 'Redis at %s did not answer in time (%s)' % (loc, exc)
         if isinstance(exc, redis_exc.ConnectionError):
