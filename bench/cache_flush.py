@@ -8,8 +8,10 @@ Contenders, each against a freshly filled redis-server on a free loopback port:
   ansible CLI        `ansible localhost -m oncall.runbooks.redis_cache` (state: flushed)
 
 Printed per contender: wall time, worst and p99 PING round trip of the concurrent client (a
-separate process that sends PING every millisecond), Redis commands processed (the pinger's
-own excluded), peak RSS of the contender's processes, peak extra Redis memory (used_memory
+separate process that sends PING every millisecond), the slowest single command in Redis'
+SLOWLOG (the server's own measure of a stall), Redis commands processed (the pinger's
+own excluded), for the module the time of the flush itself (inner_s, without the Python
+or Ansible start-up), peak RSS of the contender's processes, peak extra Redis memory (used_memory
 sampled every 20 ms, minus the filled baseline), and whether every one of the other keys is
 still there. Keys are made with DEBUG POPULATE: gemini:analysis:scene:N (1,000,000) and, as
 the others, project:N and session:gemini:N (25,000 each; the second contains "gemini" but does
@@ -86,7 +88,7 @@ RSS_WRAPPER = r'''
 import resource, subprocess, sys, json
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 sys.stderr.write(proc.stderr[-2000:])
-print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "")
+print(proc.stdout.strip())
 print(json.dumps({"rc": proc.returncode, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 '''
 
@@ -126,6 +128,10 @@ def fill(client, keys, others):
     assert client.dbsize() == keys + others
 
 
+def _s(value):
+    return value.decode('utf-8', 'replace') if isinstance(value, bytes) else str(value)
+
+
 def count(client, pattern):
     return sum(1 for _k in client.scan_iter(match=pattern, count=5000))
 
@@ -148,6 +154,10 @@ def measure(server, name, cmd, keys, others):
     client = server.client()
     fill(client, keys, others)
     baseline = int(client.info('memory')['used_memory'])
+    # the server's own view of a stall: every command slower than 1 ms goes to the SLOWLOG
+    client.config_set('slowlog-log-slower-than', 1000)
+    client.config_set('slowlog-max-len', 100000)
+    client.slowlog_reset()
     calls_before = int(client.info('stats')['total_commands_processed'])
     pinger = subprocess.Popen([sys.executable, '-c', PINGER, str(server.port)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -161,6 +171,11 @@ def measure(server, name, cmd, keys, others):
     pinger.stdin.close()
     out = json.loads(pinger.stdout.read().strip().splitlines()[-1])
     pinger.wait(10)
+    slow = client.slowlog_get(100000)
+    slowest = {}
+    slowest['slowest_cmd_ms'] = round(max([e['duration'] for e in slow] or [0]) / 1000.0, 2)
+    slowest['slowest_cmd'] = ([_s(e['command'])[:40] for e in slow if e['duration'] == max(x['duration'] for x in slow)]
+                          or [''])[0]
     calls = int(client.info('stats')['total_commands_processed']) - calls_before - out['commands'] - 1
     lines = proc.stdout.strip().splitlines()
     wrapper = json.loads(lines[-1])
@@ -174,12 +189,14 @@ def measure(server, name, cmd, keys, others):
         others_left=count(client, 'project:*') + count(client, 'session:gemini:*'),
     )
     row['others_lost'] = others - row['others_left']
+    row.update(slowest)
     if name == 'ansible CLI':
-        result = json.loads(proc.stdout[proc.stdout.index('{'):proc.stdout.rindex('}') + 1]
-                            .rsplit('\n{"rc"', 1)[0])
-        row['module_seconds'] = result.get('actions', [{}])[0].get('seconds') if result.get('actions') else None
-    elif name == 'module_utils' and len(lines) > 1:
-        row['round_trips'] = json.loads(lines[-2]).get('round_trips')
+        doc = json.loads('\n'.join(lines[:-1]))
+        result = doc['plays'][0]['tasks'][0]['hosts']['localhost']
+        row['inner_s'] = result['actions'][0]['seconds']
+    elif name == 'module_utils':
+        inner = json.loads(lines[-2])
+        row['inner_s'] = round(inner['ms'] / 1000.0, 2)
     client.close()
     return row
 
@@ -200,8 +217,8 @@ def main():
             print(json.dumps(rows[-1]), flush=True)
     finally:
         server.stop()
-    cols = ['contender', 'wall_s', 'worst_ping_ms', 'p99_ping_ms', 'commands', 'peak_rss_mb',
-            'redis_extra_mb', 'gemini_left', 'others_lost']
+    cols = ['contender', 'wall_s', 'inner_s', 'worst_ping_ms', 'p99_ping_ms', 'slowest_cmd_ms',
+            'slowest_cmd', 'commands', 'peak_rss_mb', 'redis_extra_mb', 'gemini_left', 'others_lost']
     print()
     print(' | '.join(cols))
     for row in rows:
