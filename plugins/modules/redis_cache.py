@@ -87,6 +87,14 @@ options:
         that later runs see; the hit rate this run returns is read before the sample.
     type: int
     default: 100
+  window:
+    description:
+      - Measure the hit rate and the evictions over this window (C(10s), C(1m) or seconds)
+        instead of since the server started - INFO stats is read at its start and at its end.
+      - The cumulative counters include the whole history of the server; a window shows the
+        cache as it serves now, for example after a flush and a warm-up.
+    type: str
+    default: '0s'
   thresholds:
     description: Thresholds of RV(findings); the defaults are runbook 001's (7.3, 5.2).
     type: dict
@@ -179,6 +187,7 @@ health:
     memory_percent: 1.0
     maxmemory_policy: allkeys-lru
     dbsize: 1200
+    window_seconds: null
 patterns:
   description: Keys per pattern after any deletion, with a TTL sample.
   returned: always
@@ -230,6 +239,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
 
@@ -246,7 +257,7 @@ def _plan_dicts(actions):
 
 def observe(nodes, params):
     # health first: reading the TTL sample counts as keyspace lookups in INFO stats
-    health = rc.health(nodes)
+    health = rc.health(nodes, window=params['window_s'])
     patterns = [rc.pattern_stats(nodes, p, params['scan_count'], params['ttl_sample'])
                 for p in params['patterns']]
     return health, patterns
@@ -255,6 +266,10 @@ def observe(nodes, params):
 def run(module):
     params = module.params
     rc.validate(params)
+    try:
+        params['window_s'] = parse_duration(params['window'], 'window')
+    except DurationError as exc:
+        raise rc.CacheError(str(exc))
     clustered, nodes = rconn.primaries(params, decode_responses=False)
     if clustered and params['db']:
         raise rc.CacheError('a Redis Cluster only has database 0, not %d: set db: 0' % params['db'])
@@ -324,6 +339,7 @@ def main():
         scan_count=dict(type='int', default=1000),
         batch_size=dict(type='int', default=1000),
         ttl_sample=dict(type='int', default=100),
+        window=dict(type='str', default='0s'),
         thresholds=dict(type='dict', default={}, options=dict(
             hit_rate_warning=dict(type='float', default=70),
             hit_rate_critical=dict(type='float', default=50),

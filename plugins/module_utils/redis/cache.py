@@ -12,6 +12,7 @@ On a Redis Cluster a multi-key UNLINK must stay in one hash slot, so a batch is 
 from __future__ import annotations
 
 import threading
+import time
 
 try:
     import queue
@@ -52,11 +53,26 @@ def _s(value):
     return value.decode('utf-8', 'backslashreplace') if isinstance(value, bytes) else value
 
 
-def health(nodes):
-    """INFO stats and memory of every primary, summed (memory: the fullest node decides)."""
+WINDOWED = ('keyspace_hits', 'keyspace_misses', 'evicted_keys', 'expired_keys')
+
+
+def health(nodes, window=0, sleep=None):
+    """INFO stats and memory of every primary, summed (memory: the fullest node decides).
+
+    With a window (seconds) the counters of WINDOWED are the increase over that window: the hit
+    rate and the evictions of now, rather than since the server started."""
+    first = {}
+    if window:
+        for node in nodes:
+            first[node.name] = node.client.info('stats')
+        (sleep or time.sleep)(window)
     per_node = []
     for node in nodes:
         stats = node.client.info('stats')
+        if window:
+            stats = dict(stats)
+            for key in WINDOWED:
+                stats[key] = _int(stats, key) - _int(first[node.name], key)
         mem = node.client.info('memory')
         keyspace = node.client.info('keyspace')
         per_node.append(dict(
@@ -72,7 +88,7 @@ def health(nodes):
             keys=sum(_int(v, 'keys') for v in keyspace.values() if isinstance(v, dict)),
             dbsize=node.client.dbsize(),
         ))
-    out = dict(nodes=per_node)
+    out = dict(nodes=per_node, window_seconds=window or None)
     for key in ('keyspace_hits', 'keyspace_misses', 'evicted_keys', 'expired_keys', 'used_memory',
                 'maxmemory', 'dbsize'):
         out[key] = sum(n[key] for n in per_node)
@@ -126,7 +142,8 @@ def findings(health_, patterns, thresholds):
     out.append(finding('cache hit rate (%)', hit,
                        '< %g warning, < %g critical' % (t['hit_rate_warning'], t['hit_rate_critical']),
                        verdict_below(hit, t['hit_rate_warning'], t['hit_rate_critical']),
-                       note='no lookups since the statistics were reset' if hit is None else None))
+                       note=('no lookups in the window' if health_.get('window_seconds')
+                             else 'no lookups since the statistics were reset') if hit is None else None))
     mem = health_['memory_percent']
     if mem is None:
         out.append(finding('memory used of maxmemory (%)', None, 'maxmemory not set', 'ok',
