@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import NODE_DIR, ROOT, Worker, dump_keys, node, run_module
+from conftest import NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
 
 
 def recap(proc):
@@ -45,8 +45,10 @@ def make_healthy(lab):
 
 def make_stuck(lab, queue='notifications'):
     """A real BullMQ worker takes a slow job and is killed: the job stays active, its lock expires."""
-    worker = Worker('bullmq', queue, lab.redis_port, '--lock-ms', '1000', '--delay-ms', '600000')
     r = lab.redis()
+    if not r.llen('bull:%s:wait' % queue):
+        node('qtool.js', 'bullmq', 'add', '--queue', queue, '--count', 1, port=lab.redis_port)
+    worker = Worker('bullmq', queue, lab.redis_port, '--lock-ms', '1000', '--delay-ms', '600000')
     deadline = time.time() + 20
     while time.time() < deadline and not r.llen('bull:%s:active' % queue):
         time.sleep(0.05)
@@ -134,6 +136,27 @@ def test_queue_backlog_broken_then_remediated_once(lab):
     assert verdicts(second)[0] == 'ok'
 
 
+def playbook_varsfile(lab, name, extra_vars, **kw):
+    """Like lab.playbook, but the variables come from a file: the worker's command line pattern
+    must not appear in ansible-playbook's own command line (the process check reads them all)."""
+    fd, path = tempfile.mkstemp(suffix='.json', prefix='oncall-vars-')
+    with os.fdopen(fd, 'w') as fh:
+        json.dump(extra_vars, fh)
+    cmd = [ansible_bin('ansible-playbook'), os.path.join('playbooks', name), '-e', '@' + path]
+    if kw.get('check'):
+        cmd.append('--check')
+    if kw.get('tags'):
+        cmd += ['--tags', kw['tags']]
+    env = dict(_env(), **lab.env)
+    env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
+    env['ANSIBLE_CALLBACK_RESULT_FORMAT'] = 'yaml'
+    try:
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+                              check=False)
+    finally:
+        os.unlink(path)
+
+
 def kill_started(pattern):
     for pid in subprocess.run(['pgrep', '-f', pattern], capture_output=True, text=True,
                               check=False).stdout.split():
@@ -154,8 +177,8 @@ def test_job_queue_issues_dead_worker_restarted_stuck_job_cleared(lab):
         while time.time() < deadline and r.llen('bull:ai-analysis:wait'):
             time.sleep(0.1)
         # the runbook looks for the worker by its command line: this one has another
-        ok = lab.playbook('runbooks/job_queue_issues.yml',
-                          extra_vars=dict(jq, job_queue_worker_process='worker.js --flavor bullmq --queue ai-analysis'))
+        ok = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml',
+                               dict(jq, job_queue_worker_process='worker.js --flavor bullmq --queue ai-analysis'))
         assert recap(ok)['failed'] == 0 and recap(ok)['changed'] == 0, ok.stdout[-3000:]
         assert verdicts(ok, 'job queue') == ['ok'], ok.stdout[-3000:]
     finally:
@@ -164,7 +187,7 @@ def test_job_queue_issues_dead_worker_restarted_stuck_job_cleared(lab):
     # broken: the worker died mid-job (stuck job) and new jobs pile up
     stuck = make_stuck(lab, 'ai-analysis')
     node('qtool.js', 'bullmq', 'add', '--queue', 'ai-analysis', '--count', 150, port=port)
-    diag = lab.playbook('runbooks/job_queue_issues.yml', extra_vars=jq)
+    diag = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', jq)
     assert recap(diag)['failed'] == 0 and recap(diag)['changed'] == 0
     assert verdicts(diag, 'job queue') == ['critical'], diag.stdout[-3000:]
     found = dict((f['object'], f) for f in report(lab, 'job_queue_issues')['findings'])
@@ -176,18 +199,17 @@ def test_job_queue_issues_dead_worker_restarted_stuck_job_cleared(lab):
                job_queue_restart_command="sh -c 'nohup %s > /dev/null 2>&1 &'" % worker_cmd)
     try:
         before = dump_keys(r)
-        check = lab.playbook('runbooks/job_queue_issues.yml', extra_vars=fix, tags='remediate', check=True)
+        check = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', fix, tags='remediate', check=True)
         assert recap(check)['failed'] == 0, check.stdout[-3000:]
         assert dump_keys(r) == before, 'check mode changed Redis'
         assert not subprocess.run(['pgrep', '-f', worker_cmd], capture_output=True, check=False).stdout
 
-        first = lab.playbook('runbooks/job_queue_issues.yml', extra_vars=fix, tags='remediate')
+        first = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', fix, tags='remediate')
         assert recap(first)['failed'] == 0 and recap(first)['changed'] >= 2, first.stdout[-4000:]
         assert verdicts(first, 'job queue') == ['critical', 'ok'], first.stdout[-4000:]
         assert not r.exists('bull:ai-analysis:%s' % stuck)
         assert r.llen('bull:ai-analysis:wait') == 0       # the restarted worker processed them
-        second = lab.playbook('runbooks/job_queue_issues.yml', extra_vars=fix, tags='remediate')
+        second = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', fix, tags='remediate')
         assert recap(second)['failed'] == 0 and recap(second)['changed'] == 0, second.stdout[-4000:]
     finally:
         kill_started(worker_cmd)
-    assert ROOT
