@@ -98,12 +98,21 @@ class RedisCluster(object):
                     # and every node agrees on the replicas (they are announced after the slots)
                     replicas = [sum(1 for r, _m in self.roles(p).values() if r == 'replica')
                                 for p in ports]
-                    if all(n == len(self.procs) // 2 for n in replicas):
+                    if all(n == len(self.procs) // 2 for n in replicas) and self.replicas_in_sync(ports):
                         return
             except Exception:  # pylint: disable=broad-except
                 pass
             time.sleep(0.2)
         raise RuntimeError('the cluster did not reach cluster_state:ok in %ds' % timeout)
+
+    def replicas_in_sync(self, ports=None):
+        """Every running replica connected to its primary, no full sync running."""
+        for port in ports or list(self.procs):
+            repl = self.node(port).info('replication')
+            if repl.get('role') == 'slave' and (repl.get('master_link_status') != 'up'
+                                                 or repl.get('master_sync_in_progress')):
+                return False
+        return True
 
     def roles(self, port=None):
         """{port: (role, primary_port or None)} as CLUSTER NODES of one live node says."""
