@@ -65,6 +65,14 @@ class RedisCluster(object):
              '--save', '', '--appendonly', 'no', '--dir', node_dir, '--daemonize', 'no'],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def restart_command(self):
+        """A command template ({port}) that starts a stopped node again, daemonized, as an
+        operator's `systemctl restart` would; stop() stops those through their pid files."""
+        return ("redis-server --port {port} --bind 127.0.0.1 --cluster-enabled yes "
+                "--cluster-config-file nodes.conf --cluster-node-timeout 2000 --save '' "
+                "--appendonly no --dir %s/{port} --daemonize yes --pidfile %s/{port}/redis.pid"
+                % (self.dir, self.dir))
+
     def stop_node(self, port):
         proc = self.procs.pop(port, None)
         if proc:
@@ -140,6 +148,16 @@ class RedisCluster(object):
     def stop(self):
         for port in list(self.procs):
             self.stop_node(port)
+        for port in self.ports:  # nodes restarted daemonized by restart_command()
+            pidfile = os.path.join(self.dir, str(port), 'redis.pid')
+            if os.path.exists(pidfile):
+                with open(pidfile) as fh:
+                    pid = int(fh.read().strip() or 0)
+                if pid:
+                    try:
+                        os.kill(pid, 15)
+                    except OSError:
+                        pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
