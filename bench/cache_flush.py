@@ -174,8 +174,8 @@ def measure(server, name, cmd, keys, others):
     slow = client.slowlog_get(100000)
     slowest = {}
     slowest['slowest_cmd_ms'] = round(max([e['duration'] for e in slow] or [0]) / 1000.0, 2)
-    slowest['slowest_cmd'] = ([_s(e['command'])[:40] for e in slow if e['duration'] == max(x['duration'] for x in slow)]
-                          or [''])[0]
+    worst = max([x['duration'] for x in slow] or [0])
+    slowest['slowest_cmd'] = ([_s(e['command'])[:40] for e in slow if e['duration'] == worst] or [''])[0]
     calls = int(client.info('stats')['total_commands_processed']) - calls_before - out['commands'] - 1
     lines = proc.stdout.strip().splitlines()
     wrapper = json.loads(lines[-1])
@@ -202,7 +202,7 @@ def measure(server, name, cmd, keys, others):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--keys', type=int, default=1000000)
     parser.add_argument('--others', type=int, default=50000)
     parser.add_argument('--only', action='append', help='run only these contenders (by name)')

@@ -117,8 +117,8 @@ class RedisCluster(object):
         """Every running replica connected to its primary, no full sync running."""
         for port in ports or list(self.procs):
             repl = self.node(port).info('replication')
-            if repl.get('role') == 'slave' and (repl.get('master_link_status') != 'up'
-                                                 or repl.get('master_sync_in_progress')):
+            linked = repl.get('master_link_status') == 'up' and not repl.get('master_sync_in_progress')
+            if repl.get('role') == 'slave' and not linked:
                 return False
         return True
 

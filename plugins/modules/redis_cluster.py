@@ -95,7 +95,9 @@ info:
   type: dict
   sample: {cluster_state: ok, cluster_slots_ok: 16384, cluster_known_nodes: 6, cluster_size: 3}
 nodes:
-  description: Every node with C(name), C(id), C(role), C(flags), C(slots), C(failed), C(reachable); replicas also C(primary), C(link_up), C(in_sync), C(lag_bytes).
+  description:
+    - Every node with C(name), C(id), C(role), C(flags), C(slots), C(failed), C(reachable).
+    - Replicas also have C(primary), C(link_up), C(in_sync) and C(lag_bytes).
   returned: always
   type: list
   elements: dict

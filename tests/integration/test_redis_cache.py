@@ -5,7 +5,7 @@ Redis Cluster (tests/redis_cluster_harness.py)."""
 from __future__ import annotations
 
 from conftest import dump_keys, run_module
-from redis_cluster_harness import redis_cluster  # noqa: F401  (fixture)
+from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def conn(r):
@@ -200,3 +200,35 @@ def test_cluster_health_and_flush_reach_every_primary(redis_cluster):  # noqa: F
     bad_db = run_module('redis_cache', dict(args, db=2))
     assert bad_db.failed and 'only has database 0: set db: 0' in bad_db['msg']
     rc.close()
+
+
+def test_window_measures_the_hit_rate_of_now_not_since_start(r):
+    import threading
+    import time
+    fill(r, gemini=50, projects=0, lookalikes=0)
+    r.config_resetstat()
+    pipe = r.pipeline(transaction=False)
+    for i in range(50000):                # a bad past: 50,000 misses
+        pipe.get('gone:%d' % i)
+    pipe.execute()
+    halt = threading.Event()
+
+    def app():
+        import redis
+        c = redis.Redis(port=r.connection_pool.connection_kwargs['port'])
+        while not halt.is_set():         # the present: hits only
+            c.get('gemini:analysis:scene:%d' % (time.monotonic_ns() % 50))
+            time.sleep(0.002)
+    thread = threading.Thread(target=app, daemon=True)
+    thread.start()
+    try:
+        since_start = run_module('redis_cache', dict(conn(r)))
+        windowed = run_module('redis_cache', dict(conn(r), window='1s'))
+    finally:
+        halt.set()
+        thread.join(5)
+    assert since_start['health']['hit_rate'] < 70
+    assert windowed['health']['window_seconds'] == 1.0
+    assert windowed['health']['hit_rate'] == 100.0 and windowed['health']['keyspace_misses'] == 0
+    assert windowed['health']['keyspace_hits'] > 0
+    assert by_object(windowed['findings'])['cache hit rate (%)']['verdict'] == 'ok'

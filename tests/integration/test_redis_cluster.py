@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from conftest import run_module
-from redis_cluster_harness import redis_cluster  # noqa: F401  (fixture)
+from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def name(port):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import run_playbook
-from redis_cluster_harness import redis_cluster  # noqa: F401  (fixture)
+from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def recap(proc):

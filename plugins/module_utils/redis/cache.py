@@ -255,7 +255,7 @@ class _Deleter(threading.Thread):
                 self.deleted += sum(int(r) for r in pipe.execute())
                 self.stats['round_trips'] = self.stats.get('round_trips', 0) + 1
                 self.stats['commands'] = self.stats.get('commands', 0) + queued
-            except Exception as exc:  # pylint: disable=broad-except  (re-raised by the caller)
+            except Exception as exc:  # re-raised by the caller; pylint: disable=broad-except
                 self.error = exc
 
 
