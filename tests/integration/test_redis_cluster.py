@@ -43,7 +43,7 @@ def test_cluster_state_failover_to_an_in_sync_replica_and_back(redis_cluster):  
     done = run_module('redis_cluster', args)
     assert done['changed'] is True, done.result
     assert done['actions'][0]['object'] == replica['name']
-    roles = redis_cluster.roles(replica['port'])      # as the new primary sees the cluster
+    roles = redis_cluster.roles(replica['port'])      # as the new primary sees the cluster (waited for)
     assert roles[replica['port']][0] == 'primary'
     assert roles[old] == ('replica', replica['port'])
     assert redis_cluster.node(old).info('replication')['role'] == 'slave'

@@ -182,9 +182,10 @@ def apply(params, action, timeout, sleep=time.sleep):
             old = [n for n in nodes if n.name == action.params['primary']]
             swapped = me and me[0].role == 'primary' and info.get('cluster_state') == 'ok'
             if swapped and old and not action.params['force'] and 'fail' not in old[0].flags:
-                # and the old primary knows it is a replica now (the roles have swapped)
+                # the roles have swapped: the new primary sees the old one as its replica, and
+                # the old primary knows it is one
                 repl = _replication(params, old[0])
-                swapped = repl is None or repl.get('role') == 'slave'
+                swapped = old[0].role == 'replica' and (repl is None or repl.get('role') == 'slave')
             if swapped:
                 return round(time.monotonic() - started, 3)
             if time.monotonic() - started > timeout:
