@@ -17,7 +17,10 @@ still there. Keys are made with DEBUG POPULATE: gemini:analysis:scene:N (1,000,0
 the others, project:N and session:gemini:N (25,000 each; the second contains "gemini" but does
 not match the pattern).
 
-    .venv/bin/python bench/cache_flush.py [--keys 1000000] [--others 50000] [--only NAME]
+    .venv/bin/python bench/cache_flush.py [--keys 1000000] [--others 50000] [--only NAME] [--repeat N]
+
+The machine's load changes every figure (two cores shared with other work): the script prints
+the load average, and --repeat N interleaves N runs of each contender and prints medians.
 """
 
 from __future__ import annotations
@@ -206,15 +209,18 @@ def main():
     parser.add_argument('--keys', type=int, default=1000000)
     parser.add_argument('--others', type=int, default=50000)
     parser.add_argument('--only', action='append', help='run only these contenders (by name)')
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='runs per contender (interleaved); the table shows each run and the median wall time')
     args = parser.parse_args()
     server = Server()
     rows = []
     try:
-        for name, cmd in contenders(server.port):
-            if args.only and name not in args.only:
-                continue
-            rows.append(measure(server, name, cmd, args.keys, args.others))
-            print(json.dumps(rows[-1]), flush=True)
+        for _run in range(args.repeat):
+            for name, cmd in contenders(server.port):
+                if args.only and name not in args.only:
+                    continue
+                rows.append(measure(server, name, cmd, args.keys, args.others))
+                print(json.dumps(rows[-1]), flush=True)
     finally:
         server.stop()
     cols = ['contender', 'wall_s', 'inner_s', 'worst_ping_ms', 'p99_ping_ms', 'slowest_cmd_ms',
@@ -223,6 +229,18 @@ def main():
     print(' | '.join(cols))
     for row in rows:
         print(' | '.join(str(row.get(c)) for c in cols))
+    if args.repeat > 1:
+        print()
+        print('contender | median wall_s | median worst_ping_ms | median slowest_cmd_ms')
+        for name in dict.fromkeys(r['contender'] for r in rows):
+            mine = [r for r in rows if r['contender'] == name]
+
+            def median(key, mine=mine):
+                values = sorted(r[key] for r in mine)
+                return values[len(values) // 2]
+            print('%s | %s | %s | %s' % (name, median('wall_s'), median('worst_ping_ms'),
+                                         median('slowest_cmd_ms')))
+    print('load average during the run: %.2f %.2f %.2f' % os.getloadavg())
     if any(r['others_lost'] or r['gemini_left'] or r['rc'] for r in rows):
         print('FAILED: a contender lost other keys, left gemini keys, or failed')
         sys.exit(1)
