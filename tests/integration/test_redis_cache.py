@@ -104,6 +104,8 @@ def test_flush_by_pattern_check_mode_then_apply_then_nothing(r):
     res = run_module('redis_cache', args, diff=True)
     assert res['changed'] is True and res['deleted'] == 2500
     assert res['actions'][0]['count'] == 2500
+    # every UNLINK carries at most batch_size keys: at least 25 of them, plus the SCAN steps
+    assert res['actions'][0]['commands'] >= 25 + 1
     assert res['patterns'][0]['count'] == 0
     assert r.dbsize() == 160
     assert dump_keys(r) == keep, 'a key that does not match gemini:* was touched'

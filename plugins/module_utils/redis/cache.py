@@ -267,7 +267,7 @@ def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered
     Every command is bounded (scan_count keys examined, batch_size keys unlinked).
     """
     stats = stats if stats is not None else {}
-    deleter = _Deleter(client, batch_size, clustered, stats)
+    deleter = _Deleter(client, batch_size, clustered, {})  # its own counters: no shared updates
     deleter.start()
     cursor = 0
     try:
@@ -283,6 +283,8 @@ def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered
     finally:
         deleter.batches.put(None)
         deleter.join()
+    for key, value in deleter.stats.items():
+        stats[key] = stats.get(key, 0) + value
     if deleter.error is not None:
         raise deleter.error
     return deleter.deleted
