@@ -31,7 +31,7 @@ def load():
 def playbooks_on_disk():
     found = glob.glob(os.path.join(ROOT, 'playbooks', '**', '*.yml'), recursive=True)
     return sorted(os.path.relpath(p, ROOT) for p in found
-                  if '/vars/' not in p and '/templates/' not in p and '/files/' not in p)
+                  if not any(d in p for d in ('/tasks/', '/vars/', '/templates/', '/files/')))
 
 
 def test_every_playbook_has_a_catalog_entry_and_every_entry_a_playbook():
