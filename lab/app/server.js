@@ -1,6 +1,8 @@
 // The lab's sample application (issue 6): a small HTTP API that uses Redis, PostgreSQL and a
 // BullMQ queue, run under pm2. Its release (version, and the fault a deliberately broken
-// release carries) comes from release.json next to this file.
+// release carries) comes from release.json next to this file. Faults: "smoke" (/api/stats
+// answers 500), "health" (/health answers 503), "crash" (exits at start), "degrade" (/health
+// turns 503 after degrade_after checks).
 //   GET  /health    200 {"status":"ok"} when Redis and PostgreSQL answer, 503 otherwise
 //   GET  /version   {"version": ...}
 //   GET  /metrics   Prometheus text: app_requests_total, app_errors_total, app_info
@@ -40,6 +42,7 @@ const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerR
 queue.on('error', () => {});
 
 const counters = { requests: 0, errors: 0 };
+let healthChecks = 0;
 
 function send(res, status, body, type = 'application/json') {
   counters.requests += 1;
@@ -53,6 +56,12 @@ async function health() {
   try { await redis.ping(); } catch (e) { out.redis = e.message; out.status = 'degraded'; }
   try { await pool.query('SELECT 1'); } catch (e) { out.database = e.message; out.status = 'degraded'; }
   if (release.fault === 'health') { out.status = 'degraded'; out.error = 'fault: health'; }
+  // fault "degrade": healthy for the first degrade_after health checks, then not (a release
+  // that passes the restart and the smoke tests and fails during the watch period).
+  healthChecks += 1;
+  if (release.fault === 'degrade' && healthChecks > (release.degrade_after || 3)) {
+    out.status = 'degraded'; out.error = 'fault: degrade';
+  }
   return out;
 }
 
