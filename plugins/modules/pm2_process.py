@@ -54,7 +54,10 @@ options:
     description: Working directory of a started application.
     type: path
   env:
-    description: Environment of a started application (its values may hold secrets and are never returned).
+    description: Environment of a started application. Put secrets in O(secret_env) instead.
+    type: dict
+  secret_env:
+    description: Environment variables holding secrets (passwords, tokens); never logged or returned.
     type: dict
   node_args:
     description: Arguments for the Node interpreter of a started application.
@@ -188,7 +191,8 @@ def main():
             instances=dict(type='int'),
             script=dict(type='path'),
             cwd=dict(type='path'),
-            env=dict(type='dict', no_log=True),
+            env=dict(type='dict'),
+            secret_env=dict(type='dict', no_log=True),
             node_args=dict(type='str'),
             pm2_bin=dict(type='path', default='pm2'),
             pm2_home=dict(type='path'),

@@ -10,7 +10,10 @@ the pm2 CLI, then wait until every instance is online and the health URL answers
 from __future__ import annotations
 
 import json
+import re
 import time
+
+ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import health as hc
@@ -26,27 +29,34 @@ class Pm2(object):
     def __init__(self, run_command, pm2_bin='pm2', pm2_home=None):
         self.run_command = run_command
         self.bin = pm2_bin
-        self.env = {'PM2_HOME': pm2_home} if pm2_home else {}
+        self.env = {'FORCE_COLOR': '0', 'NO_COLOR': '1'}
+        if pm2_home:
+            self.env['PM2_HOME'] = pm2_home
 
     def _run(self, args, extra_env=None):
         env = dict(self.env, **(extra_env or {}))
         rc, out, err = self.run_command([self.bin] + args, environ_update=env)
         if rc != 0:
-            lines = [ln for ln in (err or out or '').splitlines() if ln.strip()]
+            lines = [ANSI.sub('', ln).strip() for ln in (err or out or '').splitlines() if ln.strip()]
+            lines = [ln for ln in lines if 'ERROR' in ln] or lines
             raise Pm2Error('pm2 %s failed (rc %d): %s' % (' '.join(args[:2]), rc,
                                                         lines[-1] if lines else 'no output'))
         return out
 
     def jlist(self):
         out = self._run(['jlist'])
-        # pm2 may print a banner before the JSON list when its daemon starts.
-        start = out.find('[')
-        try:
-            return json.loads(out[start:]) if start >= 0 else []
-        except ValueError:
-            raise Pm2Error('pm2 jlist did not return JSON: %s' % out[:200])
+        # pm2 prints a banner before the JSON list when this command started its daemon.
+        for line in reversed(out.splitlines()):
+            if line.startswith('['):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    break
+        raise Pm2Error('pm2 jlist did not return a JSON list: %s' % out.strip()[-200:])
 
     def start(self, name, script, instances, cwd=None, env=None, node_args=None):
+        if script and not script.startswith('/'):
+            raise Pm2Error('script must be an absolute path, not %s' % script)
         args = ['start', script, '--name', name, '-i', str(instances or 1)]
         if cwd:
             args += ['--cwd', cwd]
@@ -115,8 +125,9 @@ def apply(pm2, actions, params):
     done = []
     for action in actions:
         if action.kind == 'start':
+            env = dict(params.get('env') or {}, **(params.get('secret_env') or {}))
             pm2.start(params['name'], params['script'], params.get('instances'), params.get('cwd'),
-                      params.get('env'), params.get('node_args'))
+                      dict((k, str(v)) for k, v in env.items()), params.get('node_args'))
         elif action.kind == 'restart':
             pm2.restart(params['name'])
         elif action.kind == 'scale':
