@@ -188,7 +188,7 @@ def test_a_second_deploy_during_the_first_is_refused(app_lab):
     second = app_lab.deploy('2.0.0')
     assert second.returncode != 0
     assert 'is held by deploy of 2.0.0' in second.stdout and 'another deploy is running' in second.stdout, out(second)
-    stdout, _ = proc.communicate(timeout=300)
+    stdout = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, stdout[-3000:]
     assert app_lab.version() == '2.0.0'
     assert r.exists(LOCK_KEY) == 0

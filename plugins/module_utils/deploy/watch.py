@@ -58,7 +58,7 @@ def watch(params, sleep=time.sleep, clock=time.monotonic):
     if result.get('counters_reset'):
         why.append('the application restarted during the watch (its counters went back)')
     if result['error_rate'] is not None and result['error_rate'] > params['max_error_rate']:
-        why.append('error rate %.2f%% (%d of %d requests) above %.2f%%'
+        why.append('error rate %.2f%% (%s of %s requests) above %.2f%%'
                    % (result['error_rate'] * 100, result['errors'], result['requests'],
                       params['max_error_rate'] * 100))
     result['degraded'] = bool(why)

@@ -39,8 +39,8 @@ class Pm2(object):
         if rc != 0:
             lines = [ANSI.sub('', ln).strip() for ln in (err or out or '').splitlines() if ln.strip()]
             lines = [ln for ln in lines if 'ERROR' in ln] or lines
-            raise Pm2Error('pm2 %s failed (rc %d): %s' % (' '.join(args[:2]), rc,
-                                                        lines[-1] if lines else 'no output'))
+            last = lines[-1] if lines else 'no output'
+            raise Pm2Error('pm2 %s failed (rc %d): %s' % (' '.join(args[:2]), rc, last))
         return out
 
     def jlist(self):
