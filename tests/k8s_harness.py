@@ -16,9 +16,47 @@ import threading
 import time
 import urllib.request
 
+import aiohttp.web
 import kmock
 
 WRITE = {'get', 'list', 'watch', 'create', 'update', 'patch', 'delete'}
+
+
+def json_patch_as_merge(ops):
+    """A JSON patch (RFC 6902) of add/replace operations as the merge patch the emulator
+    understands (kubernetes.core's k8s_rollback sends one)."""
+    merged = {}
+    for op in ops:
+        if op.get('op') not in ('add', 'replace'):
+            raise ValueError('unsupported JSON patch operation %r' % op.get('op'))
+        keys = [k.replace('~1', '/').replace('~0', '~') for k in op['path'].lstrip('/').split('/')]
+        node = merged
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = op['value']
+    return merged
+
+
+class Kubernetes(kmock.KubernetesEmulator):
+    """KubernetesEmulator extended with what kubernetes.core needs and kmock 0.8 lacks: a
+    `kind` and `apiVersion` on list responses (the dynamic client reads them), and JSON
+    patches, applied as merges (no removal of stale keys)."""
+
+    async def _handle(self, request):
+        if request.resource is not None and request.name and isinstance(request.data, list):
+            async with self._lock:
+                obj = self._objects[(request.resource, request.namespace, request.name)]
+                obj.patch(json_patch_as_merge(request.data))
+                raw = obj.raw
+            return aiohttp.web.json_response(raw)
+        return await super()._handle(request)
+
+    async def _serve_list(self, request):
+        payload = await super()._serve_list(request)
+        info = self.resources[request.resource]
+        payload['kind'] = '%sList' % info.kind
+        payload['apiVersion'] = '/'.join(p for p in (request.resource.group, request.resource.version) if p)
+        return payload
 
 
 class Emulator(object):
@@ -43,10 +81,13 @@ class Emulator(object):
 
     async def _main(self):
         self._stop = asyncio.Event()
-        async with kmock.KubernetesEmulator() as k8s, kmock.Server(k8s):
+        async with Kubernetes() as k8s, kmock.Server(k8s):
             # Discovery info: without it kubernetes.core does not find kind Deployment.
             k8s.resources['apps/v1/deployments'] = kmock.ResourceInfo(
                 kind='Deployment', singular='deployment', namespaced=True, verbs=WRITE,
+                subresources={'status', 'scale'})
+            k8s.resources['apps/v1/replicasets'] = kmock.ResourceInfo(
+                kind='ReplicaSet', singular='replicaset', namespaced=True, verbs=WRITE,
                 subresources={'status', 'scale'})
             self.url = str(k8s.url).rstrip('/')
             self._ready.set()
@@ -75,6 +116,20 @@ class Emulator(object):
                 'status': {'observedGeneration': 1, 'replicas': replicas, 'updatedReplicas': replicas,
                            'availableReplicas': replicas, 'readyReplicas': replicas}}
         req = urllib.request.Request(self.url + self.deployment_path(ns), method='POST',
+                                     data=json.dumps(body).encode(), headers={'Content-Type': 'application/json'})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read().decode())
+
+    def create_replicaset(self, ns, name, template_hash, revision, image):
+        """A ReplicaSet as the Deployment controller leaves one per revision (k8s_rollback's history)."""
+        body = {'apiVersion': 'apps/v1', 'kind': 'ReplicaSet',
+                'metadata': {'name': '%s-%s' % (name, template_hash), 'namespace': ns,
+                             'labels': {'app': name, 'pod-template-hash': template_hash},
+                             'annotations': {'deployment.kubernetes.io/revision': str(revision)}},
+                'spec': {'replicas': 0, 'selector': {'matchLabels': {'app': name}},
+                         'template': {'metadata': {'labels': {'app': name, 'pod-template-hash': template_hash}},
+                                      'spec': {'containers': [{'name': name, 'image': image}]}}}}
+        req = urllib.request.Request(self.url + '/apis/apps/v1/namespaces/%s/replicasets' % ns, method='POST',
                                      data=json.dumps(body).encode(), headers={'Content-Type': 'application/json'})
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read().decode())

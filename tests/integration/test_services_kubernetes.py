@@ -123,3 +123,33 @@ def test_a_missing_deployment_is_one_clear_sentence(play, deployment):
     run = play('status', services_name='nope')
     assert run.returncode != 0
     assert 'Deployment prod/nope not found' in ' '.join(run.stdout.split()), run.stdout[-3000:]
+
+
+def image(d):
+    return d['spec']['template']['spec']['containers'][0]['image']
+
+
+def test_rollback_goes_to_the_previous_revision_and_waits(emulator, play, deployment):
+    """k8s_rollback reads the ReplicaSets' revisions (created here as the controller would) and
+    sends a JSON patch, which the harness's emulator applies as a merge."""
+    ctl = deployment()
+    emulator.create_replicaset('prod', 'api', 'aaa', 1, 'api:1.0.0')
+    emulator.create_replicaset('prod', 'api', 'bbb', 2, 'api:2.0.0')
+    emulator.patch('prod', 'api', {'metadata': {'annotations': {'deployment.kubernetes.io/revision': '2'}},
+                                   'spec': {'template': {'spec': {'containers': [{'name': 'api', 'image': 'api:2.0.0'}]}}}})
+    ctl.stop()
+    ctl = deployment()
+    before = emulator.get('prod', 'api')
+    check = play('rollback', check=True)
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert emulator.get('prod', 'api') == before
+
+    run = play('rollback')
+    assert run.returncode == 0, run.stdout[-3000:]
+    d = emulator.get('prod', 'api')
+    assert image(d) == 'api:1.0.0' and d['metadata']['annotations']['deployment.kubernetes.io/revision'] == '1'
+    assert ctl.rollouts == 1 and d['status']['availableReplicas'] == 2
+
+    again = play('rollback')  # revision 1 has no predecessor
+    assert again.returncode != 0
+    assert 'Deployment prod/api has no previous revision to roll back to' in ' '.join(again.stdout.split())
