@@ -130,6 +130,8 @@ def run(module):
     if lock is not None:
         public = dict((k, lock.get(k)) for k in ('holder', 'acquired_at', 'ttl_ms'))
         public['ours'] = lock.get('owner') == params['owner']
+    if params['state'] == 'absent' and lock is not None and not actions:
+        module.warn('%s, not by this owner: left in place (force=true removes it)' % dl.describe(key, lock))
     if not module.check_mode:
         for action in actions:
             dl.apply(client, key, action, params)

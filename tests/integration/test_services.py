@@ -109,6 +109,7 @@ def test_deploy_lock_refuses_a_second_owner_and_only_the_owner_releases(redis_se
 
     not_mine = run_module('deploy_lock', dict(conn, owner='B', state='absent'))
     assert not not_mine.failed and not not_mine['changed'] and r.exists('oncall:lock:deploy') == 1
+    assert 'held by deploy A' in ' '.join(not_mine.get('warnings', []))
 
     released = run_module('deploy_lock', dict(conn, owner='A', state='absent'))
     assert released['changed'] and r.exists('oncall:lock:deploy') == 0
