@@ -6,7 +6,6 @@ over HTTP (tests/k8s_harness.py). Nothing reconciles there, so a test controller
 
 from __future__ import annotations
 
-
 import pytest
 
 from conftest import run_playbook
