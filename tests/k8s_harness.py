@@ -144,10 +144,11 @@ class Emulator(object):
 class FakeController(object):
     """Polls one Deployment; when its pod template or replica count changes, acts like the
     Deployment controller: a new generation, then (unless stuck) every replica updated and
-    available; stuck leaves one replica updated and none available."""
+    available; stuck (or stuck_image in the pod template) leaves one replica updated and one
+    fewer available than wanted."""
 
-    def __init__(self, emulator, ns, name, stuck=False):
-        self.emu, self.ns, self.name, self.stuck = emulator, ns, name, stuck
+    def __init__(self, emulator, ns, name, stuck=False, stuck_image=None):
+        self.emu, self.ns, self.name, self.stuck, self.stuck_image = emulator, ns, name, stuck, stuck_image
         self.rollouts = 0
         self._stop = threading.Event()
         self._seen = self._key(emulator.get(ns, name))
@@ -168,7 +169,8 @@ class FakeController(object):
                 time.sleep(0.3)  # the controller takes its time
                 status = {'observedGeneration': gen, 'replicas': n, 'updatedReplicas': n,
                           'availableReplicas': n, 'readyReplicas': n}
-                if self.stuck:
+                images = [c.get('image') for c in d['spec']['template']['spec'].get('containers', [])]
+                if self.stuck or (self.stuck_image and self.stuck_image in images):
                     status.update(replicas=n + 1, updatedReplicas=1, availableReplicas=n - 1 if n > 1 else 0)
                 self.emu.patch(self.ns, self.name, {'status': status})
                 self._seen = self._key(self.emu.get(self.ns, self.name))
