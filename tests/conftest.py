@@ -368,10 +368,19 @@ def workers():
         w.stop()
 
 
+# BullMQ's <queue>:stalled-check is written by running workers' own periodic check with a 30 s
+# expiry: it comes and goes by itself during a run, so it is not part of a before/after state.
+HOUSEKEEPING_SUFFIXES = (':stalled-check',)
+
+
 def dump_keys(client, pattern='*'):
-    """Every key matching pattern with its type, TTL and serialized value (for before/after)."""
+    """Every key matching pattern with its type, TTL and serialized value (for before/after),
+    except the workers' own housekeeping keys (HOUSEKEEPING_SUFFIXES)."""
     out = {}
     for key in sorted(client.scan_iter(match=pattern, count=1000)):
+        if key.endswith(HOUSEKEEPING_SUFFIXES if isinstance(key, str) else
+                        tuple(s.encode() for s in HOUSEKEEPING_SUFFIXES)):
+            continue
         raw = client.execute_command('DUMP', key, **{'NEVER_DECODE': True})
         out[key] = (client.type(key), client.pttl(key) > 0, raw)
     return out

@@ -19,11 +19,6 @@ from conftest import dump_keys
 WINDOW = {'cache_window': '2s'}
 
 
-def stable_keys(r):
-    """dump_keys without BullMQ's housekeeping key <queue>:stalled-check, which the lab seed's
-    workers leave with a 30 s expiry: it vanishes by itself during a run."""
-    return dict((k, v) for k, v in dump_keys(r).items() if not k.endswith(':stalled-check'))
-
 
 def recap(proc):
     m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
@@ -104,10 +99,10 @@ def test_cache_health_broken_then_remediated_once(lab, traffic):
     assert r.exists('gemini:stale:0')
 
     fix['cache_flush_confirm'] = True
-    before = stable_keys(r)
+    before = dump_keys(r)
     check = lab.playbook('runbooks/cache_health.yml', extra_vars=fix, tags='remediate', check=True)
     assert recap(check)['failed'] == 0, check.stdout[-3000:]
-    assert stable_keys(r) == before, 'check mode changed Redis'
+    assert dump_keys(r) == before, 'check mode changed Redis'
 
     first = lab.playbook('runbooks/cache_health.yml', extra_vars=fix, tags='remediate')
     assert recap(first)['failed'] == 0 and recap(first)['changed'] >= 2, first.stdout[-3000:]

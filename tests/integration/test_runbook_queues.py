@@ -16,11 +16,6 @@ import time
 from conftest import NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
 
 
-def stable_keys(r):
-    """dump_keys without BullMQ's housekeeping key <queue>:stalled-check, which the lab seed's
-    workers leave with a 30 s expiry: it vanishes by itself during a run."""
-    return dict((k, v) for k, v in dump_keys(r).items() if not k.endswith(':stalled-check'))
-
 
 def recap(proc):
     m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
@@ -114,10 +109,10 @@ def test_queue_backlog_broken_then_remediated_once(lab):
            'queue_backlog_stale_queues': [{'name': 'festivals:queue:low', 'flavor': 'list'}],
            'queue_backlog_clear_stale_confirm': True}
 
-    before = stable_keys(r)
+    before = dump_keys(r)
     check = lab.playbook('runbooks/queue_backlog.yml', extra_vars=fix, tags='remediate', check=True)
     assert recap(check)['failed'] == 0, check.stdout[-3000:]
-    assert stable_keys(r) == before, 'check mode changed Redis'
+    assert dump_keys(r) == before, 'check mode changed Redis'
 
     no_confirm = dict(fix, queue_backlog_clear_stale_confirm=False, queue_backlog_scale_tasks='',
                       queue_backlog_remove_stuck=False, queue_backlog_retry_failed=False)
@@ -204,10 +199,10 @@ def test_job_queue_issues_dead_worker_restarted_stuck_job_cleared(lab):
     fix = dict(jq, job_queue_clear_stuck_confirm=True,
                job_queue_restart_command="sh -c 'nohup %s > /dev/null 2>&1 &'" % worker_cmd)
     try:
-        before = stable_keys(r)
+        before = dump_keys(r)
         check = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', fix, tags='remediate', check=True)
         assert recap(check)['failed'] == 0, check.stdout[-3000:]
-        assert stable_keys(r) == before, 'check mode changed Redis'
+        assert dump_keys(r) == before, 'check mode changed Redis'
         assert not subprocess.run(['pgrep', '-f', worker_cmd], capture_output=True, check=False).stdout
 
         first = playbook_varsfile(lab, 'runbooks/job_queue_issues.yml', fix, tags='remediate')
