@@ -22,7 +22,9 @@ async function main() {
   let stop;
   if (a.flavor === 'bullmq') {
     const { Worker } = require('bullmq');
-    const worker = new Worker(a.queue, processor, { connection: connection(a), prefix: a.prefix || 'bull', concurrency });
+    // --lock-ms: a short job lock, so that a killed worker leaves a stuck job quickly (tests)
+    const lock = a['lock-ms'] ? { lockDuration: Number(a['lock-ms']) } : {};
+    const worker = new Worker(a.queue, processor, { connection: connection(a), prefix: a.prefix || 'bull', concurrency, ...lock });
     worker.on('completed', (job) => say({ event: 'processed', id: job.id, name: job.name }));
     worker.on('failed', (job) => say({ event: 'failed', id: job && job.id, name: job && job.name }));
     await worker.waitUntilReady();

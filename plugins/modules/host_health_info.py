@@ -53,6 +53,20 @@ options:
     type: list
     elements: str
     default: []
+  process_memory:
+    description:
+      - Resident memory limits of named processes (runbook 001 5.4 - memory leaks), each with
+        C(name) (a pattern as in O(processes)), C(warning) and C(critical) (sizes such as
+        C(512MB), C(1GB) or bytes). The largest matching process is compared; a finding each.
+    type: list
+    elements: dict
+    default: []
+  top_processes:
+    description:
+      - How many of the processes using the most resident memory to list in C(top_processes)
+        (C(ps aux | sort -k 4 -r | head)); V(0) lists none.
+    type: int
+    default: 0
   logs:
     description:
       - Logs to scan, each with C(path), C(pattern) (regular expression, default C(error), case
@@ -68,6 +82,9 @@ EXAMPLES = r'''
   oncall.runbooks.host_health_info:
     disks: [/, /var/lib/postgresql]
     processes: [redis-server, "node dist/server.js"]
+    top_processes: 10
+    process_memory:
+      - {name: "node dist/server.js", warning: 1GB, critical: 1536MB}
     logs:
       - path: /var/log/app.log
         max: 10
@@ -76,12 +93,17 @@ EXAMPLES = r'''
 
 RETURN = r'''
 host:
-  description: C(disks), C(memory), C(processes) and C(logs) figures.
+  description:
+    - C(disks), C(memory), C(processes) (C(name), C(running), C(pids), C(rss) of them all and
+      C(max_rss) of the largest, in bytes), C(top_processes) and C(logs) figures.
   returned: always
   type: dict
   sample:
     disks: [{path: /, total: 107374182400, available: 64424509440, used_ratio: 0.4}]
     memory: {total: 25769803776, available: 20615843021, used_ratio: 0.2}
+    processes: [{name: redis-server, running: 1, pids: [812], rss: 9437184, max_rss: 9437184}]
+    top_processes: [{pid: 812, name: redis-server, command: redis-server 127.0.0.1:6379, rss: 9437184,
+                     memory_ratio: 0.0004}]
 findings:
   description: Each figure against its threshold, with a verdict.
   returned: always
@@ -94,6 +116,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import health
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.size import SizeError, parse_size
 
 
 def main():
@@ -105,6 +128,8 @@ def main():
             memory_warning=dict(type='float', default=0.8),
             memory_critical=dict(type='float', default=0.9),
             processes=dict(type='list', elements='str', default=[]),
+            process_memory=dict(type='list', elements='dict', default=[]),
+            top_processes=dict(type='int', default=0),
             logs=dict(type='list', elements='dict', default=[]),
         ),
         supports_check_mode=True,
@@ -116,6 +141,17 @@ def main():
         disks = [health.disk(path) for path in p['disks']]
         mem = health.memory()
         procs = health.processes(p['processes'])
+        limits = []
+        for i, lim in enumerate(p['process_memory']):
+            if not lim.get('name') or lim.get('warning') is None and lim.get('critical') is None:
+                module.fail_json(msg='process_memory[%d] needs a name and a warning or critical size' % i)
+            try:
+                warn = parse_size(lim['warning']) if lim.get('warning') is not None else None
+                crit = parse_size(lim['critical']) if lim.get('critical') is not None else None
+            except SizeError as exc:
+                module.fail_json(msg='process_memory[%d] (%s): %s' % (i, lim['name'], exc))
+            limits.append((health.processes([lim['name']])[0], warn, crit))
+        top = health.top_processes(p['top_processes'], mem['total']) if p['top_processes'] > 0 else []
         logs = []
         for i, log in enumerate(p['logs']):
             if not log.get('path'):
@@ -134,6 +170,12 @@ def main():
     for proc in procs:
         findings.append({'object': 'process %s' % proc['name'], 'figure': proc['running'],
                          'threshold': '>= 1 running', 'verdict': 'ok' if proc['running'] else 'critical'})
+    for proc, warn, crit in limits:
+        findings.append({'object': 'memory of process %s' % proc['name'],
+                         'figure': '%d MB (largest of %d)' % (proc['max_rss'] >> 20, proc['running']),
+                         'threshold': ' '.join(x for x in (('>= %d MB warning' % (warn >> 20)) if warn is not None else '',
+                                                           ('>= %d MB critical' % (crit >> 20)) if crit is not None else '') if x),
+                         'verdict': verdict(proc['max_rss'], warn, crit), 'pids': proc['pids']})
     for log in logs:
         if not log['exists']:
             findings.append({'object': 'log %s' % log['path'], 'figure': 'missing', 'threshold': 'exists',
@@ -142,7 +184,8 @@ def main():
         findings.append({'object': 'errors in %s' % log['path'], 'figure': log['errors'],
                          'threshold': '<= %d' % log['max'],
                          'verdict': 'ok' if log['errors'] <= log['max'] else 'warning'})
-    module.exit_json(changed=False, host=dict(disks=disks, memory=mem, processes=procs, logs=logs),
+    module.exit_json(changed=False, host=dict(disks=disks, memory=mem, processes=procs, logs=logs,
+                                              top_processes=top, process_memory=[x[0] for x in limits]),
                      findings=findings)
 
 

@@ -34,8 +34,8 @@ options:
     description: Which parts to gather; all by default.
     type: list
     elements: str
-    choices: [connections, long_queries, statements, indexes, sizes, dead_tuples, wraparound,
-              replication, migrations, checks]
+    choices: [connections, long_queries, statements, indexes, seq_scans, sizes, dead_tuples,
+              wraparound, replication, migrations, checks]
   limit:
     description: Rows per list (top queries, largest tables, ...).
     type: int
@@ -85,6 +85,12 @@ options:
         description: Mean execution time above which a statement is slow (runbook 001 4.1 - 100 ms).
         type: int
         default: 100
+      seq_scan_min_rows:
+        description:
+          - Live rows from which a table read more by sequential scans than by index scans is
+            listed in C(seq_scans) (missing-index hints, runbook 001 5.3; no verdict).
+        type: int
+        default: 10000
       dead_ratio_warning:
         description: Dead-tuple share of a table that is a warning.
         type: float
@@ -128,6 +134,8 @@ health:
   sample:
     connections: {total: 12, max_connections: 100, ratio: 0.12, by_state: {idle: 9, active: 3}}
     wraparound: [{database: payment_sandbox, xid_age: 1021, ratio: 0.0}]
+    seq_scans: [{schema: public, name: generated_cards, seq_scan: 42, seq_tup_read: 1260000, idx_scan: 0,
+                 live_tuples: 30000, rows_per_seq_scan: 30000}]
 findings:
   description: Figures with thresholds and their verdicts.
   returned: always
@@ -164,6 +172,7 @@ def main():
             connections_critical=dict(type='float', default=0.9),
             long_query_seconds=dict(type='int', default=300),
             slow_query_mean_ms=dict(type='int', default=100),
+            seq_scan_min_rows=dict(type='int', default=10000),
             dead_ratio_warning=dict(type='float', default=0.2),
             xid_warning=dict(type='float', default=0.5),
             xid_critical=dict(type='float', default=0.75),

@@ -50,6 +50,19 @@ options:
     description: COUNT hint per SCAN call during discovery.
     type: int
     default: 1000
+  stuck_after:
+    description:
+      - Active jobs of BullMQ and Bull queues are checked for a worker's lock (the first 1000 of
+        each queue). One without a lock is stuck (its worker died). One locked but processing for
+        longer than this (C(10m), C(1h)) is reported as running long; V(0s) turns that off.
+    type: str
+    default: '0s'
+  failed_sample:
+    description:
+      - For BullMQ and Bull queues, return this many of the most recent failed jobs with their
+        C(failedReason) (runbook 001 5.5 - identify the error pattern).
+    type: int
+    default: 0
   thresholds:
     description:
       - Alert thresholds for RV(findings); defaults are runbook 001's (7.3 and 7.1).
@@ -116,6 +129,21 @@ queues:
     total:
       description: Sum of the counts.
       type: int
+    stuck:
+      description: Ids of active jobs that no worker holds (no lock), at most 100.
+      type: list
+      elements: str
+    stuck_count:
+      description: How many active jobs no worker holds.
+      type: int
+    running_long:
+      description: Ids of locked active jobs processing for longer than O(stuck_after), at most 100.
+      type: list
+      elements: str
+    failed_sample:
+      description: With O(failed_sample), the most recent failed jobs (C(id), C(reason), C(finished_on), C(attempts)).
+      type: list
+      elements: dict
   sample:
     - name: ai-analysis
       flavor: bullmq
@@ -124,6 +152,9 @@ queues:
       counts: {wait: 25, paused: 0, active: 0, delayed: 5, prioritized: 0, waiting_children: 0,
                completed: 40, failed: 30}
       total: 100
+      stuck: []
+      stuck_count: 0
+      running_long: []
 findings:
   description:
     - Each queue's waiting jobs and failure ratio against O(thresholds), and paused queues, with
@@ -143,7 +174,10 @@ totals:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import queues as rq
+from ansible_collections.oncall.runbooks.plugins.module_utils.redis import stuck as rs
 
 
 def targets(client, params):
@@ -173,6 +207,8 @@ def main():
         flavor=dict(type='str', default='any', choices=['any', 'bullmq', 'bull']),
         queues=dict(type='list', elements='raw'),
         scan_count=dict(type='int', default=1000),
+        stuck_after=dict(type='str', default='0s'),
+        failed_sample=dict(type='int', default=0),
         thresholds=dict(type='dict', default={}, options=dict(
             waiting_warning=dict(type='int', default=100),
             waiting_critical=dict(type='int', default=500),
@@ -183,12 +219,25 @@ def main():
     if not rconn.HAS_REDIS:
         module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
     try:
+        long_ms = int(parse_duration(module.params['stuck_after'], 'stuck_after') * 1000)
+    except DurationError as exc:
+        module.fail_json(msg=str(exc))
+    try:
         client = rconn.connect(module.params)
         queues, totals = [], {}
+        now = rq.now_ms()
         for name, flavor in targets(client, module.params):
             obs = rq.make_queue(flavor, client, name, prefix=module.params['prefix']).observe()
             entry = dict(name=name, flavor=flavor, exists=obs.exists, paused=obs.paused,
                          counts=obs.counts, total=sum(obs.counts.values()))
+            if flavor != 'list' and obs.counts.get('active'):
+                stuck, slow = rs.active_jobs(client, module.params['prefix'], name, now, long_ms)
+                entry.update(stuck=stuck[:100], stuck_count=len(stuck), running_long=slow[:100])
+            elif flavor != 'list':
+                entry.update(stuck=[], stuck_count=0, running_long=[])
+            if flavor != 'list' and module.params['failed_sample'] and obs.counts.get('failed'):
+                entry['failed_sample'] = rs.failed_sample(client, module.params['prefix'], name,
+                                                          module.params['failed_sample'])
             queues.append(entry)
             for state, n in obs.counts.items():
                 totals[state] = totals.get(state, 0) + n
@@ -196,8 +245,14 @@ def main():
         module.fail_json(msg=str(exc))
     except rconn.redis_exc.RedisError as exc:
         module.fail_json(msg=rconn.describe_error(exc, module.params))
-    module.exit_json(changed=False, queues=queues, totals=totals,
-                     findings=rq.findings(queues, **(module.params['thresholds'] or {})))
+    found = rq.findings(queues, **(module.params['thresholds'] or {}))
+    for entry in queues:
+        if entry.get('stuck_count') or entry.get('running_long'):
+            found.append({'object': '%s stuck active jobs' % entry['name'], 'figure': entry['stuck_count'],
+                          'threshold': 'an active job must be locked by a live worker',
+                          'verdict': 'warning' if entry['stuck_count'] or entry['running_long'] else 'ok',
+                          'running_long': len(entry['running_long'])})
+    module.exit_json(changed=False, queues=queues, totals=totals, findings=found)
 
 
 if __name__ == '__main__':

@@ -13,3 +13,22 @@ def verdict(value, warning, critical):
     if warning is not None and value >= warning:
         return 'warning'
     return 'ok'
+
+
+def verdict_below(value, warning, critical):
+    """For figures where lower is worse (a hit rate): 'critical' below critical, 'warning' below
+    warning, else 'ok' (None: no threshold, or no figure)."""
+    if value is None:
+        return 'ok'
+    if critical is not None and value < critical:
+        return 'critical'
+    if warning is not None and value < warning:
+        return 'warning'
+    return 'ok'
+
+
+def finding(obj, figure, threshold, verdict_, **extra):
+    """One finding as every module returns it."""
+    out = {'object': obj, 'figure': figure, 'threshold': threshold, 'verdict': verdict_}
+    out.update(extra)
+    return out

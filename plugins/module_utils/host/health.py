@@ -33,14 +33,20 @@ def memory(meminfo='/proc/meminfo'):
     return {'total': total, 'available': available, 'used_ratio': round(1 - float(available) / total, 4)}
 
 
-def processes(patterns, proc='/proc'):
-    """Count running processes per pattern.
+def _rss(proc, pid):
+    """Resident memory of a process in bytes (VmRSS), 0 for kernel threads or when gone."""
+    try:
+        with open(os.path.join(proc, pid, 'status')) as handle:
+            for line in handle:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) * 1024
+    except (IOError, OSError):
+        pass
+    return 0
 
-    A pattern without a space or slash is a program name, compared with each process' name
-    and the base name of its argv[0] (``redis-server``, ``postgres``); one with a space or a
-    slash is looked for in the whole command line (``node dist/server.js``). Names are not
-    searched in command lines, so the command that runs this check never counts as a match.
-    """
+
+def _seen(proc):
+    """(pid, comm, argv[0] base name, command line) of every process but this one."""
     seen = []
     for pid in os.listdir(proc):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -54,15 +60,44 @@ def processes(patterns, proc='/proc'):
             continue
         if argv:
             first = os.path.basename(argv[0]).split(' ')[0].rstrip(':')
-            seen.append((comm, first, ' '.join(argv)))
+            seen.append((int(pid), comm, first, ' '.join(argv)))
+    return seen
+
+
+def _matches(pattern, entry):
+    if ' ' in pattern or '/' in pattern:
+        return pattern in entry[3]
+    return pattern in entry[1:3]
+
+
+def processes(patterns, proc='/proc'):
+    """Count running processes per pattern, with their pids and resident memory.
+
+    A pattern without a space or slash is a program name, compared with each process' name
+    and the base name of its argv[0] (``redis-server``, ``postgres``); one with a space or a
+    slash is looked for in the whole command line (``node dist/server.js``). Names are not
+    searched in command lines, so the command that runs this check never counts as a match.
+    """
+    seen = _seen(proc) if patterns else []
     out = []
     for pattern in patterns:
-        if ' ' in pattern or '/' in pattern:
-            running = sum(1 for entry in seen if pattern in entry[2])
-        else:
-            running = sum(1 for entry in seen if pattern in entry[:2])
-        out.append({'name': pattern, 'running': running})
+        pids = sorted(entry[0] for entry in seen if _matches(pattern, entry))
+        rss = dict((pid, _rss(proc, str(pid))) for pid in pids)
+        out.append({'name': pattern, 'running': len(pids), 'pids': pids, 'rss': sum(rss.values()),
+                    'max_rss': max(rss.values()) if rss else 0})
     return out
+
+
+def top_processes(count, total_memory, proc='/proc'):
+    """The count processes using the most resident memory (ps aux | sort -k 4 -r | head)."""
+    rows = []
+    for pid, comm, _first, cmdline in _seen(proc):
+        rss = _rss(proc, str(pid))
+        if rss:
+            rows.append({'pid': pid, 'name': comm, 'command': cmdline[:200], 'rss': rss,
+                         'memory_ratio': round(float(rss) / total_memory, 4) if total_memory else 0.0})
+    rows.sort(key=lambda r: -r['rss'])
+    return rows[:count]
 
 
 def tail_lines(path, lines):

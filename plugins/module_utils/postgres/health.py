@@ -10,7 +10,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import co
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
     INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
 
-SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'sizes', 'dead_tuples',
+SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'seq_scans', 'sizes', 'dead_tuples',
             'wraparound', 'replication', 'migrations', 'checks')
 
 XID_LIMIT = 2 ** 31
@@ -99,6 +99,19 @@ class Health(object):
         self.findings.append({'object': 'invalid indexes', 'figure': len(invalid), 'threshold': '> 0 warning',
                               'verdict': 'warning' if invalid else 'ok'})
         return {'unused': unused, 'invalid': invalid, 'bloated': bloated}
+
+    def seq_scans(self):
+        """Missing-index hints (runbook 001 5.3: idx_scan = 0 AND seq_scan > 0): tables of at least
+        seq_scan_min_rows live rows read more often by sequential scans than through an index.
+        Hints for a human (EXPLAIN ANALYZE, then an index), so data without a verdict."""
+        rows = self.q("""
+            SELECT schemaname AS schema, relname AS name, seq_scan, seq_tup_read,
+                   coalesce(idx_scan, 0) AS idx_scan, n_live_tup AS live_tuples,
+                   (seq_tup_read / greatest(seq_scan, 1))::bigint AS rows_per_seq_scan
+            FROM pg_stat_user_tables
+            WHERE seq_scan > coalesce(idx_scan, 0) AND n_live_tup >= %s
+            ORDER BY seq_tup_read DESC LIMIT %s""", (self.p['thresholds']['seq_scan_min_rows'], self.p['limit']))
+        return rows
 
     def sizes(self):
         # Sizes from the catalog (as of the last VACUUM/ANALYZE): pg_total_relation_size would

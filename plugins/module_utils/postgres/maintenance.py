@@ -17,6 +17,7 @@ import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     format_duration, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import size
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 
 OPERATIONS = ('terminate', 'vacuum', 'analyze', 'reindex')
@@ -104,18 +105,10 @@ class MaintenanceError(Exception):
 
 def parse_size(value):
     """'1MB' / '512kB' / bytes -> bytes."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip().upper().replace(' ', '')
-    for unit, mult in (('TB', 1 << 40), ('GB', 1 << 30), ('MB', 1 << 20), ('KB', 1 << 10), ('B', 1)):
-        if text.endswith(unit):
-            try:
-                return int(float(text[:-len(unit)]) * mult)
-            except ValueError:
-                break
-    if text.isdigit():
-        return int(text)
-    raise MaintenanceError('%r is not a size such as 1MB or 512kB' % value)
+    try:
+        return size.parse_size(value)
+    except size.SizeError as exc:
+        raise MaintenanceError(str(exc))
 
 
 def normalise(params):

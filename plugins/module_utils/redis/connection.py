@@ -91,6 +91,8 @@ def describe_error(exc, params):
             return 'Redis at %s denied a command to this user: %s' % (loc, exc)
         if isinstance(exc, redis_exc.ResponseError) and 'NOAUTH' in str(exc):
             return 'Redis at %s requires a password: set password (or url)' % loc
+        if isinstance(exc, redis_exc.ResponseError) and 'SELECT is not allowed in cluster mode' in str(exc):
+            return 'Redis at %s is a Redis Cluster node, which only has database 0: set db: 0' % loc
         if isinstance(exc, redis_exc.TimeoutError):
             return 'Redis at %s did not answer in time (%s)' % (loc, exc)
         if isinstance(exc, redis_exc.ConnectionError):
@@ -99,16 +101,17 @@ def describe_error(exc, params):
     return 'Redis at %s failed: %s' % (loc, exc)
 
 
-def _make_client(factory, from_url, params):
+def _make_client(factory, from_url, params, decode_responses=True):
     kwargs = client_kwargs(params)
+    kwargs['decode_responses'] = decode_responses
     if params.get('url'):
         return from_url(params['url'], **kwargs)
     return factory(**kwargs)
 
 
-def connect(params):
+def connect(params, decode_responses=True):
     """A connected, authenticated synchronous client, or RedisConnectionError."""
-    client = _make_client(redis.Redis, redis.Redis.from_url, params)
+    client = _make_client(redis.Redis, redis.Redis.from_url, params, decode_responses)
     try:
         client.ping()
     except redis_exc.RedisError as exc:
@@ -120,3 +123,125 @@ def async_client(params):
     """An asyncio client with the same settings (for the BullMQ library)."""
     import redis.asyncio as aredis
     return _make_client(aredis.Redis, aredis.Redis.from_url, params)
+
+
+# ---- Redis Cluster ---------------------------------------------------------------------------
+
+CLUSTER_MODES = ('auto', 'cluster', 'standalone')
+
+
+def cluster_argument_spec():
+    """The cluster option of modules that work on a standalone server and on a Redis Cluster."""
+    return dict(cluster_mode=dict(type='str', default='auto', choices=list(CLUSTER_MODES)))
+
+
+class Node(object):
+    """One server of a deployment: its address as the cluster announces it, role and client."""
+
+    __slots__ = ('host', 'port', 'node_id', 'role', 'primary_id', 'flags', 'link', 'slots',
+                 'client')
+
+    def __init__(self, host, port, node_id=None, role='primary', primary_id=None, flags=(),
+                 link='connected', slots=0, client=None):
+        self.host, self.port = host, int(port)
+        self.node_id, self.role, self.primary_id = node_id, role, primary_id
+        self.flags, self.link, self.slots, self.client = list(flags), link, slots, client
+
+    @property
+    def name(self):
+        return '%s:%d' % (self.host, self.port)
+
+    def to_dict(self):
+        return dict(name=self.name, host=self.host, port=self.port, id=self.node_id,
+                    role=self.role, primary_id=self.primary_id, flags=list(self.flags),
+                    link=self.link, slots=self.slots)
+
+
+def parse_cluster_nodes(text):
+    """CLUSTER NODES output as a list of Node (no clients), in the server's order."""
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', 'replace')
+    nodes = []
+    for line in (text or '').splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        addr = parts[1].split('@', 1)[0]
+        host, _sep, port = addr.rpartition(':')
+        flags = [f for f in parts[2].split(',') if f != 'myself']
+        role = 'primary' if 'master' in flags else ('replica' if 'slave' in flags else 'unknown')
+        slots = 0
+        for rng in parts[8:]:
+            if rng.startswith('['):
+                continue  # a slot being migrated or imported
+            lo, _sep, hi = rng.partition('-')
+            slots += (int(hi) - int(lo) + 1) if hi else 1
+        nodes.append(Node(host or '127.0.0.1', port or 0, node_id=parts[0], role=role,
+                          primary_id=None if parts[3] == '-' else parts[3],
+                          flags=[f for f in flags if f not in ('master', 'slave')],
+                          link=parts[7], slots=slots))
+    return nodes
+
+
+def cluster_nodes_text(client):
+    """CLUSTER NODES as the server wrote it (redis-py would parse the single-word form)."""
+    return client.execute_command('CLUSTER', 'NODES')
+
+
+def is_cluster(client):
+    """Whether the server runs with cluster-enabled yes."""
+    return str(client.info('cluster').get('cluster_enabled', 0)) == '1'
+
+
+def node_client(params, host, port, decode_responses=True):
+    """A client to one node, with the credentials and TLS settings of params."""
+    kwargs = client_kwargs(dict(params, url=None, host=host, port=port, db=0))
+    if params.get('url'):
+        parts = urlsplit(params['url'])
+        kwargs.update(username=parts.username or None, password=parts.password or None)
+        if params['url'].startswith('rediss://'):
+            kwargs['ssl'] = True
+            kwargs['ssl_cert_reqs'] = 'required' if params.get('validate_certs', True) else 'none'
+    kwargs['decode_responses'] = decode_responses
+    return redis.Redis(**kwargs)
+
+
+def primaries(params, decode_responses=True):
+    """(clustered, [Node]): every primary that serves slots, each with a connected client.
+
+    On a standalone server (or with cluster_mode standalone) this is the one server of params.
+    On a Redis Cluster every primary is read from CLUSTER NODES and connected to; a primary
+    marked failed or unreachable is an error, since its keys cannot be reached.
+    """
+    seed = connect(params, decode_responses=decode_responses)
+    mode = params.get('cluster_mode') or 'auto'
+    clustered = mode == 'cluster' or (mode == 'auto' and is_cluster(seed))
+    if not clustered:
+        host, port = where(params).split('/')[0].rsplit(':', 1)
+        return False, [Node(host, port, client=seed)]
+    try:
+        nodes = parse_cluster_nodes(cluster_nodes_text(seed))
+    except redis_exc.ResponseError as exc:
+        raise RedisConnectionError('Redis at %s is not a cluster node (%s): set cluster_mode to '
+                                   'standalone or auto' % (where(params), exc))
+    finally:
+        seed.close()
+    out = []
+    for node in nodes:
+        if node.role != 'primary' or not node.slots:
+            continue
+        if 'fail' in node.flags or 'fail?' in node.flags:
+            raise RedisConnectionError('cluster primary %s (%s) is marked %s: fail over to its '
+                                       'replica first (redis_failure runbook)'
+                                       % (node.name, node.node_id, ','.join(node.flags)))
+        node.client = node_client(params, node.host, node.port, decode_responses)
+        try:
+            node.client.ping()
+        except redis_exc.RedisError as exc:
+            raise RedisConnectionError(describe_error(
+                exc, dict(params, url=None, host=node.host, port=node.port, db=0)))
+        out.append(node)
+    if not out:
+        raise RedisConnectionError('the Redis Cluster at %s has no primary serving slots: run '
+                                   'the redis_failure runbook' % where(params))
+    return True, out

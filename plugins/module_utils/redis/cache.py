@@ -1,0 +1,329 @@
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cache health and flush-by-pattern on a standalone Redis or every primary of a Redis Cluster.
+
+Deletion never uses KEYS: each primary is walked with SCAN MATCH and the keys found are removed
+with UNLINK in bounded batches, on a second connection, while the next SCAN step runs; no single
+command holds the server for more than about a millisecond (other clients are served between).
+On a Redis Cluster a multi-key UNLINK must stay in one hash slot, so a batch is split by slot.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+try:
+    import queue
+except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
+    import Queue as queue  # type: ignore
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import (
+    finding, verdict, verdict_below)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
+
+try:
+    from redis.crc import key_slot
+except ImportError:  # pragma: no cover - reported by the module through HAS_REDIS
+    key_slot = None
+
+DEFAULT_THRESHOLDS = dict(
+    hit_rate_warning=70.0,       # runbook 001, 7.3 and 5.2: hit rate < 70% warning
+    hit_rate_critical=50.0,      # < 50% critical
+    memory_warning=80.0,         # used_memory / maxmemory, percent
+    memory_critical=90.0,
+    evictions_warning=1,         # evicted keys since the server started
+    no_ttl_warning=10.0,         # percent of sampled keys of a pattern without a TTL
+)
+
+
+class CacheError(Exception):
+    """A refusal or failure, already phrased for the operator."""
+
+
+def _int(info, key):
+    try:
+        return int(info.get(key, 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _s(value):
+    return value.decode('utf-8', 'backslashreplace') if isinstance(value, bytes) else value
+
+
+WINDOWED = ('keyspace_hits', 'keyspace_misses', 'evicted_keys', 'expired_keys')
+
+
+def health(nodes, window=0, sleep=None):
+    """INFO stats and memory of every primary, summed (memory: the fullest node decides).
+
+    With a window (seconds) the counters of WINDOWED are the increase over that window: the hit
+    rate and the evictions of now, rather than since the server started."""
+    first = {}
+    if window:
+        for node in nodes:
+            first[node.name] = node.client.info('stats')
+        (sleep or time.sleep)(window)
+    per_node = []
+    for node in nodes:
+        stats = node.client.info('stats')
+        if window:
+            stats = dict(stats)
+            for key in WINDOWED:
+                stats[key] = _int(stats, key) - _int(first[node.name], key)
+        mem = node.client.info('memory')
+        keyspace = node.client.info('keyspace')
+        per_node.append(dict(
+            node=node.name,
+            keyspace_hits=_int(stats, 'keyspace_hits'),
+            keyspace_misses=_int(stats, 'keyspace_misses'),
+            evicted_keys=_int(stats, 'evicted_keys'),
+            expired_keys=_int(stats, 'expired_keys'),
+            used_memory=_int(mem, 'used_memory'),
+            used_memory_peak=_int(mem, 'used_memory_peak'),
+            maxmemory=_int(mem, 'maxmemory'),
+            maxmemory_policy=_s(mem.get('maxmemory_policy', '')),
+            keys=sum(_int(v, 'keys') for v in keyspace.values() if isinstance(v, dict)),
+            dbsize=node.client.dbsize(),
+        ))
+    out = dict(nodes=per_node, window_seconds=window or None)
+    for key in ('keyspace_hits', 'keyspace_misses', 'evicted_keys', 'expired_keys', 'used_memory',
+                'maxmemory', 'dbsize'):
+        out[key] = sum(n[key] for n in per_node)
+    lookups = out['keyspace_hits'] + out['keyspace_misses']
+    out['hit_rate'] = round(100.0 * out['keyspace_hits'] / lookups, 2) if lookups else None
+    percents = [100.0 * n['used_memory'] / n['maxmemory'] for n in per_node if n['maxmemory']]
+    out['memory_percent'] = round(max(percents), 2) if percents else None
+    policies = sorted(set(n['maxmemory_policy'] for n in per_node))
+    out['maxmemory_policy'] = policies[0] if len(policies) == 1 else ','.join(policies)
+    return out
+
+
+def _sample_ttls(client, keys):
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+    return pipe.execute()
+
+
+def pattern_stats(nodes, pattern, scan_count=1000, ttl_sample=100):
+    """Keys matching pattern on every primary, with the TTLs of a sample of them."""
+    count, sample = 0, []
+    for node in nodes:
+        for key in node.client.scan_iter(match=pattern, count=scan_count):
+            count += 1
+            if len(sample) < ttl_sample:
+                sample.append((node, key))
+    ttls = []
+    by_node = {}
+    for node, key in sample:
+        by_node.setdefault(id(node), (node, []))[1].append(key)
+    for node, keys in by_node.values():
+        ttls += [t for t in _sample_ttls(node.client, keys) if t != -2]  # -2: gone meanwhile
+    with_ttl = sorted(t / 1000.0 for t in ttls if t >= 0)
+    no_ttl = sum(1 for t in ttls if t == -1)
+    entry = dict(pattern=pattern, count=count, sampled=len(ttls), no_ttl=no_ttl,
+                 no_ttl_percent=round(100.0 * no_ttl / len(ttls), 2) if ttls else 0.0,
+                 ttl_seconds=dict(min=None, median=None, max=None))
+    if with_ttl:
+        entry['ttl_seconds'] = dict(min=round(with_ttl[0], 3),
+                                    median=round(with_ttl[len(with_ttl) // 2], 3),
+                                    max=round(with_ttl[-1], 3))
+    return entry
+
+
+def findings(health_, patterns, thresholds):
+    """The runbook's cache thresholds (001 7.3 and 5.2) applied to the observed figures."""
+    t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
+    out = []
+    hit = health_['hit_rate']
+    out.append(finding('cache hit rate (%)', hit,
+                       '< %g warning, < %g critical' % (t['hit_rate_warning'], t['hit_rate_critical']),
+                       verdict_below(hit, t['hit_rate_warning'], t['hit_rate_critical']),
+                       note=('no lookups in the window' if health_.get('window_seconds')
+                             else 'no lookups since the statistics were reset') if hit is None else None))
+    mem = health_['memory_percent']
+    if mem is None:
+        out.append(finding('memory used of maxmemory (%)', None, 'maxmemory not set', 'ok',
+                           note='used_memory %d bytes, no limit' % health_['used_memory']))
+    else:
+        out.append(finding('memory used of maxmemory (%)', mem,
+                           '>= %g warning, >= %g critical' % (t['memory_warning'], t['memory_critical']),
+                           verdict(mem, t['memory_warning'], t['memory_critical'])))
+    policy = health_['maxmemory_policy']
+    bad_policy = bool(health_['maxmemory']) and 'noeviction' in policy
+    out.append(finding('eviction policy', policy, 'a cache evicts (allkeys-lru, volatile-lru, ...)',
+                       'warning' if bad_policy else 'ok',
+                       note='writes fail once maxmemory is reached' if bad_policy else None))
+    out.append(finding('evicted keys', health_['evicted_keys'], '>= %d warning' % t['evictions_warning'],
+                       verdict(health_['evicted_keys'], t['evictions_warning'], None)))
+    for entry in patterns:
+        out.append(finding('keys %s without TTL (%% of %d sampled)' % (entry['pattern'], entry['sampled']),
+                           entry['no_ttl_percent'], '>= %g warning' % t['no_ttl_warning'],
+                           verdict(entry['no_ttl_percent'], t['no_ttl_warning'], None)
+                           if entry['sampled'] else 'ok'))
+    for item in out:
+        if item.get('note') is None:
+            item.pop('note', None)
+    return out
+
+
+def _first_match(client, pattern, scan_count):
+    cursor = 0
+    while True:
+        cursor, keys = client.scan(cursor, match=pattern, count=scan_count)
+        if keys:
+            return True
+        if not int(cursor):
+            return False
+
+
+def count_matching(nodes, pattern, scan_count):
+    return sum(sum(1 for _k in n.client.scan_iter(match=pattern, count=scan_count)) for n in nodes)
+
+
+def plan(nodes, params, exact_counts):
+    """One action per pattern that matches at least one key (or one flush of every key).
+
+    With exact_counts (check mode) every key is counted; otherwise a pattern is planned as soon
+    as one key matches, and the count is what the single deleting pass removes.
+    """
+    actions = []
+    if params.get('flush_all'):
+        total = sum(n.client.dbsize() for n in nodes)
+        if total:
+            actions.append(Action('flush', 'db %d on %d node(s)' % (params.get('db') or 0, len(nodes)),
+                                  '%d key(s), flush_all requested and confirmed' % total,
+                                  count=total, destructive=True))
+        return actions
+    for pattern in params.get('patterns') or []:
+        if exact_counts:
+            n = count_matching(nodes, pattern, params['scan_count'])
+            if n:
+                actions.append(Action('unlink', pattern, '%d key(s) match %s' % (n, pattern),
+                                      count=n, destructive=True, params={'pattern': pattern}))
+        elif any(_first_match(node.client, pattern, params['scan_count']) for node in nodes):
+            actions.append(Action('unlink', pattern, 'keys match %s' % pattern, count=-1,
+                                  destructive=True, params={'pattern': pattern}))
+    return actions
+
+
+def _unlink_commands(pipe, keys, batch_size, clustered):
+    """Queue UNLINK commands for keys on pipe; returns how many commands were queued."""
+    if not keys:
+        return 0
+    if not clustered:
+        n = 0
+        for i in range(0, len(keys), batch_size):
+            pipe.execute_command('UNLINK', *keys[i:i + batch_size])
+            n += 1
+        return n
+    by_slot = {}
+    for key in keys:
+        by_slot.setdefault(key_slot(key if isinstance(key, bytes) else key.encode()), []).append(key)
+    n = 0
+    for group in by_slot.values():
+        for i in range(0, len(group), batch_size):
+            pipe.execute_command('UNLINK', *group[i:i + batch_size])
+            n += 1
+    return n
+
+
+class _Deleter(threading.Thread):
+    """UNLINKs the batches handed to it on a connection of its own, while SCAN goes on."""
+
+    def __init__(self, client, batch_size, clustered, stats):
+        super(_Deleter, self).__init__(name='redis-cache-unlink')
+        self.daemon = True
+        self.client, self.batch_size, self.clustered, self.stats = client, batch_size, clustered, stats
+        self.batches = queue.Queue(maxsize=4)
+        self.deleted = 0
+        self.error = None
+
+    def run(self):
+        while True:
+            keys = self.batches.get()
+            if keys is None:
+                return
+            if self.error is not None:
+                continue  # drain the queue so the scanning side never blocks
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                queued = _unlink_commands(pipe, keys, self.batch_size, self.clustered)
+                self.deleted += sum(int(r) for r in pipe.execute())
+                self.stats['round_trips'] = self.stats.get('round_trips', 0) + 1
+                self.stats['commands'] = self.stats.get('commands', 0) + queued
+            except Exception as exc:  # re-raised by the caller; pylint: disable=broad-except
+                self.error = exc
+
+
+def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered=False, stats=None):
+    """Delete every key matching pattern on one server; returns the number of keys removed.
+
+    SCAN runs on one connection and each batch it returns is UNLINKed on a second connection by
+    a helper thread, so Redis works on the next SCAN step while the previous keys are deleted.
+    Every command is bounded (scan_count keys examined, batch_size keys unlinked).
+    """
+    stats = stats if stats is not None else {}
+    deleter = _Deleter(client, batch_size, clustered, {})  # its own counters: no shared updates
+    deleter.start()
+    cursor = 0
+    try:
+        while deleter.error is None:
+            cursor, keys = client.scan(cursor, match=pattern, count=scan_count)
+            stats['round_trips'] = stats.get('round_trips', 0) + 1
+            stats['commands'] = stats.get('commands', 0) + 1
+            if keys:
+                deleter.batches.put(keys)
+            cursor = int(cursor)
+            if not cursor:
+                break
+    finally:
+        deleter.batches.put(None)
+        deleter.join()
+    for key, value in deleter.stats.items():
+        stats[key] = stats.get(key, 0) + value
+    if deleter.error is not None:
+        raise deleter.error
+    return deleter.deleted
+
+
+def apply(nodes, action, params, clustered, stats=None):
+    """Carry out one planned action on every primary; returns the keys removed."""
+    if action.kind == 'flush':
+        removed = 0
+        for node in nodes:
+            removed += node.client.dbsize()
+            node.client.execute_command('FLUSHDB', 'ASYNC')
+        return removed
+    return sum(unlink_matching(node.client, action.params['pattern'], params['scan_count'],
+                               params['batch_size'], clustered, stats) for node in nodes)
+
+
+def validate(params):
+    if params['scan_count'] < 1 or params['batch_size'] < 1:
+        raise CacheError('scan_count and batch_size must be at least 1')
+    if params.get('ttl_sample', 0) < 0:
+        raise CacheError('ttl_sample must not be negative, got %d' % params['ttl_sample'])
+    patterns = params.get('patterns') or []
+    for i, pattern in enumerate(patterns):
+        if not pattern:
+            raise CacheError('patterns[%d] is empty' % i)
+    if params['state'] == 'flushed':
+        if params.get('flush_all'):
+            if patterns:
+                raise CacheError('flush_all removes every key; do not combine it with patterns')
+            if not params.get('confirm'):
+                raise CacheError('flush_all deletes every key of the database (FLUSHDB): set '
+                                 'confirm: true to do it, or flush by patterns instead')
+        elif not patterns:
+            raise CacheError('state flushed needs patterns (keys to delete), or flush_all with '
+                             'confirm: true')
+        for pattern in patterns:
+            if pattern.strip('*') == '':
+                raise CacheError('pattern %r matches every key: use flush_all: true with '
+                                 'confirm: true if that is really meant' % pattern)
+    elif params.get('flush_all'):
+        raise CacheError('flush_all only applies with state: flushed')

@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oncall.runbooks contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: cloudwatch_logs_search
+short_description: Search a CloudWatch Logs group (filter-log-events) and count the matches against a maximum
+version_added: 0.1.0
+description:
+  - Read-only. Runbook 004's log queries (C(aws logs filter-log-events --log-group-name ...
+    --filter-pattern "ERROR" --start-time ...), C(aws logs describe-log-streams --order-by
+    LastEventTime)) as data - each search's matching events (newest O(max_events)), their count
+    and a finding against each search's C(max).
+  - Follows C(nextToken) through every page of the window.
+author:
+  - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.aws
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed.
+options:
+  log_group_name:
+    description: The log group (C(/aws/lambda/iamenu-logs)).
+    type: str
+    required: true
+  searches:
+    description:
+      - Named searches, each with C(name), C(filter_pattern) (CloudWatch Logs filter pattern
+        syntax, such as C(ERROR) or C([service = "community"]); empty matches every event),
+        C(max) (matches allowed, default 0), C(severity) of a count over it (default V(warning))
+        and C(log_stream_names) (optional).
+    type: list
+    elements: dict
+    required: true
+  since:
+    description: Start of the window, as a duration back from now (C(1h), C(30m)).
+    type: str
+    default: 1h
+  max_events:
+    description: Newest events kept per search (the count covers every match, up to 10000).
+    type: int
+    default: 50
+  streams:
+    description: How many of the most recently written log streams to list (0 for none).
+    type: int
+    default: 5
+requirements:
+  - boto3 (Python library)
+'''
+
+EXAMPLES = r'''
+- name: Errors of the last hour, and the community service's notification errors
+  oncall.runbooks.cloudwatch_logs_search:
+    region: eu-west-1
+    log_group_name: /aws/lambda/iamenu-logs
+    since: 1h
+    searches:
+      - {name: errors, filter_pattern: ERROR, max: 10}
+      - {name: notification errors, filter_pattern: notification_error}
+      - {name: PII in logs, filter_pattern: "?password ?creditCard ?ssn ?cardNumber", severity: critical}
+  register: cloudwatch
+'''
+
+RETURN = r'''
+searches:
+  description: Each search with C(name), C(filter_pattern), C(count), C(truncated) and C(events) (C(timestamp), C(stream), C(message)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: errors, filter_pattern: ERROR, count: 2, truncated: false,
+            events: [{timestamp: "2026-11-25T00:10:00.00Z", stream: app-stream, message: ERROR upstream timeout}]}]
+log_streams:
+  description: The most recently written streams, C(name) and C(last_event).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Each search's count against its maximum, with a verdict.
+  returned: always
+  type: list
+  elements: dict
+window:
+  description: C(start) and C(end) of the searched window (UTC).
+  returned: always
+  type: dict
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
+from ansible_collections.oncall.runbooks.plugins.module_utils.aws import logs as cwl
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
+
+
+def main():
+    argument_spec = aws.aws_argument_spec()
+    argument_spec.update(
+        log_group_name=dict(type='str', required=True),
+        searches=dict(type='list', elements='dict', required=True),
+        since=dict(type='str', default='1h'),
+        max_events=dict(type='int', default=50),
+        streams=dict(type='int', default=5),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not aws.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
+    p = module.params
+    try:
+        since = parse_duration(p['since'], 'since')
+    except DurationError as exc:
+        module.fail_json(msg=str(exc))
+    for i, s in enumerate(p['searches']):
+        if not s.get('name'):
+            module.fail_json(msg='searches[%d] needs a name' % i)
+    end_ms = int(time.time() * 1000)
+    start_ms = end_ms - int(since * 1000)
+    out, findings = [], []
+    try:
+        logs = aws.client(p, 'logs')
+        for s in p['searches']:
+            events, truncated = cwl.search(logs, p['log_group_name'], s.get('filter_pattern') or '', start_ms, end_ms,
+                                           s.get('log_stream_names') or [])
+            count = len(events)
+            maximum = int(s.get('max', 0))
+            out.append({'name': s['name'], 'filter_pattern': s.get('filter_pattern') or '', 'count': count,
+                        'truncated': truncated, 'events': events[-p['max_events']:] if p['max_events'] else []})
+            findings.append({'object': 'log search %s in %s' % (s['name'], p['log_group_name']),
+                             'figure': '%d%s' % (count, '+' if truncated else ''), 'threshold': '<= %d' % maximum,
+                             'verdict': 'ok' if count <= maximum and not truncated else s.get('severity', 'warning')})
+        log_streams = cwl.streams(logs, p['log_group_name'], p['streams']) if p['streams'] > 0 else []
+    except aws.AwsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, searches=out, log_streams=log_streams, findings=findings,
+                     window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+"""The real ansible-rulebook running extensions/eda/rulebooks/alerts.yml, and Alertmanager
+notifications POSTed to it over HTTP."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from conftest import ROOT, _env, ansible_bin, free_port
+
+
+def notification(alertname, status='firing', fingerprint='f0', **labels):
+    """An Alertmanager webhook body (version 4) with one alert."""
+    return {
+        'version': '4', 'groupKey': '{}:{alertname="%s"}' % alertname, 'status': status,
+        'receiver': 'oncall-runbooks', 'externalURL': 'http://alertmanager.invalid',
+        'groupLabels': {'alertname': alertname},
+        'commonLabels': {'alertname': alertname, 'severity': 'critical'},
+        'commonAnnotations': {'summary': '%s (test)' % alertname},
+        'alerts': [{'status': status, 'labels': dict(labels, alertname=alertname),
+                    'annotations': {}, 'startsAt': '2026-11-25T00:00:00Z', 'endsAt': '0001-01-01T00:00:00Z',
+                    'generatorURL': 'http://prometheus.invalid/graph', 'fingerprint': fingerprint}],
+    }
+
+
+class Rulebook(object):
+    def __init__(self, env, token='eda-test-token', project_dir=ROOT):
+        self.port = free_port()
+        self.token = token
+        self.log = tempfile.NamedTemporaryFile(prefix='oncall-eda-', suffix='.log', delete=False)
+        self.env = dict(_env(), **env)
+        self.env['PATH'] = _env()['PATH']   # the virtualenv's bin first: ansible-galaxy, ansible-playbook
+        self.env.update(ONCALL_EDA_PORT=str(self.port), ONCALL_EDA_TOKEN=token, ONCALL_PROJECT_DIR=project_dir,
+                        ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+        self.env.pop('ANSIBLE_STDOUT_CALLBACK', None)
+        self.proc = subprocess.Popen(
+            [ansible_bin('ansible-rulebook'),
+             '-r', 'extensions/eda/rulebooks/alerts.yml', '-i', 'extensions/eda/inventory.yml',
+             '--env-vars', 'ONCALL_EDA_PORT,ONCALL_EDA_TOKEN', '-v'],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('ansible-rulebook exited: %s' % self.output())
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError('ansible-rulebook did not listen on %d: %s' % (self.port, self.output()))
+
+    def output(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def post(self, body, token=None, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        req = urllib.request.Request('http://127.0.0.1:%d/alerts' % self.port, data=data, method='POST',
+                                     headers={'Content-Type': 'application/json',
+                                              'Authorization': 'Bearer ' + (token or self.token)})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        os.unlink(self.log.name)
+
+
+def reports(report_dir, name):
+    """The JSON reports <name>-<stamp>.json in report_dir, oldest first."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(report_dir, name + '-2*.json'))):
+        with open(path) as f:
+            out.append(json.load(f))
+    return out
+
+
+def wait_for(predicate, timeout, what, rulebook):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        if rulebook.proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    raise AssertionError('%s did not happen; ansible-rulebook said:\n%s' % (what, rulebook.output()[-6000:]))
