@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local lab: a real redis-server and PostgreSQL 15 on loopback, data under .lab/.
-#   lab/lab.sh up       start both (seeding them the first time); harmless when running
+#   lab/lab.sh up       start both (seeding them the first time) and the sample app under pm2;
+#                       harmless when running
 #   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox)
 #   lab/lab.sh down     stop both; --purge also removes .lab/
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
@@ -140,6 +141,7 @@ gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1;
 
 down() {
     local pid
+    stop_app
     if pid=$(redis_pid); then
         # SHUTDOWN SAVE keeps the lab's queues across down and up, as a real server would.
         if redis_up; then redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true; fi
@@ -150,6 +152,49 @@ down() {
     if [[ "${1:-}" == --purge ]]; then rm -rf "$LAB_DIR"; say "removed $LAB_DIR"; fi
 }
 
+# ---- The sample application under pm2 (issue 6) ------------------------------------------
+# lab/app: a small Node API on Redis, PostgreSQL and a BullMQ queue, run by pm2 from lab/node
+# with its own PM2_HOME ($LAB_DIR/pm2), so that the lab never shares a pm2 daemon with anyone.
+# Releases are deployed under $LAB_DIR/app/releases/<version>, $LAB_DIR/app/current points
+# at the live one; the lab installs release 1.0.0 the first time. Port: LAB_APP_PORT, else the
+# one chosen before ($LAB_DIR/app/port), else 13001 for the default lab and a free port otherwise.
+APP_DIR="$LAB_DIR/app"
+PM2="$ROOT/lab/node/node_modules/.bin/pm2"
+pm2_lab() { PM2_HOME="$LAB_DIR/pm2" "$PM2" "$@"; }
+app_port() {
+    if [[ -n "${LAB_APP_PORT:-}" ]]; then echo "$LAB_APP_PORT"; return; fi
+    if [[ -f "$APP_DIR/port" ]]; then cat "$APP_DIR/port"; return; fi
+    if [[ "$REDIS_PORT" == 16379 ]]; then echo 13001; return; fi
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+pm2_alive() { [[ -f "$LAB_DIR/pm2/pm2.pid" ]] && kill -0 "$(cat "$LAB_DIR/pm2/pm2.pid")" 2>/dev/null; }
+app_online() { pm2_alive && pm2_lab jlist 2>/dev/null | grep -q '"name":"app".*"status":"online"'; }
+app_healthy() { curl -fsS -m 2 "http://127.0.0.1:$(app_port)/health" >/dev/null 2>&1; }
+
+start_app() {
+    [[ -x "$PM2" ]] || (cd "$ROOT/lab/node" && npm install --no-audit --no-fund >/dev/null)
+    local port
+    port=$(app_port)
+    mkdir -p "$APP_DIR/releases"
+    echo "$port" >"$APP_DIR/port"
+    if [[ ! -e "$APP_DIR/current" ]]; then
+        cp -rL "$ROOT/lab/app/releases/1.0.0" "$APP_DIR/releases/"
+        ln -sfn releases/1.0.0 "$APP_DIR/current"
+    fi
+    if app_online; then say "app already up on 127.0.0.1:$port (pm2, PM2_HOME=$LAB_DIR/pm2)"; return; fi
+    APP_PORT="$port" REDIS_PORT="$REDIS_PORT" PG_PORT="$PG_PORT" PG_DB=payment_sandbox \
+        NODE_PATH="$ROOT/lab/node/node_modules" \
+        pm2_lab start "$APP_DIR/current/server.js" --name app -i 1 >/dev/null
+    for _ in $(seq 100); do app_healthy && break; sleep 0.1; done
+    app_healthy || die "the sample app did not answer on 127.0.0.1:$port/health: PM2_HOME=$LAB_DIR/pm2 $PM2 logs app"
+    say "app $(curl -fsS "http://127.0.0.1:$port/version") up on 127.0.0.1:$port (pm2, PM2_HOME=$LAB_DIR/pm2)"
+}
+
+stop_app() {
+    if pm2_alive; then pm2_lab kill >/dev/null 2>&1 || true; fi
+}
+# ---- end of the sample application ---------------------------------------------------------
+
 case "${1:-}" in
     up)
         start_redis
@@ -158,6 +203,7 @@ case "${1:-}" in
         if [[ ! -f "$LAB_DIR/seeded" ]] || [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" dbsize)" == 0 ]]; then
             seed
         fi
+        start_app
         ;;
     seed) seed ;;
     down) down "${2:-}" ;;
@@ -165,10 +211,11 @@ case "${1:-}" in
         rc=0
         if redis_up; then say "redis up on 127.0.0.1:$REDIS_PORT"; else say "redis down"; rc=3; fi
         if pg_up; then say "postgresql up on 127.0.0.1:$PG_PORT"; else say "postgresql down"; rc=3; fi
+        if app_healthy; then say "app up on 127.0.0.1:$(app_port)"; else say "app down"; rc=3; fi
         exit $rc
         ;;
     env)
-        echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR"
+        echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR LAB_APP_PORT=$(app_port) PM2_HOME=$LAB_DIR/pm2"
         ;;
-    *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,0 +1,113 @@
+// The lab's sample application (issue 6): a small HTTP API that uses Redis, PostgreSQL and a
+// BullMQ queue, run under pm2. Its release (version, and the fault a deliberately broken
+// release carries) comes from release.json next to this file. Faults: "smoke" (/api/stats
+// answers 500), "health" (/health answers 503), "crash" (exits at start), "degrade" (/health
+// turns 503 after degrade_after checks).
+//   GET  /health    200 {"status":"ok"} when Redis and PostgreSQL answer, 503 otherwise
+//   GET  /version   {"version": ...}
+//   GET  /metrics   Prometheus text: app_requests_total, app_errors_total, app_info
+//   GET  /api/stats the database's applied migrations and the queue's job counts (smoke test)
+//   POST /api/events enqueue one job in the BullMQ queue
+// Environment: APP_PORT, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_PASSWORD,
+// PG_DB, APP_QUEUE (BullMQ queue name), QUEUE_PREFIX.
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const IORedis = require('ioredis');
+const { Pool } = require('pg');
+const { Queue } = require('bullmq');
+
+const release = JSON.parse(fs.readFileSync(path.join(__dirname, 'release.json'), 'utf8'));
+const env = process.env;
+
+// A release built with fault "crash" dies at start: pm2 restarts it until it gives up.
+if (release.fault === 'crash') {
+  console.error(`release ${release.version}: cannot start (fault: crash)`);
+  process.exit(1);
+}
+
+const connection = { host: env.REDIS_HOST || '127.0.0.1', port: Number(env.REDIS_PORT || 16379),
+  maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false };
+const redis = new IORedis(connection);
+redis.on('error', () => {}); // reported by /health
+const pool = new Pool({ host: env.PG_HOST || '127.0.0.1', port: Number(env.PG_PORT || 15432),
+  user: env.PG_USER || 'postgres', password: env.PG_PASSWORD || undefined,
+  database: env.PG_DB || 'payment_sandbox', max: 4, connectionTimeoutMillis: 2000 });
+pool.on('error', () => {});
+const queueName = env.APP_QUEUE || 'app-events';
+const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null },
+  prefix: env.QUEUE_PREFIX || 'bull' });
+queue.on('error', () => {});
+
+const counters = { requests: 0, errors: 0 };
+let healthChecks = 0;
+
+function send(res, status, body, type = 'application/json') {
+  counters.requests += 1;
+  if (status >= 500) counters.errors += 1;
+  res.writeHead(status, { 'Content-Type': type });
+  res.end(type === 'application/json' ? JSON.stringify(body) : body);
+}
+
+async function health() {
+  const out = { status: 'ok', version: release.version, redis: 'ok', database: 'ok' };
+  try { await redis.ping(); } catch (e) { out.redis = e.message; out.status = 'degraded'; }
+  try { await pool.query('SELECT 1'); } catch (e) { out.database = e.message; out.status = 'degraded'; }
+  if (release.fault === 'health') { out.status = 'degraded'; out.error = 'fault: health'; }
+  // fault "degrade": healthy for the first degrade_after health checks, then not (a release
+  // that passes the restart and the smoke tests and fails during the watch period).
+  healthChecks += 1;
+  if (release.fault === 'degrade' && healthChecks > (release.degrade_after || 3)) {
+    out.status = 'degraded'; out.error = 'fault: degrade';
+  }
+  return out;
+}
+
+async function stats() {
+  if (release.fault === 'smoke') throw new Error(`release ${release.version}: /api/stats is broken (fault: smoke)`);
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM schema_migrations');
+  const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'completed', 'failed');
+  return { version: release.version, migrations: rows[0].n, queue: queueName, counts };
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = req.url.split('?')[0];
+    if (req.method === 'GET' && url === '/health') {
+      const h = await health();
+      send(res, h.status === 'ok' ? 200 : 503, h);
+    } else if (req.method === 'GET' && url === '/version') {
+      send(res, 200, { version: release.version });
+    } else if (req.method === 'GET' && url === '/metrics') {
+      counters.requests += 1;
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
+      res.end([
+        '# TYPE app_requests_total counter', `app_requests_total ${counters.requests}`,
+        '# TYPE app_errors_total counter', `app_errors_total ${counters.errors}`,
+        '# TYPE app_info gauge', `app_info{version="${release.version}"} 1`, ''].join('\n'));
+    } else if (req.method === 'GET' && url === '/api/stats') {
+      send(res, 200, await stats());
+    } else if (req.method === 'POST' && url === '/api/events') {
+      const job = await queue.add('event', { at: Date.now() });
+      send(res, 201, { id: job.id });
+    } else {
+      send(res, 404, { error: 'not found' });
+    }
+  } catch (e) {
+    send(res, 500, { error: e.message });
+  }
+});
+
+server.listen(Number(env.APP_PORT || 13001), '127.0.0.1', () => {
+  console.log(`app ${release.version} listening on 127.0.0.1:${server.address().port}`);
+});
+
+function stop() {
+  server.close();
+  Promise.allSettled([queue.close(), redis.quit(), pool.end()]).then(() => process.exit(0));
+  setTimeout(() => process.exit(0), 3000).unref();
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
