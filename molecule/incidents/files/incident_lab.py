@@ -42,7 +42,7 @@ def pg_connect(conf, user=None):
 
 def hold(conf):
     """Open the sessions and keep them idle until they are terminated or this is killed."""
-    conns = [pg_connect(conf, conf['app_role']) for _ in range(int(conf['sessions']))]
+    conns = [pg_connect(conf, conf['app_role']) for dummy in range(int(conf['sessions']))]
     with open(os.path.join(conf['work_dir'], 'holding'), 'w') as f:
         f.write('%d\n' % len(conns))
     while True:
@@ -65,7 +65,7 @@ def write_logs(directory, prefix, megabytes, age_days):
     for i in range(int(megabytes)):
         path = os.path.join(directory, '%s-%02d.log' % (prefix, i))
         with open(path, 'wb') as f:
-            for _ in range(1024):
+            for dummy in range(1024):
                 f.write(chunk)
         os.utime(path, (stamp, stamp))
 
