@@ -5,7 +5,7 @@ app container (lab/lab.sh up has started Redis and PostgreSQL and seeded them).
 
 Run with the image's virtualenv Python; first argument ``break``, ``state`` or ``hold``; second a
 JSON object: redis_port, prefix, queues [{name, flavor}], lists [names], node_dir, backlog,
-trim_lists, pg {host, port, user, db}, app_role, sessions, logs_dir, old_logs_mb, new_logs_mb,
+trim_lists, cache {cold, stale_prefix, stale_count, patterns}, pg {host, port, user, db}, app_role, sessions, logs_dir, old_logs_mb, new_logs_mb,
 work_dir.
 
 ``break`` (once; writes ``<work_dir>/broken`` last):
@@ -14,13 +14,15 @@ work_dir.
     connection pool is past its threshold;
   - disk: ``logs_dir`` (a small tmpfs, molecule.yml) filled with logs 30 days old
     (``old_logs_mb``) and a day old (``new_logs_mb``): past the warning;
+  - cache: every ``cache.cold`` key deleted (a cold cache) and ``cache.stale_count`` stale
+    keys ``<cache.stale_prefix>N`` without TTL;
   - queues: ``backlog`` {queue, flavor, count} real jobs added to one queue (past the critical
     length); the lab's seed already left failed jobs in every queue and a stale list; the
     lists in ``trim_lists`` {name: length} are cut to that length so that they are within the
     thresholds (this incident is not about them).
 ``state`` prints, as JSON: per queue what the real library says (isPaused, getJobCounts through
-lab/node/qtool.js), the lists' lengths, the application role's sessions (pids), the log
-files (size, mtime) and the file system's used share.
+lab/node/qtool.js), the lists' lengths, the cache's keys per pattern (and how many have a TTL), the application
+role's sessions (pids), the log files (size, mtime) and the file system's used share.
 """
 
 import json
@@ -98,6 +100,13 @@ def do_break(conf):
     client = redis.Redis(host='127.0.0.1', port=int(conf['redis_port']))
     for name, length in conf['trim_lists'].items():
         client.ltrim(name, 0, int(length) - 1)
+    cache = conf['cache']
+    for key in list(client.scan_iter(match=cache['cold'], count=1000)):
+        client.delete(key)
+    pipe = client.pipeline(transaction=False)
+    for i in range(int(cache['stale_count'])):
+        pipe.set('%s%d' % (cache['stale_prefix'], i), 'old analysis')
+    pipe.execute()
     write_logs(conf['logs_dir'], 'old', conf['old_logs_mb'], 30)
     write_logs(conf['logs_dir'], 'new', conf['new_logs_mb'], 1)
     with open(os.path.join(work, 'broken'), 'w') as f:
@@ -114,6 +123,11 @@ def queue_counts(conf, queue):
     return counts
 
 
+def cache_keys(client, pattern):
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    return {'total': len(keys), 'with_ttl': sum(1 for k in keys if client.ttl(k) > 0)}
+
+
 def state(conf):
     client = redis.Redis(host='127.0.0.1', port=int(conf['redis_port']))
     logs = conf['logs_dir']
@@ -128,6 +142,7 @@ def state(conf):
         'sessions': app_pids(conf),
         'logs': files,
         'disk_used': round(1 - float(fs.f_bavail) / fs.f_blocks, 4),
+        'cache': dict((pattern, cache_keys(client, pattern)) for pattern in conf['cache']['patterns']),
     }, sort_keys=True))
 
 
