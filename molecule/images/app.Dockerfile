@@ -6,10 +6,10 @@ ARG BASE
 FROM ${BASE}
 
 ARG DEBIAN_FRONTEND=noninteractive
-# procps: lab/lab.sh checks its pids with ps. Debian creates a "main" cluster on install; the
-# lab makes its own under /opt/oncall/.lab.
+# procps: lab/lab.sh checks its pids with ps; curl: it checks that the sample app answers.
+# Debian creates a "main" cluster on install; the lab makes its own under /opt/oncall/.lab.
 RUN apt-get update -q \
- && apt-get install -y -q --no-install-recommends redis-server postgresql-15 nodejs python3-venv procps nginx-light pebble \
+ && apt-get install -y -q --no-install-recommends redis-server postgresql-15 nodejs python3-venv procps curl nginx-light pebble \
  && pg_dropcluster 15 main \
  && rm -rf /var/lib/apt/lists/*
 

@@ -6,11 +6,16 @@
 #         and a virtualenv at /opt/oncall/venv with the modules' Python libraries (requirements.txt)
 #
 # Each image is tagged with a hash of what it is built from (oncall-runbooks/molecule-<name>:<hash>)
-# and reused while that hash exists; the app image is also tagged :current, the name the
-# scenarios use. Older hash tags are removed after a build.
+# and reused while that hash exists. The scenarios run the image named by ONCALL_MOLECULE_IMAGE
+# (scripts/test sets it to this checkout's app hash tag, from --print-image), so two checkouts
+# with different recipes on one machine each run their own image. Without that variable (a bare
+# `molecule test`), they run :current, which this script then points at this checkout's image.
+# Hash tags of other recipes are removed once they are over a day old and no container uses them
+# (a younger one may belong to another checkout's run).
 #
-#   molecule/images/build.sh        build what is missing, print the timings
-#   DEBIAN_MIRROR=http://...        the mirror for debootstrap (default: the one apt uses here)
+#   molecule/images/build.sh                 build what is missing, print the timings
+#   molecule/images/build.sh --print-image   print this checkout's app image reference; build nothing
+#   DEBIAN_MIRROR=http://...                 the mirror for debootstrap (default: the one apt uses here)
 #
 # Needs a running dockerd, debootstrap, root (debootstrap), and lab/node/node_modules
 # (scripts/setup installs it).
@@ -37,6 +42,13 @@ apt_mirror() {
     [[ -n "$m" ]] || m="$(awk '$1 == "deb" && $3 == "'"$SUITE"'" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)"
     printf '%s' "${m:-http://deb.debian.org/debian}"
 }
+
+print_image=0
+case "${1:-}" in
+    --print-image) print_image=1 ;;
+    "") ;;
+    *) die "unknown argument '$1' (only --print-image)" ;;
+esac
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/oncall-images.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -95,6 +107,13 @@ app_hash="$({
     lab_files | while read -r f; do printf '%s\0' "$f"; cat "$ROOT/$f"; done
 } | hash_of)"
 app_tag="$REPO-app:$app_hash"
+if ((print_image)); then
+    printf '%s\n' "$app_tag"
+    exit 0
+fi
+if [[ -n "${ONCALL_MOLECULE_IMAGE:-}" && "$ONCALL_MOLECULE_IMAGE" != "$app_tag" ]]; then
+    die "ONCALL_MOLECULE_IMAGE is $ONCALL_MOLECULE_IMAGE but this checkout builds $app_tag: unset it, or set it from --print-image"
+fi
 
 ensure() { # ensure NAME TAG BUILD_ARGS...: build TAG unless it exists
     local name="$1" tag="$2" t
@@ -108,10 +127,13 @@ ensure() { # ensure NAME TAG BUILD_ARGS...: build TAG unless it exists
     say "$name: $tag built in $(elapsed "$t")s"
 }
 
-drop_old() { # drop_old NAME KEEP_TAG: untag this repository's other hashes (children first)
-    local old
+drop_old() { # drop_old NAME KEEP_TAG: untag this repository's other hashes over a day old (children first)
+    local old created day_ago
+    day_ago="$(date -u -d '1 day ago' +%s)"
     for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "$REPO-$1"); do
         [[ "$old" == "$2" || "$old" == *:current ]] && continue
+        created="$(date -u -d "$(docker image inspect -f '{{.Created}}' "$old")" +%s 2>/dev/null || echo 0)"
+        ((created < day_ago)) || continue
         docker image rm "$old" >/dev/null 2>&1 || say "kept $old: a container still uses it"
     done
 }
@@ -119,7 +141,10 @@ drop_old() { # drop_old NAME KEEP_TAG: untag this repository's other hashes (chi
 start="$(now)"
 ensure base "$base_tag"
 ensure app "$app_tag" "$base_tag"
-docker tag "$app_tag" "$REPO-app:current"
+if [[ -z "${ONCALL_MOLECULE_IMAGE:-}" ]]; then
+    docker tag "$app_tag" "$REPO-app:current"
+    say "$REPO-app:current -> $app_tag (ONCALL_MOLECULE_IMAGE is not set)"
+fi
 drop_old app "$app_tag"
 drop_old base "$base_tag"
-say "$REPO-app:current -> $app_tag (ready in $(elapsed "$start")s)"
+say "$app_tag ready in $(elapsed "$start")s"
