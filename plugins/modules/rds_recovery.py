@@ -76,8 +76,12 @@ options:
 requirements:
   - boto3 (Python library)
 seealso:
-  - module: amazon.aws.rds_instance_info
-  - module: amazon.aws.rds_cluster_info
+  - name: amazon.aws.rds_instance_info
+    description: Read RDS instances (the amazon.aws collection's module).
+    link: https://docs.ansible.com/ansible/latest/collections/amazon/aws/rds_instance_info_module.html
+  - name: amazon.aws.rds_cluster_info
+    description: Read RDS clusters (the amazon.aws collection's module).
+    link: https://docs.ansible.com/ansible/latest/collections/amazon/aws/rds_cluster_info_module.html
 '''
 
 EXAMPLES = r'''
