@@ -62,6 +62,7 @@ def test_api_down_healthy_then_stopped_for_real_restart_heals(app_lab):
     app_lab.pm2('stop', 'app')
     assert app_lab.get('/health', timeout=2)[0] != 200 if _answers(app_lab) else True
     down = run(app_lab, 'api_down')
+    assert recap(down)['changed'] == 0, out(down)  # the diagnosis is read-only
     assert verdict(down, 'API') == 'critical', out(down)
     found = findings(app_lab, 'api_down')
     assert found['app processes (pm2)']['figure'] == '0 of 1 online'
@@ -92,3 +93,44 @@ def _answers(lab):
         return True
     except OSError:
         return False
+
+
+def test_high_error_rate_broken_release_deployed_for_real_rollback_heals(app_lab):
+    healthy = run(app_lab, 'high_error_rate')
+    assert verdict(healthy, 'error rate') == 'ok', out(healthy)
+    found = findings(app_lab, 'high_error_rate')
+    rate = [f for o, f in found.items() if o.startswith('error rate')][0]
+    assert rate['figure'] == '0.0%' and rate['verdict'] == 'ok'
+
+    # release 2.1.0 ("smoke" fault: /api/stats answers 500) deployed for real, its smoke tests off
+    deployed = app_lab.deploy('2.1.0', deploy_smoke_tests=[])
+    assert deployed.returncode == 0, out(deployed)
+    assert app_lab.version() == '2.1.0' and app_lab.get('/api/stats')[0] == 500
+    broken = run(app_lab, 'high_error_rate')
+    assert verdict(broken, 'error rate') == 'critical', out(broken)
+    found = findings(app_lab, 'high_error_rate')
+    rate = [f for o, f in found.items() if o.startswith('error rate')][0]
+    assert rate['verdict'] == 'critical' and '(stats answering 5xx)' in rate['figure']
+    assert 'release 2.1.0' in found['last deploy']['figure'] and 'previous 1.0.0' in found['last deploy']['figure']
+    with open(os.path.join(app_lab.report_dir, 'high_error_rate-latest.json')) as fh:
+        groups = [t for t in json.load(fh)['tables'] if t['title'] == 'App log errors by message'][0]['rows']
+    assert any('/api/stats is broken (fault: smoke)' in g['message'] and g['count'] >= 1 for g in groups), groups
+
+    before = state(app_lab)
+    no_switch = run(app_lab, 'high_error_rate', remediate=True)
+    assert recap(no_switch)['changed'] == 0, out(no_switch)
+    assert 'roll back with -e high_error_rate_rollback=true' in no_switch.stdout
+    check = run(app_lab, 'high_error_rate', check=True, remediate=True, high_error_rate_rollback=True)
+    assert state(app_lab) == before, out(check)
+    assert app_lab.version() == '2.1.0'
+
+    fixed = run(app_lab, 'high_error_rate', remediate=True, high_error_rate_rollback=True)
+    assert re.search(r'error rate after remediation ok: 0.0% \(before: critical', fixed.stdout), out(fixed)
+    assert app_lab.live_release() == '1.0.0' and app_lab.version() == '1.0.0'
+    assert app_lab.get('/api/stats')[0] == 200
+    after = state(app_lab)
+
+    again = run(app_lab, 'high_error_rate', remediate=True, high_error_rate_rollback=True)
+    assert recap(again)['changed'] == 0, out(again)
+    assert verdict(again, 'error rate') == 'ok'
+    assert state(app_lab) == after
