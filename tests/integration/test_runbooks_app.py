@@ -134,3 +134,43 @@ def test_high_error_rate_broken_release_deployed_for_real_rollback_heals(app_lab
     assert recap(again)['changed'] == 0, out(again)
     assert verdict(again, 'error rate') == 'ok'
     assert state(app_lab) == after
+
+
+def latency_findings(lab):
+    return dict((o, f) for o, f in findings(lab, 'high_latency').items() if o.startswith('latency '))
+
+
+def test_high_latency_slow_release_deployed_for_real_rollback_heals(app_lab):
+    fast = run(app_lab, 'high_latency', app_health_samples=10)
+    assert 'latency verdict' in fast.stdout, out(fast)
+    found = latency_findings(app_lab)
+    assert sorted(found) == ['latency stats (10 requests)', 'latency version (10 requests)']
+    assert all(f['verdict'] == 'ok' for f in found.values()), found
+
+    # a release with the "slow" fault: /api/* answer after 900 ms, for real
+    app_lab.artifact('2.2.0', fault='slow', slow_ms=900)
+    deployed = app_lab.deploy('2.2.0', artifacts=True)
+    assert deployed.returncode == 0, out(deployed)
+    assert app_lab.version() == '2.2.0'
+    slow = run(app_lab, 'high_latency', app_health_samples=10)
+    assert verdict(slow, 'latency') == 'critical', out(slow)
+    found = latency_findings(app_lab)
+    assert found['latency stats (10 requests)']['verdict'] == 'critical', found
+    assert found['latency version (10 requests)']['verdict'] == 'ok', found
+    p95 = float(re.search(r'p95 ([0-9.]+) ms', found['latency stats (10 requests)']['figure']).group(1))
+    assert p95 >= 900  # the fault's delay is a floor, not a timing assertion
+
+    before = state(app_lab)
+    check = run(app_lab, 'high_latency', check=True, remediate=True, app_health_samples=10,
+                high_latency_rollback=True)
+    assert state(app_lab) == before and app_lab.version() == '2.2.0', out(check)
+
+    fixed = run(app_lab, 'high_latency', remediate=True, app_health_samples=10, high_latency_rollback=True)
+    assert 'latency after remediation ok' in fixed.stdout, out(fixed)
+    assert app_lab.live_release() == '1.0.0' and app_lab.version() == '1.0.0'
+    after = state(app_lab)
+
+    again = run(app_lab, 'high_latency', remediate=True, app_health_samples=10, high_latency_rollback=True)
+    assert recap(again)['changed'] == 0, out(again)
+    assert all(f['verdict'] == 'ok' for f in latency_findings(app_lab).values())
+    assert state(app_lab) == after
