@@ -13,6 +13,9 @@ import os
 import re
 
 from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from conftest import ROOT
+
+ROOT_PLAYBOOKS = os.path.join(ROOT, "playbooks")
 
 
 def recap(proc):
@@ -174,3 +177,48 @@ def test_high_latency_slow_release_deployed_for_real_rollback_heals(app_lab):
     assert recap(again)['changed'] == 0, out(again)
     assert all(f['verdict'] == 'ok' for f in latency_findings(app_lab).values())
     assert state(app_lab) == after
+
+
+def test_queue_backlog_scale_hook_scales_a_real_pm2_worker(app_lab):
+    """queue_backlog.yml's queue_backlog_scale_tasks hook wired to the services role's
+    scale_workers entry point: a real BullMQ worker (lab/node/worker.js) under the lab's pm2,
+    stopped while 150 jobs pile up in app-events for real, scaled to 2 instances."""
+    import time
+    from app_harness import PM2  # noqa: F401  pylint: disable=unused-import
+    from conftest import NODE_DIR
+    app_lab.pm2('start', os.path.join(NODE_DIR, 'worker.js'), '--name', 'events-worker', '-i', '1', '--',
+                '--flavor', 'bullmq', '--queue', 'app-events', '--port', str(app_lab.redis_port))
+    try:
+        app_lab.pm2('stop', 'events-worker')
+        import urllib.request
+        for _ in range(150):
+            req = urllib.request.Request('http://127.0.0.1:%d/api/events' % app_lab.app_port, data=b'', method='POST')
+            with urllib.request.urlopen(req, timeout=5) as r:
+                assert r.status == 201
+        hook = {'queue_backlog_scale_tasks': os.path.join(ROOT_PLAYBOOKS, 'runbooks', 'tasks', 'scale_workers.yml'),
+                'queue_backlog_workers': {'app-events': {'name': 'events-worker', 'instances': 2}},
+                'queue_backlog_retry_failed': False, 'oncall_queues': [{'name': 'app-events', 'flavor': 'bullmq'}]}
+
+        def workers():
+            return sorted((p['pm_id'], p['pm2_env']['status'], p['pid']) for p in app_lab.jlist()
+                          if p['name'] == 'events-worker')
+
+        before = workers()
+        assert [w[1] for w in before] == ['stopped']
+        check = run(app_lab, 'queue_backlog', check=True, remediate=True, **hook)
+        assert workers() == before, out(check)
+
+        scaled = run(app_lab, 'queue_backlog', remediate=True, **hook)
+        assert 'Scale the workers of the queues over threshold' in scaled.stdout, out(scaled)
+        assert [w[1] for w in workers()] == ['online', 'online'], out(scaled)
+        deadline = time.time() + 60
+        while time.time() < deadline and app_lab.redis().llen('bull:app-events:wait') > 0:
+            time.sleep(0.5)
+        assert app_lab.redis().llen('bull:app-events:wait') == 0
+        after = workers()
+
+        again = run(app_lab, 'queue_backlog', remediate=True, **hook)
+        assert recap(again)['changed'] == 0, out(again)
+        assert workers() == after
+    finally:
+        app_lab.pm2('delete', 'events-worker')
