@@ -2,7 +2,9 @@
 // BullMQ queue, run under pm2. Its release (version, and the fault a deliberately broken
 // release carries) comes from release.json next to this file. Faults: "smoke" (/api/stats
 // answers 500), "health" (/health answers 503), "crash" (exits at start), "degrade" (/health
-// turns 503 after degrade_after checks).
+// turns 503 after degrade_after checks), "slow" (/api/* answer after slow_ms, default 800 ms).
+// Every 5xx answer is logged on stderr ("error: <status> <path>: <message>"), so pm2's error
+// log holds the app's errors.
 //   GET  /health    200 {"status":"ok"} when Redis and PostgreSQL answer, 503 otherwise
 //   GET  /version   {"version": ...}
 //   GET  /metrics   Prometheus text: app_requests_total, app_errors_total, app_info
@@ -44,9 +46,12 @@ queue.on('error', () => {});
 const counters = { requests: 0, errors: 0 };
 let healthChecks = 0;
 
-function send(res, status, body, type = 'application/json') {
+function send(res, status, body, type = 'application/json', url = '') {
   counters.requests += 1;
-  if (status >= 500) counters.errors += 1;
+  if (status >= 500) {
+    counters.errors += 1;
+    console.error(`error: ${status} ${url}: ${(body && (body.error || body.status)) || ''}`);
+  }
   res.writeHead(status, { 'Content-Type': type });
   res.end(type === 'application/json' ? JSON.stringify(body) : body);
 }
@@ -75,9 +80,12 @@ async function stats() {
 const server = http.createServer(async (req, res) => {
   try {
     const url = req.url.split('?')[0];
+    if (release.fault === 'slow' && url.startsWith('/api/')) {
+      await new Promise((resolve) => setTimeout(resolve, release.slow_ms || 800));
+    }
     if (req.method === 'GET' && url === '/health') {
       const h = await health();
-      send(res, h.status === 'ok' ? 200 : 503, h);
+      send(res, h.status === 'ok' ? 200 : 503, h, 'application/json', url);
     } else if (req.method === 'GET' && url === '/version') {
       send(res, 200, { version: release.version });
     } else if (req.method === 'GET' && url === '/metrics') {
@@ -96,7 +104,7 @@ const server = http.createServer(async (req, res) => {
       send(res, 404, { error: 'not found' });
     }
   } catch (e) {
-    send(res, 500, { error: e.message });
+    send(res, 500, { error: e.message }, 'application/json', req.url.split('?')[0]);
   }
 });
 
