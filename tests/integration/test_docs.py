@@ -56,7 +56,7 @@ def test_a_page_per_playbook_with_switches_alerts_and_a_sample_report(built):
     assert 'payments_incident' in page and 'Runbook - payment failure - remediate' in page
     assert 'HighPaymentFailureRate' in page and '--tags remediate' in page
     daily = text('runbooks/daily_health_check.html')
-    assert 'QueueBacklog' in daily and 'Sample report' in daily and 'PONG (Redis' in daily
+    assert 'DatabaseDown' in daily and 'Sample report' in daily and 'PONG (Redis' in daily
     assert 'FREQ=WEEKLY' in text('runbooks/weekly_maintenance.html')
 
 

@@ -19,7 +19,6 @@ from conftest import dump_keys
 WINDOW = {'cache_window': '2s'}
 
 
-
 def recap(proc):
     m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
     assert m, proc.stdout[-3000:] + proc.stderr[-3000:]

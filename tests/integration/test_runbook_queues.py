@@ -16,7 +16,6 @@ import time
 from conftest import NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
 
 
-
 def recap(proc):
     m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
     assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
