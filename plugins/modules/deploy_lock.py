@@ -105,7 +105,7 @@ held:
   type: bool
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
@@ -156,15 +156,7 @@ def main():
         force=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not rconn.HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
-    try:
-        result = run(module)
-    except (dl.LockError, rconn.RedisConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except rconn.redis_exc.RedisError as exc:
-        module.fail_json(msg=rconn.describe_error(exc, module.params))
-    module.exit_json(**result)
+    rconn.run_module(module, run, errors=(dl.LockError,))
 
 
 if __name__ == '__main__':

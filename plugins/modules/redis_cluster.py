@@ -132,7 +132,7 @@ msg:
   sample: nothing to do
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cluster as rcl
@@ -179,15 +179,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[('promote', 'failover_from')])
-    if not rconn.HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
-    try:
-        result = run(module)
-    except (rcl.ClusterError, rconn.RedisConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except rconn.redis_exc.RedisError as exc:
-        module.fail_json(msg=rconn.describe_error(exc, module.params))
-    module.exit_json(**result)
+    rconn.run_module(module, run, errors=(rcl.ClusterError,))
 
 
 if __name__ == '__main__':

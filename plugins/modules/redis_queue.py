@@ -444,20 +444,12 @@ def main():
         batch_size=dict(type='int', default=1000),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not rconn.HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
     if module.params['flavor'] == 'bullmq' and not module.check_mode:
         try:
             import bullmq  # noqa: F401  pylint: disable=unused-import
         except ImportError:
             module.fail_json(msg=missing_required_lib('bullmq'))
-    try:
-        result = run(module)
-    except (rq.QueueError, rconn.RedisConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except rconn.redis_exc.RedisError as exc:
-        module.fail_json(msg=rconn.describe_error(exc, module.params))
-    module.exit_json(**result)
+    rconn.run_module(module, run, errors=(rq.QueueError,))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import traceback
 
+from ansible.module_utils.basic import missing_required_lib
+
 REDIS_IMP_ERR = None
 try:
     import redis
@@ -99,6 +101,20 @@ def describe_error(exc, params):
             cause = str(exc).split('. ', 1)[-1].rstrip('.') or exc.__class__.__name__
             return 'cannot reach Redis at %s: %s' % (loc, cause)
     return 'Redis at %s failed: %s' % (loc, exc)
+
+
+def run_module(module, run, errors=()):
+    """Run a Redis module's run(module) and exit with its result; a missing library, the
+    module's own refusals (errors) and every Redis failure end as one fail_json sentence."""
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
+    try:
+        result = run(module)
+    except tuple(errors) + (RedisConnectionError,) as exc:
+        module.fail_json(msg=str(exc))
+    except redis_exc.RedisError as exc:
+        module.fail_json(msg=describe_error(exc, module.params))
+    module.exit_json(**result)
 
 
 def _make_client(factory, from_url, params, decode_responses=True):
