@@ -10,8 +10,8 @@ queues stayed paused (from just before the first pause to the last resume).
 
 The issue's target: queues paused for less than migration + restart + 10 s. The pause covers
 more than the migration and the restart - the pause itself, making the release live, the smoke
-tests and the resume of five queues, each an Ansible task - so the margin is what the target's
-10 s must absorb.
+tests and the resume (one redis_queue call each for all the queues) - so the margin is what the
+target's 10 s must absorb.
 
     .venv/bin/python bench/deploy_phases.py [--runs 3] [--watch 5s]
 

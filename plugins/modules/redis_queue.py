@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 ---
 module: redis_queue
-short_description: Pause, resume, clean, retry, drain or remove one BullMQ, Bull or list queue
+short_description: Pause, resume, clean, retry, drain or remove a BullMQ, Bull or list queue
 version_added: 0.1.0
 description:
   - Manages one job queue stored in Redis, the way the runbooks' "Queue Management" sections do by
@@ -24,6 +24,9 @@ description:
     O(confirm=true).
   - For O(flavor=bullmq) changes go through the BullMQ Python package (the same Lua scripts as
     the Node library). Bull v3 and plain lists are handled by this collection's own scripts.
+  - With O(queues) instead of O(name) it pauses or resumes several queues in one call, over one
+    connection, which keeps the window in which a deploy holds the queues paused short (a loop
+    costs one module run per queue).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -40,8 +43,19 @@ options:
     description:
       - Queue name as the application names it (C(ai-analysis)), or for O(flavor=list) the key of
         the list (C(festivals:queue:critical)).
+      - Exactly one of O(name) and O(queues) is required.
     type: str
-    required: true
+  queues:
+    description:
+      - Several queues to pause or resume in one call, instead of O(name). Each item is a name
+        (flavor from O(flavor)) or a dict with C(name) and C(flavor) (V(bullmq) or V(bull); other
+        keys are ignored, so the entries of an inventory's queue list can be passed as they are).
+      - Only O(state=paused) and O(state=running) apply; the cleaning, retrying, draining and
+        removing options are refused with it.
+      - Every queue is tried even when one fails; the failure then names the queues that failed
+        and the result's RV(queues) says where each one ended.
+    type: list
+    elements: raw
   flavor:
     description:
       - V(bullmq) for BullMQ (npm C(bullmq), Python C(bullmq)), V(bull) for Bull v3 (npm C(bull)),
@@ -162,6 +176,15 @@ EXAMPLES = r'''
     name: ai-analysis
     state: paused
 
+- name: Pause every queue of the application in one call
+  oncall.runbooks.redis_queue:
+    queues:
+      - name: ai-analysis
+      - name: notifications
+      - name: card-generation
+        flavor: bull
+    state: paused
+
 - name: Clean failed jobs older than 24 hours and completed ones older than 7 days
   oncall.runbooks.redis_queue:
     name: ai-analysis
@@ -196,7 +219,7 @@ EXAMPLES = r'''
 RETURN = r'''
 queue:
   description: The queue as read after the changes (in check mode, as predicted).
-  returned: always
+  returned: when O(name) is given
   type: dict
   contains:
     name:
@@ -222,7 +245,7 @@ queue:
       sample: {wait: 25, paused: 0, active: 0, delayed: 5, completed: 40, failed: 30}
 before:
   description: Paused flag and counts as read before any change.
-  returned: always
+  returned: when O(name) is given
   type: dict
   sample: {paused: false, counts: {wait: 25, failed: 30}}
 plan:
@@ -269,6 +292,35 @@ actions:
       planned: 30
       ids: ['1', '2']
       seconds: 0.012
+queues:
+  description:
+    - With O(queues), each queue in the order given, as it ended (in check mode, as predicted).
+    - Also returned when the module fails, so that a caller knows which queues are still paused.
+  returned: when O(queues) is given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Queue name.
+      type: str
+    flavor:
+      description: Queue flavor.
+      type: str
+    paused_before:
+      description: Whether the queue was paused before this call (null when it could not be read).
+      type: bool
+    paused:
+      description: Whether the queue is paused now (null when it could not be read).
+      type: bool
+    changed:
+      description: Whether this call paused or resumed it.
+      type: bool
+    error:
+      description: Why this queue could not be paused or resumed; absent when it was.
+      type: str
+  sample:
+    - {name: ai-analysis, flavor: bullmq, paused_before: false, paused: true, changed: true}
+    - {name: card-generation, flavor: bull, paused_before: true, paused: true, changed: false}
 msg:
   description: One-line summary of the plan.
   returned: always
@@ -360,7 +412,91 @@ def asks_for_change(params):
             or params['drain'] or bool(params.get('remove_jobs')) or bool(params.get('requeue_from')))
 
 
+# Options that act on jobs, refused with queues (which only pauses and resumes).
+JOB_OPTIONS = ('clean', 'retry', 'drain', 'remove_jobs', 'requeue_from')
+
+
+def validate_many(params):
+    """The queues form: pause or resume only, every entry named and pausable."""
+    if params['state'] not in ('paused', 'running'):
+        raise rq.QueueError('queues pauses or resumes several queues: use state paused or running, '
+                            'not %s (use name for one queue)' % params['state'])
+    given = [opt for opt in JOB_OPTIONS if params.get(opt)]
+    if given:
+        raise rq.QueueError('queues only pauses or resumes: do %s with name, one queue per task'
+                            % ', '.join(given))
+    seen = set()
+    entries = []
+    for i, item in enumerate(params['queues']):
+        if isinstance(item, dict):
+            entry = dict(name=item.get('name'), flavor=item.get('flavor') or params['flavor'])
+        else:
+            entry = dict(name=item, flavor=params['flavor'])
+        if not isinstance(entry['name'], str) or not entry['name']:
+            raise rq.QueueError('queues[%d] needs a name: give a queue name or a dict with name and flavor' % i)
+        if entry['flavor'] not in ('bullmq', 'bull', 'list'):
+            raise rq.QueueError('queues[%d].flavor must be bullmq or bull, got %s' % (i, entry['flavor']))
+        if entry['flavor'] == 'list':
+            raise rq.QueueError('a plain Redis list cannot be paused or resumed: queues[%d] (%s) has '
+                                'no pause flag' % (i, entry['name']))
+        key = (entry['flavor'], entry['name'])
+        if key in seen:
+            raise rq.QueueError('queue %s (%s) is listed twice in queues' % key[::-1])
+        seen.add(key)
+        entries.append(entry)
+    return entries
+
+
+def run_many(module):
+    """Pause or resume every queue of O(queues) over one connection; every queue is tried."""
+    params = module.params
+    entries = validate_many(params)
+    client = rconn.connect(params)
+    result = dict(changed=False, plan=[], actions=[], queues=[])
+    failed = []
+    for entry in entries:
+        one = dict(params, name=entry['name'], flavor=entry['flavor'], clean=[], retry=None)
+        row = dict(name=entry['name'], flavor=entry['flavor'], paused_before=None, paused=None,
+                   changed=False)
+        result['queues'].append(row)
+        try:
+            queue = rq.make_queue(entry['flavor'], client, entry['name'], prefix=params['prefix'],
+                                  batch_size=params['batch_size'], conn_params=params)
+            obs = queue.observe()
+            row['paused_before'] = row['paused'] = obs.paused
+            if not obs.exists and not params['allow_missing']:
+                raise rq.QueueError('queue %s (%s, prefix %s) does not exist at %s: check the name, or '
+                                    'set allow_missing: true' % (entry['name'], entry['flavor'],
+                                                                 params['prefix'], rconn.where(params)))
+            actions = rq.plan(queue, obs, one) if obs.exists or params['state'] == 'paused' else []
+            result['plan'].extend(a.to_dict() for a in actions)
+            for action in actions:
+                row['changed'] = True
+                if module.check_mode:
+                    continue
+                started = time.monotonic()
+                count, _ids = queue.apply(action)
+                result['actions'].append(dict(action.to_dict(), count=count, planned=action.count,
+                                              seconds=round(time.monotonic() - started, 3)))
+            row['paused'] = (params['state'] == 'paused') if actions else obs.paused
+        except Exception as exc:  # a refusal, a Redis or library failure: record it, try the next
+            row['error'] = str(exc) if isinstance(exc, rq.QueueError) else rconn.describe_error(exc, params)
+            failed.append(row)
+    result['changed'] = any(row['changed'] for row in result['queues'])
+    done = [row['name'] for row in result['queues'] if row['changed'] and 'error' not in row]
+    verb = 'pause' if params['state'] == 'paused' else 'resume'
+    result['msg'] = ('%s %s' % (verb, ', '.join(done))) if done else 'nothing to do'
+    if failed:
+        result['msg'] = 'could not %s %d of %d queue(s): %s' % (
+            verb, len(failed), len(result['queues']),
+            '; '.join('%s (%s)' % (row['name'], row['error']) for row in failed))
+        module.fail_json(**result)
+    return result
+
+
 def run(module):
+    if module.params['queues']:
+        return run_many(module)
     params = validate(module.params)
     client = rconn.connect(module.params)
     queue = rq.make_queue(params['flavor'], client, params['name'], prefix=params['prefix'],
@@ -421,7 +557,8 @@ def run(module):
 def main():
     argument_spec = rconn.redis_argument_spec()
     argument_spec.update(
-        name=dict(type='str', required=True),
+        name=dict(type='str'),
+        queues=dict(type='list', elements='raw'),
         flavor=dict(type='str', default='bullmq', choices=['bullmq', 'bull', 'list']),
         prefix=dict(type='str', default='bull'),
         state=dict(type='str', default='present', choices=['present', 'paused', 'running', 'absent']),
@@ -443,8 +580,11 @@ def main():
         allow_missing=dict(type='bool', default=False),
         batch_size=dict(type='int', default=1000),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if module.params['flavor'] == 'bullmq' and not module.check_mode:
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[('name', 'queues')], required_one_of=[('name', 'queues')])
+    flavors = [q.get('flavor') if isinstance(q, dict) else None for q in module.params['queues'] or []]
+    flavors = [f or module.params['flavor'] for f in flavors] or [module.params['flavor']]
+    if 'bullmq' in flavors and not module.check_mode:
         try:
             import bullmq  # noqa: F401  pylint: disable=unused-import
         except ImportError:

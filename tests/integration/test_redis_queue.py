@@ -76,6 +76,90 @@ def test_pause_stops_a_real_worker_and_running_lets_it_continue(r, workers, flav
     assert worker.wait_for(lambda evs: set(second) <= set(worker.done_ids()), 30)
 
 
+# --- several queues in one call (queues) -----------------------------------------------------
+
+def test_queues_pauses_and_resumes_several_in_one_call_with_real_workers(r, workers):
+    specs = [('many-a', 'bullmq'), ('many-b', 'bull'), ('many-c', 'bullmq')]
+    queues = [{'name': q, 'flavor': f} for q, f in specs]
+    done = {}
+    for q, f in specs:
+        worker = workers(f, q, port_of(r))
+        done[q] = add_jobs(r, f, q, 2)
+        assert worker.wait_for(lambda evs, w=worker, ids=done[q]: set(ids) <= set(w.done_ids()), 30)
+    # many-c is paused before: the call leaves it paused and reports no change for it
+    assert run_module('redis_queue', dict(conn(r), name='many-c', state='paused'))['changed'] is True
+
+    before = dump_keys(r)
+    res = run_module('redis_queue', dict(conn(r), queues=queues, state='paused'), check=True)
+    assert not res.failed, res.result
+    assert res['changed'] is True and res['actions'] == []
+    assert [a['object'] for a in res['plan']] == ['many-a', 'many-b']
+    assert dump_keys(r) == before
+
+    res = run_module('redis_queue', dict(conn(r), queues=queues, state='paused'))
+    assert not res.failed, res.result
+    assert [(q['name'], q['paused_before'], q['paused'], q['changed']) for q in res['queues']] == [
+        ('many-a', False, True, True), ('many-b', False, True, True), ('many-c', True, True, False)]
+    assert [a['kind'] for a in res['actions']] == ['pause', 'pause']
+    for q, f in specs:
+        assert node_counts(r, f, q)['isPaused'] is True
+    waiting = {q: add_jobs(r, f, q, 3) for q, f in specs}
+    time.sleep(2.5)  # give every worker a chance to (wrongly) take a job
+    for q, f in specs:
+        assert node_counts(r, f, q)['completed'] == len(done[q])
+    assert run_module('redis_queue', dict(conn(r), queues=queues, state='paused'))['changed'] is False
+
+    res = run_module('redis_queue', dict(conn(r), queues=queues[:2], state='running'))
+    assert res['changed'] is True and [q['paused'] for q in res['queues']] == [False, False]
+    for q, f in specs[:2]:
+        assert node_counts(r, f, q)['isPaused'] is False
+        deadline = time.time() + 30
+        while node_counts(r, f, q)['completed'] < len(done[q] + waiting[q]) and time.time() < deadline:
+            time.sleep(0.5)
+        assert node_counts(r, f, q)['completed'] == len(done[q] + waiting[q])
+    assert node_counts(r, 'bullmq', 'many-c')['isPaused'] is True
+
+
+def test_queues_tries_every_queue_and_names_the_one_that_failed(r):
+    add_jobs(r, 'bullmq', 'ok-1', 2)
+    add_jobs(r, 'bull', 'ok-2', 2)
+    r.set('bull:typo:wait', 'not a list')
+    queues = ['ok-1', {'name': 'typo', 'flavor': 'bullmq', 'warning': 100}, {'name': 'ok-2', 'flavor': 'bull'}]
+    res = run_module('redis_queue', dict(conn(r), queues=queues, state='paused'))
+    assert res.failed
+    assert res['msg'].startswith('could not pause 1 of 3 queue(s): typo (')
+    assert 'bull:typo:wait is a string, not a list' in res['msg']
+    assert '\n' not in res['msg'] and 'Traceback' not in res.stdout
+    rows = {q['name']: q for q in res['queues']}
+    assert rows['ok-1']['paused'] is True and rows['ok-2']['paused'] is True
+    assert 'error' in rows['typo'] and 'error' not in rows['ok-1']
+    assert node_counts(r, 'bullmq', 'ok-1')['isPaused'] is True
+    assert node_counts(r, 'bull', 'ok-2')['isPaused'] is True
+    assert r.get('bull:typo:wait') == 'not a list'
+
+
+@pytest.mark.parametrize('args,needle', [
+    (dict(queues=[{'name': 'q'}], state='present'), 'use state paused or running'),
+    (dict(queues=[{'name': 'q'}], state='paused', drain=True, confirm=True), 'only pauses or resumes'),
+    (dict(queues=[{'name': 'q'}, {'name': 'festivals:queue:low', 'flavor': 'list'}], state='paused'),
+     'cannot be paused'),
+    (dict(queues=[{'name': 'q'}, 'q'], state='paused'), 'listed twice'),
+    (dict(queues=[{'flavor': 'bull'}], state='paused'), 'needs a name'),
+    (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
+    (dict(queues=[{'name': 'q'}, {'name': 'missing'}], state='paused'), 'does not exist'),
+    (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
+])
+def test_queues_bad_input_is_one_sentence(r, args, needle):
+    add_jobs(r, 'bullmq', 'q', 3)
+    before = dump_keys(r)
+    res = run_module('redis_queue', dict(conn(r), **args))
+    assert res.failed
+    assert needle in res['msg']
+    assert '\n' not in res['msg'] and 'Traceback' not in res.stdout
+    if needle != 'does not exist':  # refused before Redis is touched
+        assert dump_keys(r) == before
+
+
 # --- clean ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('flavor', FLAVORS)
