@@ -56,12 +56,31 @@ def test_image_deploy_waits_for_the_rollout_and_a_stuck_rollout_is_rolled_back(a
         again = app_lab.deploy('2.0.0', **k8s_vars(emulator))
         assert again.returncode == 0 and 'already live' in again.stdout
 
+        # rollback.yml on its own, from the record: check mode touches nothing, then 1.0.0 is set
+        # back (one rollout), then a second run has nothing to do
+        gen = emulator.get('prod', 'api')['metadata']['generation']
+        plan = app_lab.deploy(None, check=True, playbook='rollback.yml', **k8s_vars(emulator))
+        assert plan.returncode == 0, plan.stdout[-3000:]
+        assert 'roll back 2.0.0 -> 1.0.0' in ' '.join(plan.stdout.split())
+        assert image(emulator) == 'registry.local/api:2.0.0' and ctl.rollouts == 1
+        assert emulator.get('prod', 'api')['metadata']['generation'] == gen
+        back = app_lab.deploy(None, playbook='rollback.yml', **k8s_vars(emulator))
+        assert back.returncode == 0, back.stdout[-3000:]
+        assert image(emulator) == 'registry.local/api:1.0.0' and ctl.rollouts == 2
+        assert app_lab.records('rollback')[-1]['to'] == '1.0.0'
+        noop = app_lab.deploy(None, playbook='rollback.yml', **k8s_vars(emulator))
+        assert noop.returncode == 0 and 'nothing to roll back' in noop.stdout
+        assert 'changed=0' in noop.stdout and ctl.rollouts == 2
+
+        # deploy 2.0.0 again, so that the stuck 2.1.0 below rolls back to it
+        assert app_lab.deploy('2.0.0', **k8s_vars(emulator)).returncode == 0 and ctl.rollouts == 3
+
         stuck = app_lab.deploy('2.1.0', **k8s_vars(emulator, deploy_restart_timeout='4s'))
         assert stuck.returncode != 0
         flat = ' '.join(stuck.stdout.split())
         assert 'the rollout of Deployment prod/api did not complete within 4s' in flat, stuck.stdout[-3000:]
         assert 'rolled back to 2.0.0' in flat
-        assert image(emulator) == 'registry.local/api:2.0.0' and ctl.rollouts == 3
+        assert image(emulator) == 'registry.local/api:2.0.0' and ctl.rollouts == 5
         assert app_lab.paused() == before
         assert app_lab.redis().exists(LOCK_KEY) == 0
     finally:
