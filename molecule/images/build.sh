@@ -15,6 +15,7 @@
 #
 #   molecule/images/build.sh                 build what is missing, print the timings
 #   molecule/images/build.sh --print-image   print this checkout's app image reference; build nothing
+#   molecule/images/build.sh --print-base    print this checkout's base image reference; build nothing
 #   DEBIAN_MIRROR=http://...                 the mirror for debootstrap (default: the one apt uses here)
 #
 # Needs a running dockerd, debootstrap, root (debootstrap), and lab/node/node_modules
@@ -44,10 +45,12 @@ apt_mirror() {
 }
 
 print_image=0
+print_base=0
 case "${1:-}" in
     --print-image) print_image=1 ;;
+    --print-base) print_base=1 ;;
     "") ;;
-    *) die "unknown argument '$1' (only --print-image)" ;;
+    *) die "unknown argument '$1' (only --print-image or --print-base)" ;;
 esac
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/oncall-images.XXXXXX")"
@@ -96,6 +99,10 @@ lab_files() { (cd "$ROOT" && find lab -path lab/node/node_modules -prune -o -typ
 
 base_hash="$({ echo "$SUITE"; declare -f build_base; } | hash_of)"
 base_tag="$REPO-base:$base_hash"
+if ((print_base)); then
+    printf '%s\n' "$base_tag"
+    exit 0
+fi
 # npm writes node_modules/.package-lock.json (often in the same instant as the lock itself);
 # older than the lock means node_modules is stale.
 [[ -f "$ROOT/lab/node/node_modules/.package-lock.json" && ! "$ROOT/lab/node/node_modules/.package-lock.json" -ot "$ROOT/lab/node/package-lock.json" ]] ||
