@@ -1,4 +1,5 @@
-#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The sample service of the services_systemd scenario: an HTTP server on 127.0.0.1:PORT whose
 /health answers STATUS (default 200) and every other path 200, each with its pid.
 
