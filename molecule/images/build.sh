@@ -4,6 +4,8 @@
 #   base  Debian bookworm (debootstrap minbase) with python3, imported with `docker import`
 #   app   base + redis-server, PostgreSQL 15, Node.js, the lab (lab/) with its node_modules,
 #         and a virtualenv at /opt/oncall/venv with the modules' Python libraries (requirements.txt)
+#   systemd  base + systemd as PID 1 (the services role's systemd backend, molecule/services_systemd);
+#         generic: the scenario writes its own units
 #
 # Each image is tagged with a hash of what it is built from (oncall-runbooks/molecule-<name>:<hash>)
 # and reused while that hash exists. The scenarios run the image named by ONCALL_MOLECULE_IMAGE
@@ -15,7 +17,10 @@
 #
 #   molecule/images/build.sh                 build what is missing, print the timings
 #   molecule/images/build.sh --print-image   print this checkout's app image reference; build nothing
-#   molecule/images/build.sh --print-base    print this checkout's base image reference; build nothing
+#   molecule/images/build.sh --print-image systemd   the same for the systemd image
+#                                            (ONCALL_MOLECULE_SYSTEMD_IMAGE, :current when unset)
+#   molecule/images/build.sh --print-image base      the same for the base image (what the
+#                                            services_docker scenario builds its app images on)
 #   DEBIAN_MIRROR=http://...                 the mirror for debootstrap (default: the one apt uses here)
 #
 # Needs a running dockerd, debootstrap, root (debootstrap), and lab/node/node_modules
@@ -44,13 +49,14 @@ apt_mirror() {
     printf '%s' "${m:-http://deb.debian.org/debian}"
 }
 
-print_image=0
-print_base=0
+print_image=""
 case "${1:-}" in
-    --print-image) print_image=1 ;;
-    --print-base) print_base=1 ;;
+    --print-image)
+        print_image="${2:-app}"
+        [[ "$print_image" =~ ^(app|systemd|base)$ ]] || die "unknown image '$print_image' (app, systemd or base)"
+        ;;
     "") ;;
-    *) die "unknown argument '$1' (only --print-image or --print-base)" ;;
+    *) die "unknown argument '$1' (only --print-image [app|systemd|base])" ;;
 esac
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/oncall-images.XXXXXX")"
@@ -91,6 +97,28 @@ build_app() { # build_app TAG BASE_TAG
         { tail -n 20 "$work/build.log" >&2; die "docker build failed (log above)"; }
 }
 
+# --- systemd: base + systemd as PID 1 ---------------------------------------------------------
+# Run with --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro and the command
+# /lib/systemd/systemd (no --privileged). Units that need a network or a console are masked.
+build_systemd() { # build_systemd TAG BASE_TAG
+    local ctx="$work/systemd"
+    mkdir -p "$ctx"
+    cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+ARG BASE
+FROM ${BASE}
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -q \
+ && apt-get install -y -q --no-install-recommends systemd systemd-sysv \
+ && rm -rf /var/lib/apt/lists/* \
+ && systemctl mask getty.target console-getty.service systemd-logind.service \
+      systemd-networkd.service systemd-resolved.service systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer
+STOPSIGNAL SIGRTMIN+3
+CMD ["/lib/systemd/systemd"]
+DOCKERFILE
+    docker build --force-rm --network host --build-arg "BASE=$2" -t "$1" "$ctx" >"$work/build-systemd.log" 2>&1 ||
+        { tail -n 20 "$work/build-systemd.log" >&2; die "docker build of the systemd image failed (log above)"; }
+}
+
 # --- hashes, build, tags ----------------------------------------------------------------------
 # A recipe is the function that builds it plus its inputs: `declare -f` prints the function's
 # code, so editing a recipe changes the hash and rebuilds that image (and those above it).
@@ -99,7 +127,7 @@ lab_files() { (cd "$ROOT" && find lab -path lab/node/node_modules -prune -o -typ
 
 base_hash="$({ echo "$SUITE"; declare -f build_base; } | hash_of)"
 base_tag="$REPO-base:$base_hash"
-if ((print_base)); then
+if [[ "$print_image" == base ]]; then
     printf '%s\n' "$base_tag"
     exit 0
 fi
@@ -114,12 +142,17 @@ app_hash="$({
     lab_files | while read -r f; do printf '%s\0' "$f"; cat "$ROOT/$f"; done
 } | hash_of)"
 app_tag="$REPO-app:$app_hash"
-if ((print_image)); then
-    printf '%s\n' "$app_tag"
-    exit 0
-fi
+systemd_hash="$({ echo "$base_tag"; declare -f build_systemd; } | hash_of)"
+systemd_tag="$REPO-systemd:$systemd_hash"
+case "$print_image" in
+    app) printf '%s\n' "$app_tag"; exit 0 ;;
+    systemd) printf '%s\n' "$systemd_tag"; exit 0 ;;
+esac
 if [[ -n "${ONCALL_MOLECULE_IMAGE:-}" && "$ONCALL_MOLECULE_IMAGE" != "$app_tag" ]]; then
     die "ONCALL_MOLECULE_IMAGE is $ONCALL_MOLECULE_IMAGE but this checkout builds $app_tag: unset it, or set it from --print-image"
+fi
+if [[ -n "${ONCALL_MOLECULE_SYSTEMD_IMAGE:-}" && "$ONCALL_MOLECULE_SYSTEMD_IMAGE" != "$systemd_tag" ]]; then
+    die "ONCALL_MOLECULE_SYSTEMD_IMAGE is $ONCALL_MOLECULE_SYSTEMD_IMAGE but this checkout builds $systemd_tag: unset it, or set it from --print-image systemd"
 fi
 
 ensure() { # ensure NAME TAG BUILD_ARGS...: build TAG unless it exists
@@ -148,10 +181,16 @@ drop_old() { # drop_old NAME KEEP_TAG: untag this repository's other hashes over
 start="$(now)"
 ensure base "$base_tag"
 ensure app "$app_tag" "$base_tag"
+ensure systemd "$systemd_tag" "$base_tag"
 if [[ -z "${ONCALL_MOLECULE_IMAGE:-}" ]]; then
     docker tag "$app_tag" "$REPO-app:current"
     say "$REPO-app:current -> $app_tag (ONCALL_MOLECULE_IMAGE is not set)"
 fi
+if [[ -z "${ONCALL_MOLECULE_SYSTEMD_IMAGE:-}" ]]; then
+    docker tag "$systemd_tag" "$REPO-systemd:current"
+    say "$REPO-systemd:current -> $systemd_tag (ONCALL_MOLECULE_SYSTEMD_IMAGE is not set)"
+fi
 drop_old app "$app_tag"
+drop_old systemd "$systemd_tag"
 drop_old base "$base_tag"
 say "$app_tag ready in $(elapsed "$start")s"
