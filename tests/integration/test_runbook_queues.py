@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from conftest import NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
+from k8s_harness import Emulator, FakeController
 
 
 def recap(proc):
@@ -107,18 +108,36 @@ def test_queue_backlog_broken_then_remediated_once(lab):
     fix = {'queue_backlog_scale_tasks': hook, 'queue_backlog_remove_stuck': True,
            'queue_backlog_stale_queues': [{'name': 'festivals:queue:low', 'flavor': 'list'}],
            'queue_backlog_clear_stale_confirm': True}
+    # step 3, prioritize the critical queue (kubectl set env), on the workers' Deployment in kmock's
+    # KubernetesEmulator: NOT a real cluster (tests/k8s_harness.py); FakeController plays the
+    # Deployment controller
+    emulator = Emulator()
+    emulator.create_deployment('festivals', 'festivals-worker', replicas=2, image='registry.local/worker:1.0.0')
+    ctl = FakeController(emulator, 'festivals', 'festivals-worker')
+    fix.update({'queue_backlog_prioritize': True, 'services_backend': 'kubernetes',
+                'services_k8s_kubeconfig': emulator.kubeconfig, 'services_k8s_namespace': 'festivals',
+                'services_k8s_poll': 1, 'services_wait_timeout': '20s'})
+
+    def worker_env():
+        container = emulator.get('festivals', 'festivals-worker')['spec']['template']['spec']['containers'][0]
+        return dict((e['name'], e.get('value')) for e in container.get('env') or [])
 
     before = dump_keys(r)
+    deployment_before = emulator.get('festivals', 'festivals-worker')
     check = lab.playbook('runbooks/queue_backlog.yml', extra_vars=fix, tags='remediate', check=True)
     assert recap(check)['failed'] == 0, check.stdout[-3000:]
     assert dump_keys(r) == before, 'check mode changed Redis'
+    assert 'would set QUEUE_CRITICAL_WEIGHT=10 on festivals-worker' in ' '.join(check.stdout.split())
+    assert emulator.get('festivals', 'festivals-worker') == deployment_before and ctl.rollouts == 0
 
     no_confirm = dict(fix, queue_backlog_clear_stale_confirm=False, queue_backlog_scale_tasks='',
-                      queue_backlog_remove_stuck=False, queue_backlog_retry_failed=False)
+                      queue_backlog_remove_stuck=False, queue_backlog_retry_failed=False,
+                      queue_backlog_prioritize=False)
     skipped = lab.playbook('runbooks/queue_backlog.yml', extra_vars=no_confirm, tags='remediate')
     assert recap(skipped)['changed'] == 0 and 'queue_backlog_clear_stale_confirm=true' in skipped.stdout
     assert 'set queue_backlog_scale_tasks' in skipped.stdout
     assert r.llen('festivals:queue:low') == 40 + 400
+    assert worker_env() == {} and ctl.rollouts == 0
 
     first = lab.playbook('runbooks/queue_backlog.yml', extra_vars=fix, tags='remediate')
     assert recap(first)['failed'] == 0 and recap(first)['changed'] >= 4, first.stdout[-4000:]
@@ -130,10 +149,18 @@ def test_queue_backlog_broken_then_remediated_once(lab):
     assert not r.exists('festivals:queue:low')
     assert r.llen('festivals:queue:critical') == 12                  # never touched
     assert all(f['verdict'] == 'ok' for f in report(lab, 'queue_backlog')['findings'])
+    assert worker_env() == {'QUEUE_CRITICAL_WEIGHT': '10'} and ctl.rollouts == 1
+    steps = dict((s['name'], s['results']) for s in report(lab, 'queue_backlog')['steps'])
+    assert [(e['target'], e['changed'], [a['object'] for a in e['applied']])
+            for e in steps['Prioritize the critical queue']] == [
+        ('festivals-worker', True, ['festivals-worker QUEUE_CRITICAL_WEIGHT'])]
 
     second = lab.playbook('runbooks/queue_backlog.yml', extra_vars=fix, tags='remediate')
     assert recap(second)['failed'] == 0 and recap(second)['changed'] == 0, second.stdout[-4000:]
     assert verdicts(second)[0] == 'ok'
+    assert ctl.rollouts == 1
+    ctl.stop()
+    emulator.stop()
 
 
 def playbook_varsfile(lab, name, extra_vars, **kw):

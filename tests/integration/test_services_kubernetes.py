@@ -151,3 +151,42 @@ def test_rollback_goes_to_the_previous_revision_and_waits(emulator, play, deploy
     again = play('rollback')  # revision 1 has no predecessor
     assert again.returncode != 0
     assert 'Deployment prod/api has no previous revision to roll back to' in ' '.join(again.stdout.split())
+
+
+def test_env_sets_only_what_differs_keeps_the_rest_and_waits_for_the_rollout(emulator, play, deployment):
+    """The env entry point (runbook 002 Queue Backlog step 3, `kubectl set env`)."""
+    secret_ref = {'secretKeyRef': {'name': 'db', 'key': 'password'}}
+    emulator.patch('prod', 'api', {'spec': {'template': {'spec': {'containers': [
+        {'name': 'api', 'image': 'api:2.0.0', 'env': [
+            {'name': 'LOG_LEVEL', 'value': 'info'}, {'name': 'QUEUE_CRITICAL_WEIGHT', 'value': '1'},
+            {'name': 'DB_PASSWORD', 'valueFrom': secret_ref}]},
+        {'name': 'proxy', 'image': 'proxy:1.4', 'env': [{'name': 'QUEUE_CRITICAL_WEIGHT', 'value': '1'}]}]}}}})
+    ctl = deployment()
+    wanted = {'services_env': {'QUEUE_CRITICAL_WEIGHT': 10, 'QUEUE_LOW_WEIGHT': '1'}, 'services_k8s_container': 'api'}
+    before = emulator.get('prod', 'api')
+
+    check = play('env', check=True, **wanted)
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert 'would set QUEUE_CRITICAL_WEIGHT=10 QUEUE_LOW_WEIGHT=1 on api of Deployment prod/api' \
+        in ' '.join(check.stdout.split()), check.stdout[-3000:]
+    assert 'changed=1' in check.stdout
+    assert emulator.get('prod', 'api') == before and ctl.rollouts == 0
+
+    run = play('env', **wanted)
+    assert run.returncode == 0, run.stdout[-3000:]
+    api, proxy = emulator.get('prod', 'api')['spec']['template']['spec']['containers']
+    assert api['image'] == 'api:2.0.0' and api['env'] == [
+        {'name': 'LOG_LEVEL', 'value': 'info'}, {'name': 'QUEUE_CRITICAL_WEIGHT', 'value': '10'},
+        {'name': 'DB_PASSWORD', 'valueFrom': secret_ref}, {'name': 'QUEUE_LOW_WEIGHT', 'value': '1'}]
+    assert proxy == {'name': 'proxy', 'image': 'proxy:1.4', 'env': [{'name': 'QUEUE_CRITICAL_WEIGHT', 'value': '1'}]}
+    assert ctl.rollouts == 1 and 'Wait until the rollout is complete' in run.stdout
+
+    again = play('env', **wanted)
+    assert again.returncode == 0 and 'changed=0' in again.stdout, again.stdout[-2000:]
+    assert 'already has QUEUE_CRITICAL_WEIGHT, QUEUE_LOW_WEIGHT as wanted' in ' '.join(again.stdout.split())
+    assert ctl.rollouts == 1
+
+    for backend in ('pm2', 'systemd', 'docker'):
+        refused = play('env', services_backend=backend, **wanted)
+        assert refused.returncode != 0
+        assert 'backend does not set environment variables on api' in ' '.join(refused.stdout.split())
