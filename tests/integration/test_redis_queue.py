@@ -138,28 +138,6 @@ def test_queues_tries_every_queue_and_names_the_one_that_failed(r):
     assert r.get('bull:typo:wait') == 'not a list'
 
 
-@pytest.mark.parametrize('args,needle', [
-    (dict(queues=[{'name': 'q'}], state='present'), 'use state paused or running'),
-    (dict(queues=[{'name': 'q'}], state='paused', drain=True, confirm=True), 'only pauses or resumes'),
-    (dict(queues=[{'name': 'q'}, {'name': 'festivals:queue:low', 'flavor': 'list'}], state='paused'),
-     'cannot be paused'),
-    (dict(queues=[{'name': 'q'}, 'q'], state='paused'), 'listed twice'),
-    (dict(queues=[{'flavor': 'bull'}], state='paused'), 'needs a name'),
-    (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
-    (dict(queues=[{'name': 'q'}, {'name': 'missing'}], state='paused'), 'does not exist'),
-    (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
-])
-def test_queues_bad_input_is_one_sentence(r, args, needle):
-    add_jobs(r, 'bullmq', 'q', 3)
-    before = dump_keys(r)
-    res = run_module('redis_queue', dict(conn(r), **args))
-    assert res.failed
-    assert needle in res['msg']
-    assert '\n' not in res['msg'] and 'Traceback' not in res.stdout
-    if needle != 'does not exist':  # refused before Redis is touched
-        assert dump_keys(r) == before
-
-
 # --- clean ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('flavor', FLAVORS)
@@ -366,6 +344,16 @@ def test_list_requeue_and_trim(r):
     (dict(name='q', clean=[{'status': 'failed', 'older_than': 'yesterday'}]), 'must be a duration'),
     (dict(name='missing', state='paused'), 'does not exist'),
     (dict(name='q', flavor='list', state='paused'), 'cannot be paused'),
+    # several queues in one call (queues)
+    (dict(queues=[{'name': 'q'}], state='present'), 'use state paused or running'),
+    (dict(queues=[{'name': 'q'}], state='paused', drain=True, confirm=True), 'only pauses or resumes'),
+    (dict(queues=[{'name': 'q'}, {'name': 'festivals:queue:low', 'flavor': 'list'}], state='paused'),
+     'cannot be paused'),
+    (dict(queues=[{'name': 'q'}, 'q'], state='paused'), 'listed twice'),
+    (dict(queues=[{'flavor': 'bull'}], state='paused'), 'needs a name'),
+    (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
+    (dict(queues=[{'name': 'missing'}], state='paused'), 'does not exist'),
+    (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
 ])
 def test_bad_input_fails_with_one_sentence_and_touches_nothing(r, args, needle):
     add_jobs(r, 'bullmq', 'q', 3)
