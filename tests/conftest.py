@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import pytest
+import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE_DIR = os.path.join(ROOT, 'lab', 'node')
@@ -50,7 +51,6 @@ class RedisServer(object):
             raise RuntimeError('redis-server did not start on port %d' % self.port)
 
     def client(self):
-        import redis
         return redis.Redis(port=self.port, password=self.password, decode_responses=True)
 
     def stop(self):
@@ -160,7 +160,6 @@ class Lab(object):
                               capture_output=True, text=True, timeout=300, check=False)
 
     def redis(self):
-        import redis
         return redis.Redis(port=self.redis_port, decode_responses=True)
 
     def pg(self, db='payment_sandbox'):
@@ -374,13 +373,36 @@ HOUSEKEEPING_SUFFIXES = (':stalled-check',)
 
 
 def dump_keys(client, pattern='*'):
-    """Every key matching pattern with its type, TTL and serialized value (for before/after),
-    except the workers' own housekeeping keys (HOUSEKEEPING_SUFFIXES)."""
+    """Every key matching pattern with its type, TTL and value (for before/after), except the
+    workers' own housekeeping keys (HOUSEKEEPING_SUFFIXES).
+
+    Values are read as data, not as DUMP payloads: a hash or a set in hashtable encoding dumps
+    its entries in the dict's iteration order, which Redis may change by rehashing on its own
+    (seen here: a check-mode run "changed" failed Bull jobs whose fields were only reordered)."""
+    kwargs = dict(client.connection_pool.connection_kwargs, decode_responses=False)
+    raw = redis.Redis(**kwargs)
     out = {}
-    for key in sorted(client.scan_iter(match=pattern, count=1000)):
-        if key.endswith(HOUSEKEEPING_SUFFIXES if isinstance(key, str) else
-                        tuple(s.encode() for s in HOUSEKEEPING_SUFFIXES)):
-            continue
-        raw = client.execute_command('DUMP', key, **{'NEVER_DECODE': True})
-        out[key] = (client.type(key), client.pttl(key) > 0, raw)
+    try:
+        for key in sorted(client.scan_iter(match=pattern, count=1000)):
+            if key.endswith(HOUSEKEEPING_SUFFIXES if isinstance(key, str) else
+                            tuple(s.encode() for s in HOUSEKEEPING_SUFFIXES)):
+                continue
+            kind = client.type(key)
+            if kind == 'hash' or kind == b'hash':
+                value = sorted(raw.hgetall(key).items())
+            elif kind in ('set', b'set'):
+                value = sorted(raw.smembers(key))
+            elif kind in ('list', b'list'):
+                value = raw.lrange(key, 0, -1)
+            elif kind in ('zset', b'zset'):
+                value = raw.zrange(key, 0, -1, withscores=True)
+            elif kind in ('string', b'string'):
+                value = raw.get(key)
+            elif kind in ('stream', b'stream'):
+                value = raw.xrange(key)
+            else:
+                value = raw.dump(key)
+            out[key] = (kind, client.pttl(key) > 0, value)
+    finally:
+        raw.close()
     return out
