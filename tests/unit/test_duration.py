@@ -27,3 +27,12 @@ def test_refuses_with_one_sentence(bad):
 def test_format_round_trips():
     for seconds in (0, 59, 3600, 90061, 604800):
         assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_the_roles_filter_is_the_same_parser_and_names_the_variable():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.oncall.runbooks.plugins.filter.duration_seconds import FilterModule
+    to_seconds = FilterModule().filters()['duration_seconds']
+    assert to_seconds('2m') == 120 and to_seconds('1h30m') == 5400 and to_seconds(20) == 20
+    with pytest.raises(AnsibleFilterError, match='services_wait_timeout must be a duration'):
+        to_seconds('soon', 'services_wait_timeout')
