@@ -82,6 +82,29 @@ def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(
     assert os.path.exists(os.path.join(lab.report_dir, 'weekly_maintenance-latest.md'))
 
 
+def test_weekly_maintenance_with_postgresql_down_reports_the_queue_and_log_work_it_did(lab):
+    """Issue 14 defect 3: PostgreSQL down in the middle of the window. The queue jobs already
+    cleaned and the logs removed are in the report, the database part is named as failed, the
+    job fails on the critical verdict after the report is written."""
+    r = lab.redis()
+    run = lab.playbook('weekly_maintenance.yml', extra_vars={'oncall_pg_port': closed_port()})
+    assert run.returncode != 0 and recap(run)['failed'] == 1, run.stdout[-3000:]
+    for name in ('ai-analysis', 'notifications', 'card-generation', 'email'):
+        assert r.zcard('bull:%s:completed' % name) == 20  # the queue part did its work
+    kept = [os.path.basename(f) for f in log_files(lab)]
+    assert sorted(kept) == ['api.log', 'api.log.1', 'api.log.2', 'worker.log.1', 'worker.log.2']
+    report = json.load(open(os.path.join(lab.report_dir, 'weekly_maintenance-latest.json')))
+    assert report['verdict'] == 'critical' and report['started']
+    failed = [f for f in report['findings'] if f['object'].startswith('database maintenance on lab failed')]
+    assert failed and failed[0]['verdict'] == 'critical', report['findings']
+    steps = dict((st['name'], st) for st in report['steps'])
+    cleaned = sum(len(e['applied']) for e in steps['Clean old queue jobs']['results'])
+    assert cleaned == 8, steps['Clean old queue jobs']
+    assert sum(len(e['applied']) for e in steps['Remove old logs']['results']) == 8
+    out = ' '.join(run.stdout.split())
+    assert 'VERDICT CRITICAL - report ' in out
+
+
 def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
     """ansible-galaxy collection build, install it elsewhere, run its playbook by FQCN."""
     from conftest import ROOT, ansible_bin
