@@ -7,16 +7,9 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 import subprocess
 
-from conftest import dump_keys
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
+from conftest import recap, dump_keys
 
 
 def test_lab_up_twice_is_harmless_and_down_leaves_nothing(lab_session):

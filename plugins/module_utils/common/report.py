@@ -82,6 +82,10 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
     findings = list(findings or []) + failure_findings(failures)
     for step in steps or []:
         entries = []
+        if diagnosis_only and step.get('remediation'):
+            # a remediation step of a diagnosis run did not run, whatever placeholder it carries
+            out_steps.append({'name': step.get('name', ''), 'results': [], 'not_run': 'diagnosis only'})
+            continue
         for res in _results(step.get('result')):
             if res.get('skipped'):
                 continue
@@ -106,10 +110,7 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
             applied += len(done or [])
             failed += entry['failed']
             entries.append(entry)
-        out_step = {'name': step.get('name', ''), 'results': entries}
-        if not entries and diagnosis_only and step.get('remediation'):
-            out_step['not_run'] = 'diagnosis only'
-        out_steps.append(out_step)
+        out_steps.append({'name': step.get('name', ''), 'results': entries})
     verdicts = {}
     for f in findings or []:
         v = str(f.get('verdict', 'ok'))
