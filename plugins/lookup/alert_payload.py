@@ -193,14 +193,15 @@ def validate(raw):
     if status not in STATUSES:
         raise Refused('status %s is neither firing nor resolved' % shown(status))
     alert = {'status': status, 'labels': labels, 'annotations': annotations}
-    for key, pattern, limit in (('startsAt', TIMESTAMP, 64), ('endsAt', TIMESTAMP, 64),
-                                ('fingerprint', FINGERPRINT, 64), ('generatorURL', None, MAX_URL)):
+    for key, pattern, limit, what in (('startsAt', TIMESTAMP, 64, 'an RFC 3339 time'),
+                                      ('endsAt', TIMESTAMP, 64, 'an RFC 3339 time'),
+                                      ('fingerprint', FINGERPRINT, 64, 'letters and digits'),
+                                      ('generatorURL', None, MAX_URL, 'a URL of at most %d characters' % MAX_URL)):
         if key not in raw or raw[key] is None:
             continue
         value = raw[key]
         if not isinstance(value, str) or len(value) > limit or (pattern and not pattern.match(value)):
-            raise Refused('%s %s is not %s' % (key, shown(value), 'an RFC 3339 time' if pattern is TIMESTAMP
-                                                else 'letters and digits' if pattern else 'a URL of at most %d characters' % limit))
+            raise Refused('%s %s is not %s' % (key, shown(value), what))
         alert[key] = utf8(value, key)
     return alert
 

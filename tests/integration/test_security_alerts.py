@@ -57,7 +57,7 @@ class Attack(object):
 
     def __init__(self, root):
         self.root = str(root)
-        self.markers = [os.path.join(self.root, 'PWNED-%s' % uuid.uuid4().hex) for _ in range(3)]
+        self.markers = [os.path.join(self.root, 'PWNED-%s' % uuid.uuid4().hex) for _index in range(3)]
         self.pipe = "{{ lookup('pipe', 'touch %s') }}" % self.markers[0]
         self.statement = "{%% set _x = lookup('pipe', 'touch %s') %%}stated" % self.markers[1]
         self.calc = '{{ 7*7 }} {{ query("pipe", "touch %s") }}' % self.markers[2]

@@ -11,7 +11,8 @@ from ansible.template import is_trusted_as_template, trust_as_template
 
 from ansible_collections.oncall.runbooks.plugins.lookup.alert_payload import alert_payload
 
-GOOD = {'status': 'firing', 'labels': {'alertname': 'QueueBacklog', 'queue': 'ai-analysis', 'instance': '10.0.0.5:9100',
+GOOD = {'status': 'firing',
+        'labels': {'alertname': 'QueueBacklog', 'queue': 'ai-analysis', 'instance': '10.0.0.5:9100',
                    'shard': '123', 'canary': 'true', 'at': '2026-11-25'},
         'annotations': {'summary': "{{ lookup('pipe', 'id') }}", 'description': "line\n\t'\"#: {% raw %} \u2028 \u00e9 \u2713"},
         'startsAt': '2026-11-25T00:00:00.123Z', 'endsAt': '0001-01-01T00:00:00Z', 'fingerprint': 'f0',
