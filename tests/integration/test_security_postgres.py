@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+"""Issue 13 (security), PostgreSQL side, against a real PostgreSQL 15 started by the test run:
+pg_health_info checks that try to write, pg_backup options that try to become pg_dump options
+or to move its files, and secrets given through connect_params.
+
+Every attack is tried for real, under --check and without: it fails with one sentence naming
+the option, and the server (and the file system) is compared before and after."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import run_module
+
+
+def conn_args(server, db, **extra):
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args.update(extra)
+    return args
+
+
+def db_state(conn):
+    """Tables, their rows, roles and settings that an escaped check could change."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname = 'public' ORDER BY 1""")
+        rels = cur.fetchall()
+        cur.execute('SELECT count(*) FROM victim')
+        rows = cur.fetchone()[0]
+        cur.execute('SELECT rolname FROM pg_roles ORDER BY 1')
+        roles = cur.fetchall()
+        cur.execute('SELECT count(*) FROM pg_largeobject_metadata')
+        los = cur.fetchone()[0]
+        cur.execute("SELECT setconfig FROM pg_db_role_setting")
+        settings = cur.fetchall()
+    return rels, rows, roles, los, settings
+
+
+@pytest.fixture()
+def victim(pgdb):
+    server, db, conn = pgdb
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE victim (id int PRIMARY KEY, note text)')
+        cur.execute("INSERT INTO victim SELECT g, 'row ' || g FROM generate_series(1, 10) g")
+        cur.execute("""CREATE FUNCTION writes_a_row() RETURNS int LANGUAGE plpgsql AS $$
+                       BEGIN INSERT INTO victim VALUES (1000, 'written by a check'); RETURN 1; END $$""")
+    return server, db, conn
+
+
+ESCAPES = [
+    # the original report: COMMIT ends the module's BEGIN READ ONLY, the DROP then runs in autocommit
+    'COMMIT; DROP TABLE victim; SELECT 1',
+    'SELECT 1; DROP TABLE victim',
+    "SELECT 1 /* ; */ ; DELETE FROM victim",
+    "SELECT 'a;b'; DELETE FROM victim",
+    'SET default_transaction_read_only = off; DROP TABLE victim; SELECT 1',
+    'COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DROP TABLE victim; SELECT 1',
+    "SELECT $x$;$x$; DROP TABLE victim",
+    "SELECT E'\\';'; DROP TABLE victim",
+    'SELECT 1 AS "a;b"; DROP TABLE victim',
+]
+
+
+@pytest.mark.parametrize('check_mode', [False, True], ids=['apply', 'check'])
+@pytest.mark.parametrize('sql', ESCAPES)
+def test_a_check_of_several_statements_is_refused_before_it_is_sent(victim, sql, check_mode):
+    server, db, conn = victim
+    before = db_state(conn)
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'innocent', 'sql': sql}]), check=check_mode)
+    assert res.failed, res.result
+    assert res['msg'].startswith('checks[0] (innocent) must be exactly one statement'), res['msg']
+    assert '\n' not in res['msg']
+    assert db_state(conn) == before
+
+
+SINGLE_STATEMENT_WRITES = [
+    # each is one statement: refused by the tokenizer's first-word rule or by the read-only
+    # transaction, never run with write access
+    ('SET default_transaction_read_only = off', 'must be a query'),
+    ('SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE', 'must be a query'),
+    ('COMMIT', 'must be a query'),
+    ("DO $$ BEGIN COMMIT; DROP TABLE victim; END $$", 'must be a query'),
+    ("COPY (SELECT 1) TO PROGRAM 'touch /tmp/oncall-copy-program'", 'must be a query'),
+    ('DELETE FROM victim', 'must be a query'),
+    ('WITH d AS (DELETE FROM victim RETURNING 1) SELECT count(*) FROM d', 'read-only transaction'),
+    ('SELECT writes_a_row()', 'read-only transaction'),
+    ("SELECT set_config('default_transaction_read_only', 'off', false)", 'set_config'),
+    ("SELECT lo_export(lo_from_bytea(0, 'x'), '/tmp/oncall-lo-export')", 'lo_export'),
+    ("SELECT count(*) FROM pg_catalog.pg_terminate_backend(pg_backend_pid())", 'pg_terminate_backend'),
+]
+
+
+@pytest.mark.parametrize('sql,needle', SINGLE_STATEMENT_WRITES)
+def test_a_single_statement_that_writes_is_refused(victim, sql, needle):
+    server, db, conn = victim
+    before = db_state(conn)
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'innocent', 'sql': sql}]))
+    assert res.failed, res.result
+    assert needle in res['msg'] and '\n' not in res['msg'], res['msg']
+    assert db_state(conn) == before
+    assert not os.path.exists('/tmp/oncall-copy-program') and not os.path.exists('/tmp/oncall-lo-export')
+
+
+def test_checks_run_one_after_another_and_none_can_unlock_the_next(victim):
+    """A first check that changes a setting cannot leave the session writable for the second:
+    each runs in its own READ ONLY transaction, rolled back, in a read-only session."""
+    server, db, conn = victim
+    before = db_state(conn)
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'show', 'sql': "SELECT CASE WHEN current_setting('default_transaction_read_only') = 'on' "
+                                "AND current_setting('transaction_read_only') = 'on' THEN 0 ELSE 1 END"},
+        {'name': 'write', 'sql': 'SELECT writes_a_row()'}]))
+    assert res.failed and 'check write failed' in res['msg'] and 'read-only transaction' in res['msg'], res['msg']
+    assert db_state(conn) == before
+
+
+def test_legal_semicolons_quotes_and_comments_still_run(victim):
+    server, db, conn = victim
+    checks = [
+        {'name': 'quoted semicolon', 'sql': "SELECT count(*) FROM victim WHERE note <> 'a;b'", 'max': 100},
+        {'name': 'escaped quote', 'sql': "SELECT length('it''s; fine') - 10"},
+        {'name': 'E string', 'sql': "SELECT length(E'\\';x') - 3"},
+        {'name': 'dollar quoted', 'sql': 'SELECT length($q$a;b$q$) - 3'},
+        {'name': 'identifier', 'sql': 'SELECT 0 AS "x;y"'},
+        {'name': 'comments', 'sql': 'SELECT 0 -- ; DROP TABLE victim\n /* ; /* nested ; */ ; */'},
+        {'name': 'trailing semicolon', 'sql': 'SELECT 0;  '},
+        {'name': 'bound value', 'sql': 'SELECT count(*) FROM victim WHERE note = %s',
+         'params': ["x'; DROP TABLE victim; --"]},
+        {'name': 'bound identifier', 'sql': 'SELECT count(*) - 10 FROM {table} WHERE {column} > %s',
+         'identifiers': {'table': 'public.victim', 'column': 'id'}, 'params': [0]},
+        {'name': 'statement timeout', 'sql': "SELECT (current_setting('statement_timeout') = '2s')::int - 1"},
+    ]
+    before = db_state(conn)
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=checks,
+                                                 check_timeout='2s'))
+    assert not res.failed, res.result
+    assert dict((c['name'], c['value']) for c in res['health']['checks']) == {
+        'quoted semicolon': 10, 'escaped quote': 0, 'E string': 0, 'dollar quoted': 0, 'identifier': 0,
+        'comments': 0, 'trailing semicolon': 0, 'bound value': 0, 'bound identifier': 0,
+        'statement timeout': 0}
+    assert db_state(conn) == before
+
+
+def test_a_crafted_identifier_is_a_name_not_sql(victim):
+    server, db, conn = victim
+    before = db_state(conn)
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'rows', 'sql': 'SELECT count(*) FROM {table}',
+         'identifiers': {'table': 'victim; DROP TABLE victim; --'}}]))
+    assert res.failed and res['msg'].startswith('check rows failed: relation "victim; DROP TABLE victim; --" '
+                                                'does not exist'), res['msg']
+    assert db_state(conn) == before
+
+
+def test_check_timeout_ends_a_slow_check(victim):
+    server, db, conn = victim
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], check_timeout='1s', checks=[
+        {'name': 'slow', 'sql': 'SELECT count(*) FROM pg_sleep(5)'}]))
+    assert res.failed and 'statement timeout' in res['msg'], res['msg']
+
+
+def test_check_role_runs_checks_without_the_login_roles_rights(victim):
+    server, db, conn = victim
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'checker'")
+        if not cur.fetchone():
+            cur.execute('CREATE ROLE checker NOLOGIN')
+        cur.execute('CREATE TABLE secret_stuff (v text)')
+        cur.execute('GRANT SELECT ON victim TO checker')
+    ok = run_module('pg_health_info', conn_args(server, db, sections=['checks'], check_role='checker', checks=[
+        {'name': 'who', 'sql': "SELECT (current_user <> 'checker')::int"},
+        {'name': 'rows', 'sql': 'SELECT count(*) FROM victim', 'max': 100}]))
+    assert not ok.failed, ok.result
+    assert [c['value'] for c in ok['health']['checks']] == [0, 10]
+    denied = run_module('pg_health_info', conn_args(server, db, sections=['checks'], check_role='checker', checks=[
+        {'name': 'secret', 'sql': 'SELECT count(*) FROM secret_stuff'}]))
+    assert denied.failed and 'permission denied for table secret_stuff' in denied['msg'], denied['msg']
+    missing = run_module('pg_health_info', conn_args(server, db, sections=['checks'], check_role='nobody_here',
+                                                     checks=[{'name': 'x', 'sql': 'SELECT 0'}]))
+    assert missing.failed and missing['msg'].startswith('check_role'), missing['msg']
+    assert '\n' not in missing['msg']
+
+
+@pytest.mark.parametrize('check,needle', [
+    ({'name': 'x'}, 'checks[0] needs a name and an sql'),
+    ({'name': 'x', 'sql': 'SELECT %s', 'params': 'notalist'}, 'checks[0] (x) params must be a list'),
+    ({'name': 'x', 'sql': 'SELECT 1 FROM {t}', 'identifiers': {'t': ''}}, 'checks[0] (x) identifiers.t'),
+    ({'name': 'x', 'sql': 'SELECT 1 FROM {t}', 'identifiers': {'u': 'x'}}, 'checks[0] (x) names {t} but identifiers has no t'),
+    ({'name': 'x', 'sql': '   '}, 'checks[0] (x) must be exactly one statement'),
+    ({'name': 'x', 'sql': "SELECT 'open"}, 'unterminated'),
+])
+def test_bad_checks_are_one_sentence(victim, check, needle):
+    server, db, conn = victim
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[check]))
+    assert res.failed and needle in res['msg'] and '\n' not in res['msg'], res['msg']
