@@ -197,3 +197,31 @@ def test_bad_checks_are_one_sentence(victim, check, needle):
     server, db, conn = victim
     res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[check]))
     assert res.failed and needle in res['msg'] and '\n' not in res['msg'], res['msg']
+
+
+def test_a_password_given_through_connect_params_never_appears_with_vvv(victim, tmp_path):
+    """connect_params (nested libpq parameters) is no_log: with -vvv the module's invocation, its
+    result and its failures show neither the password nor the sslpassword."""
+    server, db, conn = victim
+    secret = 'Cp-s3cret-%d-pw' % os.getpid()
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'cp_user'")
+        verb = 'ALTER' if cur.fetchone() else 'CREATE'
+        cur.execute("%s ROLE cp_user LOGIN PASSWORD '%s'" % (verb, secret))
+        cur.execute('GRANT SELECT ON victim TO cp_user')
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='cp_user', db=db,
+                connect_params={'password': secret, 'sslpassword': secret + '-key', 'application_name': 'cp'})
+    ok = run_module('pg_health_info', dict(args, sections=['checks'],
+                                           checks=[{'name': 'rows', 'sql': 'SELECT count(*) FROM victim', 'max': 99}]),
+                    verbosity=3)
+    assert not ok.failed, ok.result
+    assert ok['health']['checks'][0]['value'] == 10  # the password from connect_params was used
+    assert 'connect_params' in ok.stdout  # the invocation is printed, masked
+    wrong = run_module('pg_health_info', dict(args, connect_params={'password': secret + 'x'}, sections=['checks'],
+                                              checks=[{'name': 'rows', 'sql': 'SELECT 1'}]), verbosity=3)
+    assert wrong.failed and 'refused the credentials of role cp_user' in wrong['msg']
+    backup = run_module('pg_backup', dict(args, connect_params={'password': secret}, dest=str(tmp_path / 'b')),
+                        verbosity=3)
+    assert not backup.failed, backup.result
+    for run in (ok, wrong, backup):
+        assert secret not in run.stdout and secret not in run.stderr
