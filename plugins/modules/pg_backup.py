@@ -67,7 +67,7 @@ options:
     type: path
   rotate_only:
     description:
-      - Only remove what rotation removes (backups beyond O(keep), leftovers of interrupted runs):
+      - Only remove what rotation removes (backups beyond O(keep), leftovers of interrupted runs);
         never take a backup, and rely on (so verify) none. For a full disk (the disk_space runbook).
     type: bool
     default: false

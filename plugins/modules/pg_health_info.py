@@ -70,7 +70,7 @@ options:
       - Each check runs alone in its own C(READ ONLY) transaction, rolled back afterwards, in a
         session whose transactions are all read-only (C(default_transaction_read_only) set at
         connection time and C(SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY)).
-      - C(params) are values bound to C(%s) (a list) or C(%(name\)s) (a dict) placeholders by
+      - C(params) are values bound to C(%s) placeholders (a list) or to named placeholders (a dict) by
         psycopg2, never spliced into the text; with C(params), write C(%%) for a literal C(%).
       - C(identifiers) maps a C({name}) placeholder of C(sql) to a table or column name
         (C(schema.table) is split on the dot) or a list of names (joined with commas), quoted

@@ -225,3 +225,110 @@ def test_a_password_given_through_connect_params_never_appears_with_vvv(victim, 
     assert not backup.failed, backup.result
     for run in (ok, wrong, backup):
         assert secret not in run.stdout and secret not in run.stderr
+
+
+# ---- the runbooks that used to splice variables into SQL ----------------------------------
+
+UQ = 'runbooks/uniqueness_check_failures.yml'
+DM = 'runbooks/database_migration_issues.yml'
+UQ_SWITCHES = {'uniqueness_clean_pool': True}
+DM_SWITCHES = {'database_migration_fix_duplicates': True}
+WHOAMI = "{{ lookup('pipe', 'id -un') }}"
+
+
+def lab_state(conn):
+    with conn.cursor() as cur:
+        cur.execute("""SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                       ORDER BY 1, 2""")
+        tables = cur.fetchall()
+        counts = []
+        for table in ('generated_cards', 'card_uniqueness_pool', 'bloom_filter_cards', 'schema_migrations'):
+            cur.execute('SELECT count(*) FROM %s' % table)
+            counts.append(cur.fetchone()[0])
+        cur.execute('SELECT min(reserved_at)::text FROM card_uniqueness_pool')
+        return tables, counts, cur.fetchone()[0]
+
+
+def failed_msg(proc):
+    """The msg of the task that failed (the YAML callback folds a long one over several lines;
+    a message of several lines would be a |- block)."""
+    lines = proc.stdout.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(('fatal: [lab]', 'failed: [lab]'))), None)
+    assert start is not None, proc.stdout[-4000:]
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith('msg: '):
+            indent = len(lines[i]) - len(lines[i].lstrip())
+            text = [lines[i].lstrip()[len('msg: '):]]
+            for more in lines[i + 1:]:
+                if not more.strip() or len(more) - len(more.lstrip()) <= indent:
+                    break
+                text.append(more.strip())
+            assert not text[0].startswith('|'), 'a message of several lines: %s' % text
+            return ' '.join(text).strip('\'"')
+    raise AssertionError(proc.stdout[-4000:])
+
+
+@pytest.mark.parametrize('playbook,extra,needle', [
+    (UQ, dict(UQ_SWITCHES, uniqueness_pool_table='card_uniqueness_pool; DROP TABLE generated_cards; --'),
+     'check stale reservations in card_uniqueness_pool; DROP TABLE generated_cards; -- (older than 24h) failed: '
+     'relation "card_uniqueness_pool; DROP TABLE generated_cards; --" does not exist'),
+    (UQ, dict(UQ_SWITCHES, uniqueness_pool_time_column="reserved_at < now() OR true; DELETE FROM card_uniqueness_pool; --"),
+     # PostgreSQL cuts a name at 63 bytes (NAMEDATALEN): it is a name all the same
+     'column "reserved_at < now() OR true; DELETE FROM card_uniqueness_pool; " does not exist'),
+    (UQ, dict(UQ_SWITCHES, uniqueness_pool_max_age="1 day'; DROP TABLE generated_cards; --"),
+     "uniqueness_pool_max_age must be a duration such as 30s, 10m, 24h or 7d"),
+    (UQ, dict(UQ_SWITCHES, uniqueness_bloom_table=WHOAMI),
+     'relation "root" does not exist'),
+    (DM, dict(DM_SWITCHES, database_migration_unique_keys=[
+        {'table': 'generated_cards a; DROP TABLE card_uniqueness_pool; --', 'columns': ['card_number'], 'keep_column': 'id'}]),
+     'relation "generated_cards a; DROP TABLE card_uniqueness_pool; --" does not exist'),
+    (DM, dict(DM_SWITCHES, database_migration_unique_keys=[
+        {'table': 'generated_cards', 'columns': ['card_number) d; DROP TABLE card_uniqueness_pool; --'], 'keep_column': 'id'}]),
+     'column "card_number) d; DROP TABLE card_uniqueness_pool; --" does not exist'),
+    (DM, dict(DM_SWITCHES, database_migration_unique_keys=[
+        {'table': WHOAMI, 'columns': ['card_number'], 'keep_column': 'id'}]),
+     'relation "root" does not exist'),
+], ids=['uq-table', 'uq-column', 'uq-age', 'uq-lookup', 'dm-table', 'dm-column', 'dm-lookup'])
+def test_a_crafted_runbook_variable_is_a_name_not_sql(lab, playbook, extra, needle):
+    """Each crafted -e value, in --check and for real, with the remediation switched on: the run
+    fails with one sentence and the database is as it was. (A {{ lookup }} in -e is rendered by
+    Ansible itself, which trusts the command line; its output is then only a name.)"""
+    admin = lab.pg()
+    before = lab_state(admin)
+    for check in (True, False):
+        run = lab.playbook(playbook, extra_vars=extra, tags='remediate', check=check)
+        assert run.returncode != 0, run.stdout[-3000:]
+        msg = failed_msg(run)
+        assert needle in msg, msg
+        assert lab_state(admin) == before
+    admin.close()
+
+
+def test_odd_names_reach_the_remediation_as_names(lab):
+    """A table and columns whose names read like SQL, with real stale reservations and real
+    duplicates: the clean-up and the de-duplication act on them and on nothing else."""
+    admin = lab.pg()
+    pool, cards, col = 'pool; DROP TABLE generated_cards; --', "cards' OR 1=1; --", 'num) d; --'
+    with admin.cursor() as cur:
+        cur.execute('DROP TABLE IF EXISTS "%s", "%s"' % (pool, cards.replace('"', '""')))
+        cur.execute('CREATE TABLE "%s" (id int, reserved_at timestamptz)' % pool)
+        cur.execute("""INSERT INTO "%s" SELECT g, now() - CASE WHEN g <= 3 THEN interval '3 days' ELSE interval '1 hour' END
+                       FROM generate_series(1, 10) g""" % pool)
+        cur.execute('CREATE TABLE "%s" (id int, "%s" text)' % (cards, col))
+        cur.execute('INSERT INTO "%s" VALUES (1, \'a\'), (2, \'a\'), (3, \'b\'), (4, \'a\')' % cards)
+    before = lab_state(admin)
+    run = lab.playbook(UQ, extra_vars=dict(UQ_SWITCHES, uniqueness_pool_table=pool), tags='remediate')
+    assert run.returncode == 0, run.stdout[-4000:]
+    dm = lab.playbook(DM, extra_vars=dict(DM_SWITCHES, database_migration_unique_keys=[
+        {'table': cards, 'columns': [col], 'keep_column': 'id'}], database_migration_tables=[cards]), tags='remediate')
+    assert dm.returncode == 0, dm.stdout[-4000:]
+    with admin.cursor() as cur:
+        cur.execute('SELECT id FROM "%s" ORDER BY id' % pool)
+        assert [r[0] for r in cur.fetchall()] == [4, 5, 6, 7, 8, 9, 10]
+        cur.execute('SELECT id FROM "%s" ORDER BY id' % cards)
+        assert [r[0] for r in cur.fetchall()] == [1, 3]
+        cur.execute('DROP TABLE "%s", "%s"' % (pool, cards))
+    after = lab_state(admin)
+    assert after[1:] == before[1:] and [t for t in before[0] if t[1] not in (pool, cards)] == after[0]
+    admin.close()
