@@ -162,7 +162,7 @@ class Listener(object):
     def _accept(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn = self.sock.accept()[0]
             except OSError:
                 return
             conn.settimeout(2)

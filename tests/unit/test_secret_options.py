@@ -72,8 +72,7 @@ def walk(spec, prefix=''):
         for alias in desc.get('aliases') or []:
             yield prefix + option, alias, desc  # an alias is judged by its name, allowed by its option
         if desc.get('options'):
-            for item in walk(desc['options'], prefix + option + '.'):
-                yield item
+            yield from walk(desc['options'], prefix + option + '.')
 
 
 def looks_secret(option):

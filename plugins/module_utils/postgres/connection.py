@@ -12,7 +12,8 @@ try:
     import psycopg2
     import psycopg2.extensions
     import psycopg2.extras
-    from psycopg2 import sql
+    # psycopg2.sql as pgc.sql: names in SQL go through sql.Identifier
+    from psycopg2 import sql  # pylint: disable=unused-import
     HAS_PSYCOPG = True
 except ImportError:  # pragma: no cover - reported through missing_required_lib
     HAS_PSYCOPG = False
