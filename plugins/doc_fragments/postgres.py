@@ -51,6 +51,7 @@ options:
     description:
       - Further libpq connection parameters, such as C(application_name) or C(options).
       - These take precedence over the options above.
+      - Never logged (they may hold C(password) or C(sslpassword)).
     type: dict
     default: {}
 requirements:

@@ -12,13 +12,25 @@ short_description: Keep a verified, checksummed pg_dump no older than max_age, a
 version_added: 0.1.0
 description:
   - Makes sure O(dest) holds a verified backup of O(db) younger than O(max_age). When there is
-    none it runs C(pg_dump --format=custom) to a temporary file, verifies it with
-    C(pg_restore --list), records its SHA-256 and what it holds in a manifest, and only then
-    renames it into place. A run that finds a young enough backup does nothing.
+    none it runs C(pg_dump --format=custom) to a new temporary file, verifies it with
+    C(pg_restore --list) and a full C(pg_restore) to C(/dev/null), records its SHA-256 (in
+    C(sha256sum) format) and what it holds in a manifest, and only then renames it into place.
+  - A backup is trusted only while it verifies. Every run reads the backup it relies on again
+    (its SHA-256 against C(<name>.sha256) and the manifest, C(pg_restore --list), a full
+    C(pg_restore) to C(/dev/null)). A damaged one is a V(critical) finding, is renamed aside to
+    C(<name>.damaged-<UTC stamp>) (with its C(.sha256) and C(.json); never deleted), and a fresh
+    backup is taken. A run that finds a young enough backup that verifies does nothing.
   - Keeps the O(keep) newest verified backups and removes older ones and leftovers of interrupted
     runs; it never touches a file that does not match C(<db>-<UTC stamp>.dump).
   - Use O(max_age=0) to always take a fresh backup (before a deploy).
-  - The password reaches C(pg_dump) through its environment, never its command line.
+  - The password reaches C(pg_dump) through its environment, never its command line. The
+    connection is one C(--dbname=) argument, a libpq connection string whose every value is
+    quoted, so no option value (O(db) included) can become a C(pg_dump) option or another
+    connection parameter. C(connect_params.sslpassword) is refused (it could only be passed on
+    the command line).
+  - Files are created relative to O(dest) opened without following links, with C(O_EXCL) and
+    C(O_NOFOLLOW) under a temporary name, then renamed into place; O(dest) itself may not be a
+    symbolic link.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -32,7 +44,10 @@ attributes:
     description: Lists the backup files before and after.
 options:
   dest:
-    description: Directory of the backups; created (mode 0700) when missing.
+    description:
+      - Directory of the backups; created (mode 0700) when missing. The mode of an existing
+        directory is left as it is.
+      - May not be a symbolic link.
     type: path
     required: true
   max_age:
@@ -50,6 +65,12 @@ options:
   bin_dir:
     description: Directory of C(pg_dump) and C(pg_restore); C(PATH) when unset. Use the client of the server's major version or newer.
     type: path
+  rotate_only:
+    description:
+      - Only remove what rotation removes (backups beyond O(keep), leftovers of interrupted runs);
+        never take a backup, and rely on (so verify) none. For a full disk (the disk_space runbook).
+    type: bool
+    default: false
 requirements:
   - pg_dump and pg_restore
 seealso:
@@ -87,7 +108,9 @@ newest:
   returned: always
   type: dict
 plan:
-  description: Actions decided, each with C(action) (backup or remove), C(object) and C(reason).
+  description:
+    - Actions decided, each with C(action) (C(set aside), C(backup) or C(remove)), C(object) and
+      C(reason); C(set aside) also has C(to), the new name.
   returned: always
   type: list
   elements: dict
@@ -106,6 +129,22 @@ removed:
   returned: always
   type: list
   elements: str
+set_aside:
+  description: New names of the damaged backups renamed aside by this run (C(<name>.damaged-<UTC stamp>)).
+  returned: always
+  type: list
+  elements: str
+findings:
+  description:
+    - The verification of each backup the run relied on, newest first, until one verified -
+      V(ok) (verified) or V(critical) (damaged, with the reason in C(figure)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {object: backup /var/backups/postgres/payment_sandbox-20261122T020000Z.dump,
+       figure: "damaged: pg_restore cannot restore it: could not read input file: end of file",
+       threshold: "SHA-256 as recorded, pg_restore reads it", verdict: critical}
 '''
 
 import datetime
@@ -127,6 +166,7 @@ def main():
         keep=dict(type='int', default=7),
         compress=dict(type='int', default=6),
         bin_dir=dict(type='path'),
+        rotate_only=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
@@ -138,35 +178,50 @@ def main():
         module.fail_json(msg='keep must be at least 1 (the backup this run takes), got %d' % p['keep'])
     if not 0 <= p['compress'] <= 9:
         module.fail_json(msg='compress must be between 0 and 9, got %d' % p['compress'])
-    dest, db = p['dest'], p['db']
-    actions, before = pgb.plan(dest, db, max_age, p['keep'])
-    result = dict(changed=bool(actions), plan=actions, backup={}, removed=[], actions=[],
+    dest, db = os.path.abspath(p['dest']), p['db']
+    result = dict(changed=False, plan=[], backup={}, removed=[], actions=[], findings=[], set_aside=[],
                   database=dict(name=db, server=pgc.where(p)))
-    listing_before = [os.path.basename(b['path']) for b in before]
-    if not module.check_mode and actions:
-        try:
+    dfd = None
+    try:
+        pgb.check_db_name(db)
+        dbname_arg, env = pgb.connection(p)
+        dfd, created = pgb.open_dest(dest, create=False)
+        actions, findings, before = pgb.plan(dfd, dest, db, max_age, p['keep'], p['bin_dir'],
+                                             rotate_only=p['rotate_only'])
+        result.update(changed=bool(actions), plan=actions, findings=findings)
+        listing_before = [b['name'] for b in before]
+        if not module.check_mode and actions:
+            if dfd is None:
+                dfd, created = pgb.open_dest(dest, create=True)
+            for action in actions:
+                if action['action'] == 'set aside':
+                    pgb.set_aside(dfd, action['object'], action['to'])
+                    result['set_aside'].append(action['to'])
+                    result['actions'].append(action)
             for action in actions:
                 if action['action'] == 'backup':
-                    path, manifest = pgb.take(p, pgb.libpq_env(p), dest, db, p['compress'], p['bin_dir'])
+                    path, manifest = pgb.take(dbname_arg, env, dfd, dest, db, p['compress'], p['bin_dir'])
                     result['backup'] = dict(manifest, path=path)
                     result['actions'].append(dict(action, object=path))
-                    os.chmod(dest, 0o700)
             for action in actions:
                 if action['action'] == 'remove':
-                    pgb.remove(action['object'])
+                    pgb.remove(dfd, action['object'])
                     result['removed'].append(action['object'])
                     result['actions'].append(action)
-        except pgb.BackupError as exc:
-            module.fail_json(msg=str(exc), **result)
-        except OSError as exc:
-            module.fail_json(msg='cannot write the backup in %s: %s' % (dest, exc.strerror or exc), **result)
-    after = pgb.existing(dest, db)
+        after = pgb.existing(dfd, db)
+    except pgb.BackupError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg='cannot write the backup in %s: %s' % (dest, exc.strerror or exc), **result)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
     now = datetime.datetime.now(datetime.timezone.utc)
-    result['newest'] = ({'path': after[0]['path'], 'age_seconds': int((now - after[0]['taken']).total_seconds())}
-                        if after else {})
+    result['newest'] = ({'path': os.path.join(dest, after[0]['name']),
+                         'age_seconds': int((now - after[0]['taken']).total_seconds())} if after else {})
     if module._diff:
         result['diff'] = dict(before='\n'.join(listing_before) + '\n',
-                              after='\n'.join(os.path.basename(b['path']) for b in after) + '\n')
+                              after='\n'.join(b['name'] for b in after) + '\n')
     module.exit_json(**result)
 
 

@@ -60,10 +60,38 @@ options:
   checks:
     description:
       - Named SQL queries returning one number, each with a C(max) (default 0); a value above it is
-        a finding with verdict C(severity) (default V(critical)). Run in a read-only transaction.
+        a finding with verdict C(severity) (default V(critical)).
+      - Each check is C(name), C(sql), and optionally C(max), C(severity), C(params) and C(identifiers).
+      - C(sql) must be exactly one query (C(SELECT), C(WITH), C(VALUES) or C(TABLE)); several
+        statements are refused before anything is sent (a C(;) inside quotes, dollar quotes,
+        quoted identifiers or comments is part of the query). Functions that act outside a
+        read-only transaction (C(set_config), C(lo_*), C(dblink*), C(pg_terminate_backend),
+        session advisory locks, statistics resets, ...) are refused.
+      - Each check runs alone in its own C(READ ONLY) transaction, rolled back afterwards, in a
+        session whose transactions are all read-only (C(default_transaction_read_only) set at
+        connection time and C(SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY)).
+      - C(params) are values bound to C(%s) placeholders (a list) or to named placeholders (a dict) by
+        psycopg2, never spliced into the text; with C(params), write C(%%) for a literal C(%).
+      - C(identifiers) maps a C({name}) placeholder of C(sql) to a table or column name
+        (C(schema.table) is split on the dot) or a list of names (joined with commas), quoted
+        with C(psycopg2.sql.Identifier); with C(identifiers), write C({{) and C(}}) for literal braces.
+      - Never build C(sql) from variables with Jinja; pass them as C(params) or C(identifiers).
     type: list
     elements: dict
     default: []
+  check_role:
+    description:
+      - Role the checks run as (C(SET LOCAL ROLE) in each check's transaction), for example one
+        with only C(SELECT) rights, or C(pg_read_all_data) and C(pg_monitor).
+      - The read-only transaction stops writes to tables, but not what a superuser can do
+        through functions that read server files; when O(login_user) is a superuser, give a
+        role without those rights here. O(login_user) must be a member of it.
+    type: str
+  check_timeout:
+    description:
+      - C(statement_timeout) of each check (C(30s), C(2m), ...); V(0) for none.
+    type: str
+    default: 60s
   thresholds:
     description: Thresholds of the findings; defaults follow the runbooks.
     type: dict
@@ -121,6 +149,19 @@ EXAMPLES = r'''
         max: 0
   register: pg_health
 
+- name: A check over names and values that come from variables (never spliced into the SQL)
+  oncall.runbooks.pg_health_info:
+    db: payment_sandbox
+    check_role: oncall_readonly
+    check_timeout: 30s
+    sections: [checks]
+    checks:
+      - name: stale reservations
+        sql: SELECT count(*) FROM {table} WHERE {column} < now() - make_interval(secs => %s)
+        identifiers: {table: "{{ pool_table }}", column: reserved_at}
+        params: ["{{ max_age_seconds }}"]
+        severity: warning
+
 - name: Fail on a critical finding
   ansible.builtin.assert:
     that: pg_health.findings | selectattr('verdict', 'equalto', 'critical') | list | length == 0
@@ -152,6 +193,8 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
+    DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import health as pgh
 
@@ -167,6 +210,8 @@ def main():
             limit=dict(type='int', default=5),
         )),
         checks=dict(type='list', elements='dict', default=[]),
+        check_role=dict(type='str'),
+        check_timeout=dict(type='str', default='60s'),
         thresholds=dict(type='dict', default={}, options=dict(
             connections_warning=dict(type='float', default=0.8),
             connections_critical=dict(type='float', default=0.9),
@@ -183,7 +228,12 @@ def main():
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
-        conn = pgc.connect(module.params)
+        module.params['check_timeout_ms'] = parse_duration(module.params['check_timeout'], 'check_timeout') * 1000
+    except DurationError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        # read-only session: whatever a check ends, the next transaction cannot write
+        conn = pgc.connect(module.params, read_only=True)
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = '5s'")  # a diagnosis never waits long on a lock
         health = pgh.Health(conn, module.params)

@@ -284,9 +284,12 @@ def test_health_info_reports_checks_and_notes(pgdb):
     conn.cursor().execute('CREATE EXTENSION pg_stat_statements')
     res = run_module('pg_health_info', conn_args(server, db, sections=['statements']))
     assert res['notes'] == [] and isinstance(res['health']['statements'], list)
-    # a check may not write: it runs in a read-only transaction
+    # a check may not write: it must be a query, and runs in a read-only transaction
     res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
         {'name': 'sneaky', 'sql': 'DELETE FROM generated_cards RETURNING 1'}]))
+    assert res.failed and 'must be a query' in res['msg']
+    res = run_module('pg_health_info', conn_args(server, db, sections=['checks'], checks=[
+        {'name': 'sneaky', 'sql': 'WITH d AS (DELETE FROM generated_cards RETURNING 1) SELECT count(*) FROM d'}]))
     assert res.failed and 'read-only transaction' in res['msg']
     with conn.cursor() as cur:
         cur.execute('SELECT count(*) FROM generated_cards')

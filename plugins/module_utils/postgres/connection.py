@@ -12,6 +12,8 @@ try:
     import psycopg2
     import psycopg2.extensions
     import psycopg2.extras
+    # psycopg2.sql as pgc.sql: names in SQL go through sql.Identifier
+    from psycopg2 import sql  # pylint: disable=unused-import
     HAS_PSYCOPG = True
 except ImportError:  # pragma: no cover - reported through missing_required_lib
     HAS_PSYCOPG = False
@@ -32,7 +34,8 @@ def postgres_argument_spec():
                       choices=['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']),
         ca_cert=dict(type='path'),
         connect_timeout=dict(type='int', default=10),
-        connect_params=dict(type='dict', default={}),
+        # nested libpq parameters can carry secrets (password, sslpassword): never logged
+        connect_params=dict(type='dict', default={}, no_log=True),
     )
 
 
@@ -45,7 +48,13 @@ def where(params):
     return '%s:%s/%s' % (host, params.get('login_port'), params.get('db'))
 
 
-def dsn_kwargs(params):
+# The settings of a read-only session (pg_health_info): given at connection time, after any
+# options of connect_params, so they win; a statement can only change them inside its own
+# transaction, which the module rolls back.
+READ_ONLY_OPTIONS = '-c default_transaction_read_only=on -c standard_conforming_strings=on'
+
+
+def dsn_kwargs(params, read_only=False):
     kwargs = dict(
         dbname=params['db'],
         user=params.get('login_user'),
@@ -62,6 +71,8 @@ def dsn_kwargs(params):
     if params.get('ca_cert'):
         kwargs['sslrootcert'] = params['ca_cert']
     kwargs.update(params.get('connect_params') or {})
+    if read_only:
+        kwargs['options'] = ' '.join(o for o in (kwargs.get('options'), READ_ONLY_OPTIONS) if o)
     return kwargs
 
 
@@ -69,9 +80,10 @@ def describe_error(exc, params):
     """One sentence from a psycopg2 error: the server, and the first line of its message."""
     text = (getattr(exc, 'pgerror', None) or str(exc) or exc.__class__.__name__).strip()
     first = text.splitlines()[0] if text else exc.__class__.__name__
-    password = params.get('login_password')
-    if password:
-        first = first.replace(password, '********')
+    extra = params.get('connect_params') or {}
+    for secret in (params.get('login_password'), extra.get('password'), extra.get('sslpassword')):
+        if secret and isinstance(secret, str):
+            first = first.replace(secret, '********')
     return first.replace('FATAL:  ', '').replace('ERROR:  ', '')
 
 
@@ -80,10 +92,14 @@ def failure(exc, params):
     return 'PostgreSQL at %s failed: %s' % (where(params), describe_error(exc, params))
 
 
-def connect(params, autocommit=True):
-    """A connection in autocommit mode (VACUUM and REINDEX CONCURRENTLY need it)."""
+def connect(params, autocommit=True, read_only=False):
+    """A connection in autocommit mode (VACUUM and REINDEX CONCURRENTLY need it).
+
+    read_only: every transaction of the session is READ ONLY (default_transaction_read_only
+    given at connection time and SET SESSION CHARACTERISTICS), so that nothing a statement
+    ends, not even a COMMIT, leaves a transaction that can write."""
     try:
-        conn = psycopg2.connect(**dsn_kwargs(params))
+        conn = psycopg2.connect(**dsn_kwargs(params, read_only))
     except psycopg2.OperationalError as exc:
         cause = describe_error(exc, params)
         if 'password authentication failed' in cause:
@@ -95,6 +111,11 @@ def connect(params, autocommit=True):
                                     % (params['db'], where(params)))
         raise PgConnectionError('cannot connect to PostgreSQL at %s: %s' % (where(params), cause))
     conn.autocommit = autocommit
+    if read_only:
+        with conn.cursor() as cur:
+            cur.execute('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY')
+        if not autocommit:
+            conn.commit()
     return conn
 
 

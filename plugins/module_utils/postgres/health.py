@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict as _verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import statements
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
     INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
 
@@ -182,29 +183,83 @@ class Health(object):
                 for r in rows]
 
     def checks(self):
+        """Each check alone, as exactly one query, in its own READ ONLY transaction of a
+        read-only session, with check_timeout as its statement_timeout and as check_role when
+        one is given, rolled back whatever happens."""
         out = []
         for i, check in enumerate(self.p['checks'] or []):
-            name, sql = check.get('name'), check.get('sql')
-            if not name or not sql:
+            name, text = check.get('name'), check.get('sql')
+            if not name or not text:
                 raise HealthError('checks[%d] needs a name and an sql' % i)
             maximum = int(check.get('max', 0))
-            cur = self.conn.cursor()
-            # the connection is in autocommit mode: this explicit transaction keeps the
-            # user's SQL read-only, and is rolled back whatever happens
-            cur.execute('BEGIN READ ONLY')
-            try:
-                cur.execute(sql)
-                row = cur.fetchone()
-                value = int(row[0]) if row and row[0] is not None else 0
-            except (pgc.psycopg2.Error, TypeError, ValueError) as exc:
-                raise HealthError('check %s failed: %s' % (name, pgc.describe_error(exc, self.p)))
-            finally:
-                cur.execute('ROLLBACK')
+            value = self._run_check(i, check)
             ok = value <= maximum
             out.append({'name': name, 'value': value, 'max': maximum, 'ok': ok})
             self.findings.append({'object': 'check %s' % name, 'figure': value, 'threshold': '<= %d' % maximum,
                                   'verdict': 'ok' if ok else check.get('severity', 'critical')})
         return out
+
+    def _check_text(self, i, check):
+        """The statement exactly as it is sent: identifiers quoted by psycopg2.sql.Identifier,
+        values bound by psycopg2, then read by the lexer (one query, nothing refused)."""
+        where = 'checks[%d] (%s)' % (i, check['name'])
+        text = check['sql']
+        identifiers = check.get('identifiers')
+        if identifiers not in (None, {}):
+            if not isinstance(identifiers, dict):
+                raise HealthError('%s identifiers must be a dict of names, got %s' % (where, type(identifiers).__name__))
+            names = {}
+            for key, value in identifiers.items():
+                parts = value if isinstance(value, list) else [value]
+                if not parts or not all(isinstance(p, str) and p and all(p.split('.')) for p in parts):
+                    raise HealthError('%s identifiers.%s must be a non-empty name ([schema.]name) or a list of them'
+                                      % (where, key))
+                names[key] = pgc.sql.SQL(', ').join(pgc.sql.Identifier(*p.split('.')) for p in parts)
+            try:
+                text = pgc.sql.SQL(text).format(**names).as_string(self.conn)
+            except KeyError as exc:
+                raise HealthError('%s names {%s} but identifiers has no %s' % (where, exc.args[0], exc.args[0]))
+            except (ValueError, IndexError) as exc:
+                raise HealthError('%s sql cannot take identifiers: %s (write {{ and }} for literal braces)'
+                                  % (where, exc))
+        params = check.get('params')
+        if params is not None and not isinstance(params, (list, dict)):
+            raise HealthError('%s params must be a list (or a dict for %%(name)s), got %s'
+                              % (where, type(params).__name__))
+        if params:
+            try:
+                with self.conn.cursor() as cur:
+                    text = cur.mogrify(text, params).decode(pgc.psycopg2.extensions.encodings[self.conn.encoding])
+            except (TypeError, ValueError, KeyError, IndexError, pgc.psycopg2.Error) as exc:
+                raise HealthError('%s params do not fit its sql: %s (write %%%% for a literal %%)' % (where, exc))
+        try:
+            statements.read_only_query(text)
+        except statements.SqlTextError as exc:
+            raise HealthError('%s %s' % (where, exc))
+        return text
+
+    def _run_check(self, i, check):
+        text = self._check_text(i, check)
+        name = check['name']
+        with self.conn.cursor() as cur:
+            # autocommit connection: this transaction is the check's, and is rolled back
+            cur.execute('BEGIN READ ONLY')
+            try:
+                cur.execute("SELECT set_config('statement_timeout', %s, true)",
+                            ('%dms' % int(self.p.get('check_timeout_ms') or 0),))
+                if self.p.get('check_role'):
+                    try:
+                        cur.execute(pgc.sql.SQL('SET LOCAL ROLE {}').format(pgc.sql.Identifier(self.p['check_role'])))
+                    except pgc.psycopg2.Error as exc:
+                        raise HealthError('check_role %s cannot be used: %s'
+                                          % (self.p['check_role'], pgc.describe_error(exc, self.p)))
+                cur.execute(text)
+                row = cur.fetchone() if cur.description else None
+                return int(row[0]) if row and row[0] is not None else 0
+            except (pgc.psycopg2.Error, TypeError, ValueError) as exc:
+                raise HealthError('check %s failed: %s' % (name, pgc.describe_error(exc, self.p)))
+            finally:
+                cur.execute('ROLLBACK')
 
     def collect(self, sections):
         return dict((name, getattr(self, name)()) for name in SECTIONS if name in sections)
