@@ -105,8 +105,10 @@ def test_cell(matrix, playbook, fault):
     named = [f for f in report['findings'] if f.get('verdict') != 'ok'
              and any(w in ('%s %s' % (f.get('object', ''), f.get('figure', ''))).lower() for w in words)]
     assert named, 'no finding names the fault (%s): %s' % (fault, report['findings'])
-    # a diagnosis: nothing applied
-    assert report['summary']['applied'] == 0, report['steps']
+    # a runbook's diagnosis applies nothing; a maintenance window goes on with the parts the
+    # fault does not touch (checked in test_playbooks.py), so only runbooks are held to zero here
+    if playbook.startswith('runbooks/'):
+        assert report['summary']['applied'] == 0, report['steps']
     # the last line: verdict, report, next step
     assert 'VERDICT %s' % report['verdict'].upper() in proc.stdout and report['started']
     # the fault's password never shows
