@@ -179,52 +179,52 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 
 
 def run(module):
     params = dict(module.params)
-    try:
-        params['lock_timeout_s'] = parse_duration(params['lock_timeout'], 'lock_timeout')
-        params['statement_timeout_s'] = (parse_duration(params['statement_timeout'], 'statement_timeout')
-                                         if params['statement_timeout'] else None)
-        max_runtime = parse_duration(params['max_runtime'], 'max_runtime') if params['max_runtime'] else None
-    except DurationError as exc:
-        raise pgm.MaintenanceError(str(exc))
-    if params['lock_timeout_s'] <= 0:
-        raise pgm.MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
-                                   'never wait on a lock without limit')
-    maint = pgm.Maintenance(None, params)  # validates operations before connecting
+    pgm.validate(params)  # every option is checked before anything connects
+    maint = pgm.Maintenance(None, params)
     maint.conn = pgc.connect(params)
     obs = maint.observe()
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
-                  skipped_items=list(maint.not_planned),
+                  skipped_items=list(maint.not_planned), findings=maint.findings,
                   database=dict(name=params['db'], server=pgc.where(params)))
+    warnings = list(maint.warnings)
     if maint.scope_is_empty(obs):
-        result['warnings'] = ['no table matches schemas %s, tables %s, exclude_tables %s'
-                              % (params['schemas'], params['tables'], params['exclude_tables'])]
-    before = maint.figures(items)
+        warnings.append('no table matches schemas %s, tables %s, exclude_tables %s'
+                        % (params['schemas'], params['tables'], params['exclude_tables']))
+    before = maint.figures_before(items)
     result['before'] = before
-    if module.check_mode or not items:
+    if module.check_mode:
+        predicted = maint.predict(items)
+        result['skipped_items'] += predicted
+        result['after'] = maint.predict_after(before, items, predicted)
+        result['changed'] = len(predicted) < len(items)
+    elif not items:
         result['after'] = before
     else:
         try:
-            done, skipped = maint.apply(items, max_runtime)
+            done, skipped = maint.apply(items, params['max_runtime_s'])
         except pgm.ApplyInterrupted as exc:
-            result.update(done=exc.done, skipped_items=exc.skipped, changed=bool(exc.done),
+            result.update(done=exc.done, skipped_items=result['skipped_items'] + exc.skipped, changed=bool(exc.done),
                           remaining=[i.to_dict() for i in exc.remaining])
             result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             module.fail_json(**result)
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
         result['after'] = maint.figures(items)
+    if warnings:
+        result['warnings'] = warnings
     if module.check_mode:
-        result['changed'] = bool(items)
-    result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']), len(result['skipped_items']))
+        result['msg'] = '%d planned, %d would run, %d skipped' % (
+            len(items), len(items) - len(maint.predict(items)), len(result['skipped_items']))
+    else:
+        result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
+                                                             len(result['skipped_items']))
     if module._diff:
         result['diff'] = dict(before=result['before'], after=result['after'])
     return result
@@ -241,6 +241,7 @@ def main():
         statement_timeout=dict(type='str'),
         max_runtime=dict(type='str'),
         allow_blocking=dict(type='bool', default=False),
+        measure_max_size=dict(type='str', default=pgm.DEFAULT_MEASURE_MAX_SIZE),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not pgc.HAS_PSYCOPG:

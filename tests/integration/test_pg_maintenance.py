@@ -199,7 +199,7 @@ def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
         release.join()
         snapshot.close()
     assert not res.failed, res.result
-    assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why']
+    assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why'], (res['done'], res['msg'])
     # nothing half-built is left behind once the old snapshot is gone
     res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}, tables=['orders']))
     assert all(st[1] for st in index_state(conn, 'orders'))
@@ -238,7 +238,7 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
 @pytest.mark.parametrize('args,needle', [
     (dict(operations={'vacuum': {'full': True}}), 'allow_blocking'),
     (dict(operations={'vaccum': {}}), "unknown operation 'vaccum'"),
-    (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'between 0 and 1'),
+    (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'operations.vacuum.min_dead_ratio must be a number from 0 to 1'),
     (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
     (dict(operations={'vacuum': {}}, db='no_such_db'), 'database no_such_db does not exist'),
     (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),
