@@ -183,6 +183,7 @@ def main():
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
+        pgh.validate_options(module.params)  # numbers and checks[].max, before connecting
         conn = pgc.connect(module.params)
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = '5s'")  # a diagnosis never waits long on a lock

@@ -818,6 +818,8 @@ class Maintenance(object):
                     raise ApplyInterrupted(done, skipped, items[index:], pgc.describe_error(exc, self.params))
                 why = {'55P03': 'lock not granted within lock_timeout %s' % format_duration(self.params['lock_timeout_s']),
                        '57014': 'cancelled by statement_timeout'}.get(code, pgc.describe_error(exc, self.params))
+                if code == '42501' and item.denied:  # insufficient privilege: say which one
+                    why = '%s (%s)' % (why, item.denied)
                 entry = dict(item.to_dict(), why=why)
                 if item.operation == 'reindex' and 'CONCURRENTLY' in item.statement:
                     entry['cleanup'] = self._drop_leftovers(cur, item)
