@@ -196,7 +196,7 @@ def check_duration(value, option, high=None):
     """None or '' (unset), else a duration in seconds, finite and at most *high*."""
     if value is None or value == '':
         return None
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, str) and len(value) > 64:
         raise _bad(option, 'a duration such as 30s, 10m, 24h or 7d', value)
     try:
         seconds = parse_duration(value, option)
