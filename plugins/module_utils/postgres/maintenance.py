@@ -591,6 +591,7 @@ class Maintenance(object):
         rows = pgc.query(self.conn, SESSIONS_SQL)
         t = self.ops['terminate']
         hidden = [r for r in rows if r['backend_type'] is None and r['user'] is not None
+                  and (not r['superuser'] or t['include_superusers'])
                   and (not t['users'] or r['user'] in t['users']) and r['user'] not in t['exclude_users']
                   and (not t['applications'] or any(fnmatch.fnmatchcase(r['application'] or '', p)
                                                     for p in t['applications']))]
