@@ -376,7 +376,7 @@ def measured_index_bloat(m, fillfactor, block_size):
     if total < 2 or not m['leaf_pages']:
         return 0.0
     density = m['avg_leaf_density']
-    if density is None or density != density:  # NaN: no leaf page to average
+    if density is None or math.isnan(density):  # NaN: no leaf page to average
         return 0.0
     needed = math.ceil(m['leaf_pages'] * density / float(fillfactor)) + m['internal_pages'] + 1
     return max(0.0, 1.0 - float(needed) / total)
@@ -579,7 +579,6 @@ class Maintenance(object):
         if m is not None:
             r['bloat'] = measured_index_bloat(m, r['fillfactor'], r['block_size'])
             r['bloat_source'] = 'pgstatindex'
-            r['leaf_density'] = round(float(m['avg_leaf_density']), 2) if m['avg_leaf_density'] == m['avg_leaf_density'] else None
             return
         if estimate is not None:
             r['bloat_source'] = 'catalog estimate (reltuples)'
