@@ -18,6 +18,12 @@ description:
     runs user-defined C(checks) (named SQL returning a count, with a maximum).
   - Each figure that has a threshold becomes a finding with a verdict (V(ok), V(warning),
     V(critical)). A missing C(pg_stat_statements) is a note, not a failure.
+  - Dead tuples of tables whose statistics counters were reset (C(pg_stat_reset()), a crash, a
+    restore) and the bloat of B-tree indexes that cannot be estimated (never-analyzed table) are
+    measured with C(pgstattuple) when it is installed (each relation up to 1GB, 60 seconds in all);
+    otherwise they are a V(warning) finding naming them.
+  - Numbers (O(limit), O(thresholds), each C(checks[].max)) are validated before connecting; an
+    error is one sentence naming the option.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -228,8 +234,11 @@ def main():
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
+        pgh.validate_options(module.params)  # numbers and checks[].max, before connecting
         module.params['check_timeout_ms'] = parse_duration(module.params['check_timeout'], 'check_timeout') * 1000
     except DurationError as exc:
+        module.fail_json(msg=str(exc))
+    except pgh.HealthError as exc:
         module.fail_json(msg=str(exc))
     try:
         # read-only session: whatever a check ends, the next transaction cannot write

@@ -23,6 +23,27 @@ description:
     interrupted rebuild are dropped (first by this run, or by the next one if the server went away).
   - Sessions are terminated only when they match, never this module's own backend, replication or
     autovacuum workers, and superusers only with C(include_superusers).
+  - Statistics that cannot be trusted are detected - after C(pg_stat_reset()),
+    C(pg_stat_reset_single_table_counters()), a crash or immediate shutdown, or a restore,
+    C(pg_stat_all_tables) shows no dead tuples. A table whose counters are empty while the catalog
+    counts rows, or that has pages but no VACUUM or ANALYZE in its counters, is measured with
+    C(pgstattuple_approx) (and its B-tree indexes with C(pgstatindex)) when the C(pgstattuple)
+    extension is installed in the database and the role may execute it (C(pg_stat_scan_tables)).
+    Measuring is bounded by O(measure_max_size) per relation, by O(max_runtime) (the same window as
+    the work), and by O(lock_timeout) and O(statement_timeout) per call. What cannot be measured is
+    a C(warning) in RV(findings) naming the tables and how to get their figures, and an entry in
+    RV(skipped_items); it is never an empty plan without a word.
+  - A B-tree index whose bloat cannot be estimated from the catalog (its table was never analyzed)
+    is measured with C(pgstatindex), or listed in RV(skipped_items) with the reason.
+  - Every option and every operation setting is validated before anything connects (types,
+    ranges, NaN and infinity refused); an error is one sentence naming the option.
+  - PostgreSQL skips a C(VACUUM) or C(ANALYZE) of a table the role does not own with a WARNING,
+    not an error. The server's notices are read after each statement; such an item goes to
+    RV(skipped_items) with PostgreSQL's own reason, is not counted as done, and does not make the
+    task changed. Privileges the role needs - table ownership (C(MAINTAIN) from PostgreSQL 17;
+    PostgreSQL 15 and 16 have no such privilege), C(pg_signal_backend) to terminate sessions of
+    other roles, C(pg_read_all_stats) to see their state, C(pg_stat_scan_tables) for
+    C(pgstattuple) - are in the collection's C(docs/postgres.md).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -30,10 +51,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Runs only catalog and statistics queries and returns the plan.
+    description:
+      - Runs only catalog, statistics and (read-only) C(pgstattuple) queries and returns the plan;
+        statements PostgreSQL would refuse or skip for this role are predicted into RV(skipped_items)
+        and do not count as a change.
   diff_mode:
     support: full
-    description: Shows dead tuples of the planned tables and bloat of the planned indexes before and after.
+    description:
+      - Shows dead tuples of the planned tables and bloat of the planned indexes before and after;
+        in check mode, after is the prediction (no dead tuples after VACUUM, no bloat after REINDEX).
 options:
   operations:
     description:
@@ -82,6 +108,14 @@ options:
       - Allow C(VACUUM FULL) and plain C(REINDEX), which block writes (and reads) on the object.
     type: bool
     default: false
+  measure_max_size:
+    description:
+      - Largest table or index measured with C(pgstattuple_approx) / C(pgstatindex) when its
+        statistics cannot be trusted (C(pgstattuple_approx) reads every page not marked
+        all-visible, C(pgstatindex) the whole index). Larger ones are listed in
+        RV(skipped_items) as not measured.
+    type: str
+    default: 1GB
 requirements:
   - psycopg2 (Python library)
 seealso:
@@ -151,8 +185,11 @@ done:
   elements: dict
 skipped_items:
   description:
-    - Objects past a threshold that were not handled, each with C(why) (lock not granted within
-      O(lock_timeout), window over, cannot be rebuilt concurrently, ...).
+    - Objects past a threshold that were not handled, or whose state could not be measured, each
+      with C(why) (lock not granted within O(lock_timeout), window over, cannot be rebuilt
+      concurrently, skipped by PostgreSQL for lack of privilege with its own reason, dead tuples or
+      bloat unknown and why, ...).
+    - In check mode, the planned statements PostgreSQL would refuse or skip for this role.
     - Named so because Ansible reserves C(skipped) for skipped tasks.
   returned: always
   type: list
@@ -163,9 +200,28 @@ before:
   type: dict
   sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096}}, indexes: {}}
 after:
-  description: The same figures after the run (equal to RV(before) in check mode).
+  description:
+    - The same figures after the run; in check mode, the predicted figures (no dead tuples after a
+      planned VACUUM, nothing modified since ANALYZE, no bloat after REINDEX; unchanged for
+      statements PostgreSQL would skip).
   returned: always
   type: dict
+findings:
+  description:
+    - What the module could not judge, with a verdict - C(warning) for tables whose dead tuples are
+      unknown (statistics reset and no C(pgstattuple)) with C(tables) and C(how), or for sessions
+      hidden from the role (no C(pg_read_all_stats)); C(ok) for tables measured with
+      C(pgstattuple_approx) after a reset.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - object: dead tuples of 2 table(s) whose statistics counters were reset
+      figure: unknown
+      threshold: figures needed to plan VACUUM
+      verdict: warning
+      tables: [public.orders, public.cards]
+      how: "the pgstattuple extension is not installed in database shop: run CREATE EXTENSION pgstattuple there"
 database:
   description: The database worked on (C(name), C(server)).
   returned: always
@@ -179,52 +235,52 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 
 
 def run(module):
     params = dict(module.params)
-    try:
-        params['lock_timeout_s'] = parse_duration(params['lock_timeout'], 'lock_timeout')
-        params['statement_timeout_s'] = (parse_duration(params['statement_timeout'], 'statement_timeout')
-                                         if params['statement_timeout'] else None)
-        max_runtime = parse_duration(params['max_runtime'], 'max_runtime') if params['max_runtime'] else None
-    except DurationError as exc:
-        raise pgm.MaintenanceError(str(exc))
-    if params['lock_timeout_s'] <= 0:
-        raise pgm.MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
-                                   'never wait on a lock without limit')
-    maint = pgm.Maintenance(None, params)  # validates operations before connecting
+    pgm.validate(params)  # every option is checked before anything connects
+    maint = pgm.Maintenance(None, params)
     maint.conn = pgc.connect(params)
     obs = maint.observe()
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
-                  skipped_items=list(maint.not_planned),
+                  skipped_items=list(maint.not_planned), findings=maint.findings,
                   database=dict(name=params['db'], server=pgc.where(params)))
+    warnings = list(maint.warnings)
     if maint.scope_is_empty(obs):
-        result['warnings'] = ['no table matches schemas %s, tables %s, exclude_tables %s'
-                              % (params['schemas'], params['tables'], params['exclude_tables'])]
-    before = maint.figures(items)
+        warnings.append('no table matches schemas %s, tables %s, exclude_tables %s'
+                        % (params['schemas'], params['tables'], params['exclude_tables']))
+    before = maint.figures_before(items)
     result['before'] = before
-    if module.check_mode or not items:
+    if module.check_mode:
+        predicted = maint.predict(items)
+        result['skipped_items'] += predicted
+        result['after'] = maint.predict_after(before, items, predicted)
+        result['changed'] = len(predicted) < len(items)
+    elif not items:
         result['after'] = before
     else:
         try:
-            done, skipped = maint.apply(items, max_runtime)
+            done, skipped = maint.apply(items, params['max_runtime_s'])
         except pgm.ApplyInterrupted as exc:
-            result.update(done=exc.done, skipped_items=exc.skipped, changed=bool(exc.done),
+            result.update(done=exc.done, skipped_items=result['skipped_items'] + exc.skipped, changed=bool(exc.done),
                           remaining=[i.to_dict() for i in exc.remaining])
             result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             module.fail_json(**result)
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
         result['after'] = maint.figures(items)
+    if warnings:
+        result['warnings'] = warnings
     if module.check_mode:
-        result['changed'] = bool(items)
-    result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']), len(result['skipped_items']))
+        result['msg'] = '%d planned, %d would run, %d skipped' % (
+            len(items), len(items) - len(maint.predict(items)), len(result['skipped_items']))
+    else:
+        result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
+                                                             len(result['skipped_items']))
     if module._diff:
         result['diff'] = dict(before=result['before'], after=result['after'])
     return result
@@ -241,6 +297,7 @@ def main():
         statement_timeout=dict(type='str'),
         max_runtime=dict(type='str'),
         allow_blocking=dict(type='bool', default=False),
+        measure_max_size=dict(type='str', default=pgm.DEFAULT_MEASURE_MAX_SIZE),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not pgc.HAS_PSYCOPG:

@@ -190,7 +190,24 @@ def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
     make_table(conn, 'orders', rows=60000, delete_share=0.9)
     wait_stats(conn, 'orders', 50000)
     snapshot = old_snapshot(server, db)
-    release = threading.Timer(4.0, snapshot.rollback)
+
+    def release_after_the_module_waited():
+        # hold the snapshot until the module's REINDEX has waited past its statement_timeout
+        # (not a fixed delay: under load the module may take seconds to start)
+        watcher = server.connect(db=db)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with watcher.cursor() as cur:
+                cur.execute("""SELECT 1 FROM pg_stat_activity WHERE application_name = 'oncall.runbooks'
+                               AND query ILIKE 'REINDEX%%'""")
+                if cur.fetchall():
+                    break
+            time.sleep(0.05)
+        time.sleep(2.5)
+        watcher.close()
+        snapshot.rollback()
+
+    release = threading.Thread(target=release_after_the_module_waited)
     release.start()
     try:
         res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}},
@@ -199,7 +216,7 @@ def test_reindex_that_times_out_drops_its_own_leftover(pgdb):
         release.join()
         snapshot.close()
     assert not res.failed, res.result
-    assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why']
+    assert res['skipped_items'] and 'statement_timeout' in res['skipped_items'][0]['why'], (res['done'], res['msg'])
     # nothing half-built is left behind once the old snapshot is gone
     res = run_module('pg_maintenance', conn_args(server, db, operations={'reindex': {}}, tables=['orders']))
     assert all(st[1] for st in index_state(conn, 'orders'))
@@ -216,13 +233,21 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
     other_user = server.connect(db=db, user='batch', password='batch-pw', application_name='festivals-api')
     superuser = server.connect(db=db, application_name='festivals-api')
     busy = server.connect(db=db, user='app', password='app-pw', application_name='festivals-api')
-    worker = threading.Thread(target=lambda: busy.cursor().execute('SELECT pg_sleep(4)'))
+
+    def long_query():
+        try:
+            busy.cursor().execute('SELECT pg_sleep(120)')
+        except psycopg2.errors.QueryCanceled:
+            pass  # cancelled below, once the module has run
+
+    worker = threading.Thread(target=long_query)
     worker.start()
     time.sleep(1.5)
     try:
         res = run_module('pg_maintenance', conn_args(server, db, operations={'terminate': {
             'idle_for': '1s', 'users': ['app'], 'applications': ['festivals-*']}}))
     finally:
+        conn.cursor().execute('SELECT pg_cancel_backend(%s)', (busy.get_backend_pid(),))
         worker.join()
     assert not res.failed, res.result
     pids = sorted(c.get_backend_pid() for c in targets)
@@ -238,7 +263,7 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
 @pytest.mark.parametrize('args,needle', [
     (dict(operations={'vacuum': {'full': True}}), 'allow_blocking'),
     (dict(operations={'vaccum': {}}), "unknown operation 'vaccum'"),
-    (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'between 0 and 1'),
+    (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'operations.vacuum.min_dead_ratio must be a number from 0 to 1'),
     (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
     (dict(operations={'vacuum': {}}, db='no_such_db'), 'database no_such_db does not exist'),
     (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),

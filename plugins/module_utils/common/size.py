@@ -5,22 +5,37 @@
 
 from __future__ import annotations
 
+import math
+import re
+
+# Larger than any disk this collection will see, small enough to stay exact in a float.
+MAX_SIZE = 1 << 60
+
+_SIZE = re.compile(r'([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)(TB|GB|MB|KB|B)?', re.ASCII)
+_UNITS = {'TB': 1 << 40, 'GB': 1 << 30, 'MB': 1 << 20, 'KB': 1 << 10, 'B': 1, None: 1}
+
 
 class SizeError(ValueError):
     pass
 
 
-def parse_size(value):
-    """'1MB' / '512kB' / bytes -> bytes."""
+def parse_size(value, option=None):
+    """'1MB' / '512kB' / bytes -> bytes.
+
+    Negative, NaN, infinite, boolean and absurdly large values are refused with one sentence
+    that names *option* when it is given."""
+    what = '%s must be a size such as 1MB or 512kB' % option if option else 'not a size such as 1MB or 512kB'
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + '...'
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SizeError('%s, not %s' % (what, shown) if option else '%s is %s' % (shown, what))
     if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip().upper().replace(' ', '')
-    for unit, mult in (('TB', 1 << 40), ('GB', 1 << 30), ('MB', 1 << 20), ('KB', 1 << 10), ('B', 1)):
-        if text.endswith(unit):
-            try:
-                return int(float(text[:-len(unit)]) * mult)
-            except ValueError:
-                break
-    if text.isdigit():
-        return int(text)
-    raise SizeError('%r is not a size such as 1MB or 512kB' % value)
+        number = value
+    else:
+        match = _SIZE.fullmatch(value.strip().upper().replace(' ', ''))
+        if not match:
+            raise SizeError('%s, not %s' % (what, shown) if option else '%s is %s' % (shown, what))
+        number = float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(number, float) and not math.isfinite(number) or number < 0 or number > MAX_SIZE:
+        raise SizeError('%s from 0 to 1024TB, not %s' % (what, shown) if option
+                        else '%s is %s from 0 to 1024TB' % (shown, what))
+    return int(number)

@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict as _verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import statements
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
     INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
 
@@ -15,6 +18,12 @@ SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'seq_scans',
             'wraparound', 'replication', 'migrations', 'checks')
 
 XID_LIMIT = 2 ** 31
+
+# Tables and indexes whose statistics cannot be trusted (a reset, a crash, a restore, never
+# analyzed) are measured with pgstattuple when it is installed: each up to this size, all of them
+# within this many seconds; the rest are reported as unknown.
+MEASURE_MAX_SIZE = 1 << 30
+MEASURE_BUDGET_S = 60
 
 
 class HealthError(Exception):
@@ -91,15 +100,16 @@ class Health(object):
         all_ix = self.q(INDEXES_SQL)
         invalid = [{'schema': i['schema'], 'table': i['table'], 'name': i['name'], 'size': i['size']}
                    for i in all_ix if not i['valid']]
-        bloated = []
-        for ix in all_ix:
-            bloat = index_bloat(ix)
-            if bloat is not None and bloat >= 0.3 and ix['size'] >= 1 << 20:
-                bloated.append({'schema': ix['schema'], 'name': ix['name'], 'size': ix['size'],
-                                'bloat_ratio': round(bloat, 4)})
+        bloated, unknown = self.bloated_indexes(all_ix)
         self.findings.append({'object': 'invalid indexes', 'figure': len(invalid), 'threshold': '> 0 warning',
                               'verdict': 'warning' if invalid else 'ok'})
-        return {'unused': unused, 'invalid': invalid, 'bloated': bloated}
+        out = {'unused': unused, 'invalid': invalid, 'bloated': bloated}
+        if unknown:
+            out['bloat_unknown'] = unknown
+            self.findings.append({'object': 'indexes of 1MB or more whose bloat is unknown', 'figure': len(unknown),
+                                  'threshold': '> 0 warning', 'verdict': 'warning',
+                                  'indexes': ['%s.%s' % (u['schema'], u['name']) for u in unknown]})
+        return out
 
     def seq_scans(self):
         """Missing-index hints (runbook 001 5.3: idx_scan = 0 AND seq_scan > 0): tables of at least
@@ -133,17 +143,33 @@ class Health(object):
         return {'database': db, 'tables': tables}
 
     def dead_tuples(self):
-        rows = []
+        rows, unknown = [], []
         for t in self.q(TABLES_SQL):
-            ratio = dead_ratio(t)
-            rows.append({'schema': t['schema'], 'name': t['name'], 'dead_tuples': t['dead'],
-                         'live_tuples': t['live'], 'dead_ratio': round(ratio, 4)})
-        rows.sort(key=lambda r: -r['dead_tuples'])
+            row = {'schema': t['schema'], 'name': t['name'], 'dead_tuples': t['dead'], 'live_tuples': t['live']}
+            why = pgm.counters_unknown(t)
+            if why:
+                m, not_measured = self.measurer().table(t['oid'])
+                if m is None:
+                    row.update(dead_tuples=None, live_tuples=None, dead_ratio=None, unknown=why)
+                    unknown.append('%s.%s' % (t['schema'], t['name']))
+                    rows.append(row)
+                    continue
+                t = dict(t, live=m['live'], dead=m['dead'])
+                row.update(dead_tuples=m['dead'], live_tuples=m['live'], source='pgstattuple_approx')
+            row['dead_ratio'] = round(dead_ratio(t), 4)
+            rows.append(row)
+        rows.sort(key=lambda r: -(r['dead_tuples'] if r['dead_tuples'] is not None else -1))
         t = self.p['thresholds']
-        over = [r for r in rows if r['dead_ratio'] >= t['dead_ratio_warning'] and r['dead_tuples'] >= 1000]
+        over = [r for r in rows if r['dead_ratio'] is not None and r['dead_ratio'] >= t['dead_ratio_warning']
+                and r['dead_tuples'] >= 1000]
         self.findings.append({'object': 'tables with >= %.0f%% dead tuples' % (t['dead_ratio_warning'] * 100),
                               'figure': len(over), 'threshold': '> 0 warning',
                               'verdict': 'warning' if over else 'ok'})
+        if unknown:
+            self.findings.append({'object': 'tables whose dead tuples are unknown (statistics counters reset)',
+                                  'figure': len(unknown), 'threshold': '> 0 warning', 'verdict': 'warning',
+                                  'tables': unknown, 'how': self.measurer().why_not
+                                  or 'larger than 1GB or over the 60s measuring budget: ANALYZE them'})
         return rows[:self.p['limit']]
 
     def wraparound(self):
@@ -261,5 +287,64 @@ class Health(object):
             finally:
                 cur.execute('ROLLBACK')
 
+    # -- statistics that cannot be trusted (see maintenance.counters_unknown) ---------------------
+    def measurer(self):
+        if getattr(self, '_measurer', None) is None:
+            params = dict(self.p, lock_timeout_s=5, max_runtime_s=MEASURE_BUDGET_S)
+            self._measurer = pgm.Measurer(self.conn, params, MEASURE_MAX_SIZE,
+                                          deadline=time.monotonic() + MEASURE_BUDGET_S)
+        return self._measurer
+
+    def bloated_indexes(self, all_ix):
+        """B-tree indexes of 1MB or more with 30% or more bloat: estimated from the catalog, or
+        measured with pgstatindex when the estimate has nothing to stand on (a never-analyzed
+        table, counters reset). Returns (bloated, unknown)."""
+        bloated, unknown = [], []
+        for ix in all_ix:
+            if not ix['valid'] or ix['method'] != 'btree' or ix['size'] < 1 << 20:
+                continue
+            table_unknown = pgm.counters_unknown(ix, prefix='t_')
+            if table_unknown and not ix['partial']:
+                ix['tuples'] = ix['index_reltuples']
+            bloat = index_bloat(ix) if ix['tuples'] >= 0 else None
+            source = 'estimate'
+            if bloat is None or table_unknown:
+                m, why = self.measurer().index(ix['oid'])
+                if m is not None:
+                    bloat, source = pgm.measured_index_bloat(m, ix['fillfactor'], ix['block_size']), 'pgstatindex'
+                elif bloat is None:
+                    unknown.append({'schema': ix['schema'], 'name': ix['name'], 'size': ix['size'],
+                                    'why': (table_unknown or 'its table was never analyzed') + '; ' + why})
+                    continue
+            if bloat >= 0.3:
+                bloated.append({'schema': ix['schema'], 'name': ix['name'], 'size': ix['size'],
+                                'bloat_ratio': round(bloat, 4), 'source': source})
+        return bloated, unknown
+
     def collect(self, sections):
         return dict((name, getattr(self, name)()) for name in SECTIONS if name in sections)
+
+
+def validate_options(params):
+    """pg_health_info's one validation step, before connecting: every number finite and in range,
+    every check's max a non-negative integer (normalised in place), one sentence naming the option."""
+    try:
+        params['limit'] = pgm.check_number(params.get('limit'), 'limit', 1, 10000, integer=True)
+        mig = params.get('migrations') or {}
+        if mig.get('limit') is not None:
+            mig['limit'] = pgm.check_number(mig['limit'], 'migrations.limit', 1, 10000, integer=True)
+        t = params.get('thresholds') or {}
+        for key in ('connections_warning', 'connections_critical', 'dead_ratio_warning', 'xid_warning',
+                    'xid_critical'):
+            t[key] = pgm.check_number(t.get(key), 'thresholds.' + key, 0, 1)
+        for key in ('long_query_seconds', 'slow_query_mean_ms', 'seq_scan_min_rows'):
+            t[key] = pgm.check_number(t.get(key), 'thresholds.' + key, 0, pgm.INT_MAX, integer=True)
+        for low, high in (('connections_warning', 'connections_critical'), ('xid_warning', 'xid_critical')):
+            if t[low] > t[high]:
+                raise pgm.MaintenanceError('thresholds.%s (%g) must not be above thresholds.%s (%g)'
+                                           % (low, t[low], high, t[high]))
+        for i, check in enumerate(params.get('checks') or []):
+            if isinstance(check, dict) and 'max' in check:
+                check['max'] = pgm.check_number(check['max'], 'checks[%d].max' % i, 0, pgm.INT_MAX, integer=True)
+    except pgm.MaintenanceError as exc:
+        raise HealthError(str(exc))

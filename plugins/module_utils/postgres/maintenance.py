@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    format_duration, parse_duration)
+    DurationError, format_duration, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import size
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 
 OPERATIONS = ('terminate', 'vacuum', 'analyze', 'reindex')
@@ -32,6 +34,10 @@ DEFAULTS = {
                   'include_superusers': False},
 }
 
+# pgstattuple measures tables and indexes whose statistics counters cannot be trusted; it reads
+# every page that is not all-visible, so only relations up to this size are measured.
+DEFAULT_MEASURE_MAX_SIZE = '1GB'
+
 SYSTEM_SCHEMAS = ('pg_catalog', 'information_schema')
 
 TABLES_SQL = """
@@ -39,7 +45,16 @@ SELECT n.nspname AS schema, c.relname AS name, c.oid::bigint AS oid,
        coalesce(s.n_live_tup, 0) AS live, coalesce(s.n_dead_tup, 0) AS dead,
        coalesce(s.n_mod_since_analyze, 0) AS modified,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float AS stats_age,
-       age(c.relfrozenxid)::bigint AS xid_age, c.reltuples::float AS reltuples
+       age(c.relfrozenxid)::bigint AS xid_age, c.reltuples::float AS reltuples,
+       c.relpages::bigint AS relpages,
+       (coalesce(s.vacuum_count, 0) + coalesce(s.autovacuum_count, 0) + coalesce(s.analyze_count, 0)
+        + coalesce(s.autoanalyze_count, 0))::bigint AS maintained,
+       (SELECT d.stats_reset::text FROM pg_stat_database d WHERE d.datname = current_database())
+         AS stats_reset,
+       (pg_has_role(c.relowner, 'USAGE')
+        OR (NOT c.relisshared AND pg_has_role((SELECT datdba FROM pg_database
+                                               WHERE datname = current_database()), 'USAGE')))
+         AS may_vacuum
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -57,12 +72,17 @@ WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
 # reltuples, sees the bloat a mass DELETE leaves before VACUUM has run, so one run that
 # vacuums and reindexes converges. Each leaf item is an 8-byte tuple header plus the
 # MAXALIGNed key and a 4-byte line pointer;
-# each leaf item is an 8-byte tuple header plus the MAXALIGNed key and a 4-byte line pointer;
 # pages hold (8192 - 24 - 16) * fillfactor bytes. Estimates need ANALYZE statistics; an
 # index whose columns have none is not estimated.
 INDEXES_SQL = """
 SELECT n.nspname AS schema, t.relname AS "table", i.relname AS name, i.oid::bigint AS oid,
-       x.indisvalid AS valid, am.amname AS method,
+       x.indisvalid AS valid, am.amname AS method, t.oid::bigint AS table_oid,
+       i.reltuples::float AS index_reltuples, (x.indpred IS NOT NULL) AS partial,
+       coalesce(st.n_live_tup, 0) AS t_live, coalesce(st.n_dead_tup, 0) AS t_dead,
+       t.reltuples::float AS t_reltuples, t.relpages::bigint AS t_relpages,
+       (coalesce(st.vacuum_count, 0) + coalesce(st.autovacuum_count, 0) + coalesce(st.analyze_count, 0)
+        + coalesce(st.autoanalyze_count, 0))::bigint AS t_maintained,
+       pg_has_role(i.relowner, 'USAGE') AS may_reindex,
        i.relpages::bigint AS pages, i.relpages::bigint * current_setting('block_size')::int AS size,
        CASE WHEN x.indpred IS NULL AND st.n_live_tup IS NOT NULL AND st.n_live_tup + st.n_dead_tup > 0
             THEN st.n_live_tup::float ELSE i.reltuples::float END AS tuples,
@@ -92,7 +112,11 @@ SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state,
        extract(epoch FROM now() - a.state_change)::float AS state_age,
        extract(epoch FROM now() - a.query_start)::float AS query_age,
        a.state_change::text AS state_change, coalesce(r.rolsuper, false) AS superuser,
-       left(a.query, 200) AS query
+       left(a.query, 200) AS query,
+       CASE WHEN coalesce(r.rolsuper, false)
+            THEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+            ELSE coalesce(pg_has_role(a.usesysid, 'USAGE'), false)
+                 OR pg_has_role('pg_signal_backend', 'USAGE') END AS may_signal
 FROM pg_stat_activity a
 LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
@@ -103,58 +127,179 @@ class MaintenanceError(Exception):
     """A refusal or failure phrased for the operator."""
 
 
-def parse_size(value):
-    """'1MB' / '512kB' / bytes -> bytes."""
+INT_MAX = 2 ** 63 - 1
+XID_HORIZON = 2 ** 31
+PG_TIMEOUT_MAX_S = (2 ** 31 - 1) / 1000.0  # lock_timeout and statement_timeout are int milliseconds
+RUNTIME_MAX_S = 366 * 86400
+_NUMBER = re.compile(r'[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?', re.ASCII)
+_INTEGER = re.compile(r'[+-]?\d+', re.ASCII)
+
+
+def _shown(value):
+    """A value as quoted in an error sentence: repr, one line, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _bad(option, expected, value):
+    return MaintenanceError('%s must be %s, not %s' % (option, expected, _shown(value)))
+
+
+def check_number(value, option, low, high, low_open=False, high_open=False, integer=False):
+    """A finite number (or a string of one) within [low, high]; bools, None, NaN and inf refused."""
+    if integer:
+        expected = 'an integer from %d to %d' % (low, high)
+    elif low_open or high_open:
+        expected = 'a number greater than %g and less than %g' % (low, high)
+    else:
+        expected = 'a number from %g to %g' % (low, high)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _bad(option, expected, value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not (_INTEGER if integer else _NUMBER).fullmatch(text):
+            raise _bad(option, expected, value)
+        number = int(text) if integer else float(text)
+    else:
+        number = value
+    if isinstance(number, float):
+        if not math.isfinite(number) or (integer and not number.is_integer()):
+            raise _bad(option, expected, value)
+        if integer:
+            number = int(number)
+    if number < low or number > high or (low_open and number == low) or (high_open and number == high):
+        raise _bad(option, expected, value)
+    return number
+
+
+def check_bool(value, option):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOLS:
+        return _BOOLS[value.strip().lower()]
+    raise _bad(option, 'true or false', value)
+
+
+_BOOLS = {'true': True, 'yes': True, 'on': True, '1': True, 'false': False, 'no': False, 'off': False, '0': False}
+
+
+def check_names(value, option):
+    """A list of strings (None: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(option, 'a list of names', value)
+    return value
+
+
+def check_duration(value, option, high=None):
+    """None or '' (unset), else a duration in seconds, finite and at most *high*."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, str) and len(value) > 64:
+        raise _bad(option, 'a duration such as 30s, 10m, 24h or 7d', value)
     try:
-        return size.parse_size(value)
+        seconds = parse_duration(value, option)
+    except DurationError as exc:
+        raise MaintenanceError(str(exc))
+    if not math.isfinite(seconds) or (high is not None and seconds > high):
+        raise MaintenanceError('%s must be at most %s, not %s'
+                               % (option, format_duration(high or 0), _shown(value)))
+    return seconds
+
+
+def parse_size(value, option='size'):
+    """'1MB' / '512kB' / bytes -> bytes; the error names *option*."""
+    try:
+        return size.parse_size(value, option)
     except size.SizeError as exc:
         raise MaintenanceError(str(exc))
 
 
 def normalise(params):
-    """Validate the operations dict and fill in defaults; returns {op: settings}."""
-    ops = params.get('operations') or {}
+    """Validate the operations dict and fill in defaults; returns {op: settings}.
+
+    Every setting is checked here, before anything connects: a wrong type, an empty, negative,
+    huge, NaN or infinite value is refused with one sentence naming the setting."""
+    ops = params.get('operations')
     if not isinstance(ops, dict) or not ops:
         raise MaintenanceError('operations must name at least one of %s' % ', '.join(OPERATIONS))
     out = {}
     for name, settings in ops.items():
         if name not in OPERATIONS:
-            raise MaintenanceError('unknown operation %r: choose from %s' % (name, ', '.join(OPERATIONS)))
-        settings = settings or {}
+            raise MaintenanceError('unknown operation %s in operations: choose from %s'
+                                   % (_shown(name), ', '.join(OPERATIONS)))
+        settings = {} if settings is None else settings
         if not isinstance(settings, dict):
-            raise MaintenanceError('operations.%s must be a dict of settings ({} for defaults)' % name)
-        unknown = set(settings) - set(DEFAULTS[name])
+            raise MaintenanceError('operations.%s must be a dict of settings ({} for defaults), not %s'
+                                   % (name, _shown(settings)))
+        unknown = [k for k in settings if k not in DEFAULTS[name]]
         if unknown:
             raise MaintenanceError('operations.%s has unknown setting(s) %s; known: %s'
-                                   % (name, ', '.join(sorted(unknown)), ', '.join(sorted(DEFAULTS[name]))))
+                                   % (name, ', '.join(sorted(_shown(k) for k in unknown)),
+                                      ', '.join(sorted(DEFAULTS[name]))))
         merged = dict(DEFAULTS[name])
         merged.update(settings)
         out[name] = merged
     if 'vacuum' in out:
         v = out['vacuum']
-        for key in ('min_dead_ratio',):
-            if not 0 <= float(v[key]) <= 1:
-                raise MaintenanceError('operations.vacuum.%s must be between 0 and 1' % key)
-        if int(v['min_dead_tuples']) < 0:
-            raise MaintenanceError('operations.vacuum.min_dead_tuples must not be negative')
+        v['min_dead_ratio'] = check_number(v['min_dead_ratio'], 'operations.vacuum.min_dead_ratio', 0, 1)
+        v['min_dead_tuples'] = check_number(v['min_dead_tuples'], 'operations.vacuum.min_dead_tuples', 0,
+                                            INT_MAX, integer=True)
+        if v['freeze_min_xid_age'] not in (None, ''):
+            v['freeze_min_xid_age'] = check_number(v['freeze_min_xid_age'], 'operations.vacuum.freeze_min_xid_age',
+                                                   1, XID_HORIZON, integer=True)
+        else:
+            v['freeze_min_xid_age'] = None
+        v['full'] = check_bool(v['full'], 'operations.vacuum.full')
         if v['full'] and not params.get('allow_blocking'):
             raise MaintenanceError('VACUUM FULL takes an ACCESS EXCLUSIVE lock for the whole rewrite: '
                                    'set allow_blocking: true to allow it')
     if 'analyze' in out:
         a = out['analyze']
-        a['max_stats_age_s'] = (parse_duration(a['max_stats_age'], 'operations.analyze.max_stats_age')
-                                if a['max_stats_age'] not in (None, '') else None)
+        a['min_modified_ratio'] = check_number(a['min_modified_ratio'], 'operations.analyze.min_modified_ratio',
+                                               0, 1)
+        a['max_stats_age_s'] = check_duration(a['max_stats_age'], 'operations.analyze.max_stats_age',
+                                              RUNTIME_MAX_S * 100)
     if 'reindex' in out:
         r = out['reindex']
-        if not 0 < float(r['min_bloat_ratio']) < 1:
-            raise MaintenanceError('operations.reindex.min_bloat_ratio must be between 0 and 1')
-        r['min_size_b'] = parse_size(r['min_size'])
+        r['min_bloat_ratio'] = check_number(r['min_bloat_ratio'], 'operations.reindex.min_bloat_ratio', 0, 1,
+                                            low_open=True, high_open=True)
+        r['min_size_b'] = parse_size(r['min_size'], 'operations.reindex.min_size')
+        r['invalid'] = check_bool(r['invalid'], 'operations.reindex.invalid')
     if 'terminate' in out:
         t = out['terminate']
         for key in ('idle_for', 'idle_in_transaction_for', 'active_for'):
-            t[key + '_s'] = (parse_duration(t[key], 'operations.terminate.' + key)
-                             if t[key] not in (None, '') else None)
+            t[key + '_s'] = check_duration(t[key], 'operations.terminate.' + key, RUNTIME_MAX_S * 100)
+        for key in ('users', 'exclude_users', 'applications'):
+            t[key] = check_names(t[key], 'operations.terminate.' + key)
+        t['include_superusers'] = check_bool(t['include_superusers'], 'operations.terminate.include_superusers')
     return out
+
+
+def validate(params):
+    """The one validation step of pg_maintenance, before anything is touched: fills in
+    lock_timeout_s, statement_timeout_s, max_runtime_s and measure_max_size_b and returns the
+    normalised operations."""
+    port = params.get('login_port')
+    if port is not None and not 1 <= port <= 65535:
+        raise _bad('login_port', 'a port number from 1 to 65535', port)
+    timeout = params.get('connect_timeout')
+    if timeout is not None and not 0 <= timeout <= 3600:
+        raise _bad('connect_timeout', 'a number of seconds from 0 to 3600', timeout)
+    params['lock_timeout_s'] = check_duration(params.get('lock_timeout'), 'lock_timeout', PG_TIMEOUT_MAX_S)
+    if not params['lock_timeout_s']:
+        raise MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
+                               'never wait on a lock without limit')
+    params['statement_timeout_s'] = check_duration(params.get('statement_timeout'), 'statement_timeout',
+                                                   PG_TIMEOUT_MAX_S)
+    params['max_runtime_s'] = check_duration(params.get('max_runtime'), 'max_runtime', RUNTIME_MAX_S)
+    params['measure_max_size_b'] = parse_size(params.get('measure_max_size', DEFAULT_MEASURE_MAX_SIZE),
+                                              'measure_max_size')
+    for key in ('schemas', 'tables', 'exclude_tables'):
+        if params.get(key) is not None:
+            check_names(params[key], key)
+    return normalise(params)
 
 
 def in_scope(schema, name, params):
@@ -186,11 +331,134 @@ def index_bloat(ix):
     return max(0.0, 1.0 - float(expected) / ix['pages'])
 
 
+# -- statistics that cannot be trusted, and pgstattuple ----------------------------------------
+#
+# pg_stat_all_tables counts dead tuples from the moment its counters began. pg_stat_reset(),
+# pg_stat_reset_single_table_counters(), a crash or an immediate shutdown (PostgreSQL 15 discards
+# the statistics then) and a physical restore empty the counters, while the catalog (reltuples,
+# relpages) still describes the table: pg_stat then shows no dead tuples and no plan is made.
+# Such a table is recognised by (1) n_live_tup = n_dead_tup = 0 while reltuples > 0, or (2) pages
+# in the catalog (someone vacuumed, analyzed or indexed it) but no VACUUM or ANALYZE in the
+# counters: the dead tuples made before the counters began are invisible. Its figures are then
+# measured with pgstattuple when that is possible, or reported as unknown.
+
+PGSTATTUPLE_SQL = """
+SELECT n.nspname AS schema,
+       has_function_privilege(quote_ident(n.nspname) || '.pgstattuple_approx(regclass)', 'EXECUTE')
+       AND has_function_privilege(quote_ident(n.nspname) || '.pgstatindex(regclass)', 'EXECUTE')
+         AS allowed
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pgstattuple'
+"""
+
+
+def counters_unknown(t, prefix=''):
+    """Why the statistics counters of table row *t* cannot be trusted, or None.
+
+    *prefix* reads the table's columns of an index row (t_live, t_dead, ...)."""
+    live, dead = t[prefix + 'live'], t[prefix + 'dead']
+    reltuples, relpages = t[prefix + 'reltuples'], t[prefix + 'relpages']
+    when = (' (the database statistics were reset at %s)' % t['stats_reset'][:19]
+            if t.get('stats_reset') else ' (a reset, a crash or a restore)')
+    if reltuples > 0 and live + dead == 0:
+        return ('statistics counters empty (n_live_tup = n_dead_tup = 0) while the catalog counts %d rows%s'
+                % (reltuples, when))
+    if relpages > 0 and not t[prefix + 'maintained']:
+        return 'no VACUUM or ANALYZE recorded since its statistics counters began%s' % when
+    return None
+
+
+def measured_index_bloat(m, fillfactor, block_size):
+    """Share of an index's pages not needed, from pgstatindex: the leaf pages its live entries
+    would fill at the index's fillfactor, plus the internal pages and the metapage, against the
+    pages it has (empty and deleted ones included)."""
+    total = m['index_size'] // block_size
+    if total < 2 or not m['leaf_pages']:
+        return 0.0
+    density = m['avg_leaf_density']
+    if density is None or math.isnan(density):  # NaN: no leaf page to average
+        return 0.0
+    needed = math.ceil(m['leaf_pages'] * density / float(fillfactor)) + m['internal_pages'] + 1
+    return max(0.0, 1.0 - float(needed) / total)
+
+
+class Measurer(object):
+    """pgstattuple_approx for tables and pgstatindex for B-tree indexes, bounded.
+
+    A relation larger than *max_size* is not measured (pgstattuple_approx reads every page that
+    is not all-visible, pgstatindex the whole index), nothing is measured once *deadline*
+    (the run's max_runtime) has passed, and each call runs under the session's lock_timeout and
+    statement_timeout. ``why_not`` says why nothing can be measured."""
+
+    def __init__(self, conn, params, max_size, deadline=None, clock=time.monotonic):
+        self.conn = conn
+        self.params = params
+        self.max_size = max_size
+        self.deadline = deadline
+        self.clock = clock
+        self.schema = None
+        self.why_not = None
+        rows = pgc.query(conn, PGSTATTUPLE_SQL)
+        if not rows:
+            self.why_not = ('the pgstattuple extension is not installed in database %s: run CREATE EXTENSION '
+                            'pgstattuple there (it ships with PostgreSQL\'s contrib), or ANALYZE the tables'
+                            % params.get('db'))
+        elif not rows[0]['allowed']:
+            self.why_not = ('role %s may not execute pgstattuple\'s functions: GRANT pg_stat_scan_tables TO %s, '
+                            'or ANALYZE the tables' % (params.get('login_user'), params.get('login_user')))
+        else:
+            self.schema = rows[0]['schema']
+
+    def _call(self, oid, sql):
+        """(row, None) or (None, why)."""
+        if self.schema is None:
+            return None, self.why_not
+        if self.deadline is not None and self.clock() >= self.deadline:
+            return None, 'not measured: the maintenance window is over (max_runtime %s)' % format_duration(
+                self.params.get('max_runtime_s') or 0)
+        try:
+            size = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (oid,))[0]['size']
+            if size > self.max_size:
+                return None, ('not measured: %s is larger than measure_max_size %s'
+                              % (_size(size), _size(self.max_size)))
+            row = pgc.query(self.conn, sql % pgc.quote_ident(self.conn, self.schema), (oid,))[0]
+        except pgc.psycopg2.Error as exc:
+            code = getattr(exc, 'pgcode', None)
+            if code is None:
+                raise
+            return None, 'not measured: ' + {
+                '55P03': 'lock not granted within lock_timeout %s' % format_duration(self.params['lock_timeout_s']),
+                '57014': 'cancelled by statement_timeout'}.get(code, pgc.describe_error(exc, self.params))
+        return row, None
+
+    def table(self, oid):
+        """({'live', 'dead', 'scanned_percent'}, None) or (None, why)."""
+        row, why = self._call(oid, 'SELECT approx_tuple_count AS live, dead_tuple_count AS dead, '
+                                   'scanned_percent FROM %s.pgstattuple_approx(%%s::regclass)')
+        if row is None:
+            return None, why
+        return {'live': int(row['live']), 'dead': int(row['dead']),
+                'scanned_percent': round(float(row['scanned_percent']), 1)}, None
+
+    def index(self, oid):
+        """(pgstatindex row, None) or (None, why)."""
+        return self._call(oid, 'SELECT index_size, leaf_pages, internal_pages, empty_pages, deleted_pages, '
+                               'avg_leaf_density FROM %s.pgstatindex(%%s::regclass)')
+
+
+def server_reason(notices):
+    """PostgreSQL's own reason from the WARNINGs a statement raised, or None."""
+    lines = [n.strip() for n in notices if n.strip()]
+    if not lines:
+        return None
+    return '; '.join(line.split(':', 1)[1].strip() if ':' in line[:12] else line for line in lines)
+
+
 class Item(object):
     """One planned statement."""
 
     def __init__(self, operation, obj, reason, statement, figures=None, rank=0, oid=None,
-                 transactional=False):
+                 transactional=False, denied=None):
         self.operation = operation
         self.object = obj
         self.reason = reason
@@ -199,6 +467,7 @@ class Item(object):
         self.rank = rank
         self.oid = oid
         self.transactional = transactional
+        self.denied = denied  # why PostgreSQL will refuse or skip it for this role, as far as we can tell
 
     def to_dict(self):
         return {'operation': self.operation, 'object': self.object, 'reason': self.reason,
@@ -206,39 +475,137 @@ class Item(object):
 
 
 class Maintenance(object):
-    def __init__(self, conn, params):
+    def __init__(self, conn, params, clock=time.monotonic):
         self.conn = conn
         self.params = params
         self.ops = normalise(params)
-        self.not_planned = []  # objects past a threshold that cannot be handled safely
+        self.not_planned = []  # objects past a threshold, or of unknown state, that are not handled
+        self.findings = []
+        self.warnings = []
+        self.clock = clock
+        self.started = clock()
+        self._measurer = None
 
     # -- observe --------------------------------------------------------------------------
+    def measurer(self):
+        if self._measurer is None:
+            max_runtime = self.params.get('max_runtime_s')
+            self._measurer = Measurer(
+                self.conn, self.params,
+                self.params.get('measure_max_size_b') or size.parse_size(DEFAULT_MEASURE_MAX_SIZE),
+                deadline=None if max_runtime is None else self.started + max_runtime, clock=self.clock)
+        return self._measurer
+
+    def server_version(self):
+        return int(pgc.query(self.conn, "SELECT current_setting('server_version_num')::int AS v")[0]['v'])
+
     def tables(self):
-        rows = pgc.query(self.conn, TABLES_SQL)
-        return [r for r in rows if in_scope(r['schema'], r['name'], self.params)]
+        rows = [r for r in pgc.query(self.conn, TABLES_SQL) if in_scope(r['schema'], r['name'], self.params)]
+        if any(not r['may_vacuum'] for r in rows) and self.server_version() >= 170000:
+            for r in rows:  # PostgreSQL 17 added the MAINTAIN privilege (and the pg_maintain role)
+                if not r['may_vacuum']:
+                    r['may_vacuum'] = pgc.query(self.conn, "SELECT has_table_privilege(%s::oid, 'MAINTAIN') AS m",
+                                                (r['oid'],))[0]['m']
+        unknown, measured = [], []
+        for r in rows:
+            r['unknown'] = counters_unknown(r)
+            if not r['unknown'] or 'vacuum' not in self.ops:
+                continue
+            figures, why = self.measurer().table(r['oid'])
+            obj = '%s.%s' % (r['schema'], r['name'])
+            if figures is None:
+                r['unmeasured'] = why
+                unknown.append(obj)
+                self.not_planned.append(dict(operation='vacuum', object=obj,
+                                             why='dead tuples unknown: %s; %s' % (r['unknown'], why)))
+                continue
+            r.update(live=figures['live'], dead=figures['dead'], measured=figures)
+            measured.append(obj)
+        if unknown:
+            self.findings.append(finding(
+                'dead tuples of %d table(s) whose statistics counters were reset' % len(unknown), 'unknown',
+                'figures needed to plan VACUUM', 'warning', tables=unknown, how=self.measurer().why_not
+                or 'raise measure_max_size or max_runtime, or ANALYZE the tables'))
+            self.warnings.append('dead tuples unknown for %s (statistics counters reset): %s'
+                                 % (', '.join(unknown[:10]) + (' and %d more' % (len(unknown) - 10)
+                                                               if len(unknown) > 10 else ''),
+                                    self.measurer().why_not or 'see skipped_items'))
+        if measured:
+            self.findings.append(finding(
+                'dead tuples of %d table(s) whose statistics counters were reset' % len(measured),
+                'measured with pgstattuple_approx', 'figures needed to plan VACUUM', 'ok', tables=measured))
+        return rows
 
     def indexes(self):
         rows = [r for r in pgc.query(self.conn, INDEXES_SQL)
                 if in_scope(r['schema'], r['table'], self.params)]
+        min_size = self.ops.get('reindex', {}).get('min_size_b', 0)
         measured = []
         for r in rows:
             if r['valid'] and r['method'] != 'btree':
                 continue
             try:
-                size = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (r['oid'],))[0]['size']
+                size_ = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (r['oid'],))[0]['size']
             except pgc.psycopg2.Error as exc:
                 if getattr(exc, 'pgcode', None) != '55P03':
                     raise
                 self.not_planned.append(dict(operation='reindex', object='%s.%s' % (r['schema'], r['name']),
                                              why='lock not granted within lock_timeout while measuring'))
                 continue
-            r['size'] = size
-            r['pages'] = size // r['block_size']
+            r['size'] = size_
+            r['pages'] = size_ // r['block_size']
             measured.append(r)
+            if r['valid']:
+                self._index_bloat(r, min_size)
         return measured
 
+    def _index_bloat(self, r, min_size):
+        """Set r['bloat'] (None: unknown) and r['bloat_source'] for a valid btree index."""
+        obj = '%s.%s' % (r['schema'], r['name'])
+        table_unknown = counters_unknown(r, prefix='t_')
+        if table_unknown and not r['partial']:
+            # the live-row count is not to be trusted: estimate from the catalog instead
+            r['tuples'] = r['index_reltuples']
+        estimate = index_bloat(r) if r['tuples'] >= 0 else None
+        r['bloat'], r['bloat_source'] = estimate, 'estimate'
+        if r['size'] < min_size or r['pages'] < 2:
+            return  # below the threshold: not a candidate, whatever its bloat
+        if estimate is not None and not table_unknown:
+            return
+        why_unknown = (('statistics counters of its table cannot be trusted: %s' % table_unknown)
+                       if table_unknown else 'its table was never analyzed, so there are no column '
+                       'statistics to estimate its size from')
+        m, why = self.measurer().index(r['oid'])
+        if m is not None:
+            r['bloat'] = measured_index_bloat(m, r['fillfactor'], r['block_size'])
+            r['bloat_source'] = 'pgstatindex'
+            return
+        if estimate is not None:
+            r['bloat_source'] = 'catalog estimate (reltuples)'
+            return
+        self.not_planned.append(dict(operation='reindex', object=obj, figures={'size': r['size']},
+                                     why='bloat unknown: %s; %s' % (why_unknown, why)))
+
     def sessions(self):
-        return pgc.query(self.conn, SESSIONS_SQL)
+        rows = pgc.query(self.conn, SESSIONS_SQL)
+        t = self.ops['terminate']
+        hidden = [r for r in rows if r['backend_type'] is None and r['user'] is not None
+                  and (not r['superuser'] or t['include_superusers'])
+                  and (not t['users'] or r['user'] in t['users']) and r['user'] not in t['exclude_users']
+                  and (not t['applications'] or any(fnmatch.fnmatchcase(r['application'] or '', p)
+                                                    for p in t['applications']))]
+        if hidden:
+            who = sorted(set(r['user'] for r in hidden))
+            self.findings.append(finding(
+                'sessions hidden from role %s' % self.params.get('login_user'), len(hidden),
+                'state readable to plan terminate', 'warning', users=who,
+                how='GRANT pg_read_all_stats TO %s (and pg_signal_backend to terminate them)'
+                    % self.params.get('login_user')))
+            self.warnings.append('%d session(s) of %s cannot be judged: role %s may not read their state in '
+                                 'pg_stat_activity (GRANT pg_read_all_stats TO %s)'
+                                 % (len(hidden), ', '.join(who), self.params.get('login_user'),
+                                    self.params.get('login_user')))
+        return [r for r in rows if r['backend_type'] is not None]
 
     def set_timeouts(self):
         """Bound every lock wait of this session, observation included."""
@@ -283,45 +650,58 @@ class Maintenance(object):
             reasons, options = [], []
             ratio = dead_ratio(t)
             figures = {'dead_tuples': t['dead'], 'live_tuples': t['live'], 'dead_ratio': round(ratio, 4)}
+            if t.get('measured'):
+                figures['source'] = 'pgstattuple_approx (statistics counters reset)'
+                figures['scanned_percent'] = t['measured']['scanned_percent']
+            elif t.get('unmeasured'):
+                figures.update(dead_tuples=None, live_tuples=None, dead_ratio=None)
             need_vacuum = False
-            if vac:
-                if t['dead'] >= int(vac['min_dead_tuples']) and ratio >= float(vac['min_dead_ratio']):
+            if vac and not t.get('unmeasured'):
+                if t['dead'] >= vac['min_dead_tuples'] and ratio >= vac['min_dead_ratio']:
                     need_vacuum = True
-                    reasons.append('%.0f%% dead tuples (%d) >= %.0f%%'
-                                   % (ratio * 100, t['dead'], float(vac['min_dead_ratio']) * 100))
-                if vac['freeze_min_xid_age'] and t['xid_age'] >= int(vac['freeze_min_xid_age']):
+                    reasons.append('%.0f%% dead tuples (%d%s) >= %.0f%%'
+                                   % (ratio * 100, t['dead'], ', measured with pgstattuple_approx'
+                                      if t.get('measured') else '', vac['min_dead_ratio'] * 100))
+            if vac:
+                if vac['freeze_min_xid_age'] and t['xid_age'] >= vac['freeze_min_xid_age']:
                     need_vacuum = True
                     options.append('FREEZE')
                     figures['xid_age'] = t['xid_age']
-                    reasons.append('xid age %d >= %d' % (t['xid_age'], int(vac['freeze_min_xid_age'])))
+                    reasons.append('xid age %d >= %d' % (t['xid_age'], vac['freeze_min_xid_age']))
                 if need_vacuum and vac['full']:
                     options.append('FULL')
             need_analyze = False
             if ana:
                 base = max(t['reltuples'], t['live'], 1)
                 mod_ratio = float(t['modified']) / base
-                if t['modified'] > 0 and mod_ratio >= float(ana['min_modified_ratio']):
+                has_rows = (t['live'] + t['dead']) > 0 or (t['unknown'] and t['reltuples'] > 0)
+                if t['modified'] > 0 and mod_ratio >= ana['min_modified_ratio']:
                     need_analyze = True
                     reasons.append('%.0f%% of rows modified since the last ANALYZE (%d) >= %.0f%%'
-                                   % (mod_ratio * 100, t['modified'], float(ana['min_modified_ratio']) * 100))
-                elif ana['max_stats_age_s'] is not None and (t['live'] + t['dead']) > 0:
+                                   % (mod_ratio * 100, t['modified'], ana['min_modified_ratio'] * 100))
+                elif ana['max_stats_age_s'] is not None and has_rows:
                     if t['stats_age'] is None:
                         need_analyze = True
-                        reasons.append('never analyzed')
+                        reasons.append('no ANALYZE recorded since the statistics counters were reset'
+                                       if t['unknown'] else 'never analyzed')
                     elif t['stats_age'] > ana['max_stats_age_s']:
                         need_analyze = True
                         reasons.append('statistics %s old > %s'
                                        % (format_duration(t['stats_age']), ana['max_stats_age']))
                 figures['modified_since_analyze'] = t['modified']
+            denied = None if t['may_vacuum'] else (
+                'role %s owns neither the table nor the database (VACUUM and ANALYZE need ownership%s)'
+                % (self.params.get('login_user'), ', or MAINTAIN on PostgreSQL 17+'))
             if need_vacuum:
                 if need_analyze:
                     options.append('ANALYZE')
                 stmt = 'VACUUM (%s) %s' % (', '.join(options), name) if options else 'VACUUM %s' % name
                 op = 'vacuum analyze' if need_analyze else 'vacuum'
-                items.append(Item(op, obj, '; '.join(reasons), stmt, figures, rank=t['dead'], oid=t['oid']))
+                items.append(Item(op, obj, '; '.join(reasons), stmt, figures, rank=t['dead'], oid=t['oid'],
+                                  denied=denied))
             elif need_analyze:
                 items.append(Item('analyze', obj, '; '.join(reasons), 'ANALYZE %s' % name, figures,
-                                  rank=0, oid=t['oid']))
+                                  rank=0, oid=t['oid'], denied=denied))
         items.sort(key=lambda i: -i.rank)
         return items
 
@@ -333,23 +713,29 @@ class Maintenance(object):
             name = pgc.quote_ident(self.conn, ix['schema'], ix['name'])
             obj = '%s.%s' % (ix['schema'], ix['name'])
             figures = {'size': ix['size'], 'valid': ix['valid']}
+            denied = None if ix['may_reindex'] else (
+                'role %s does not own the index (REINDEX needs ownership, or MAINTAIN on PostgreSQL 17+)'
+                % self.params.get('login_user'))
             if not ix['valid']:
                 if not r['invalid']:
                     continue
-                if ix['name'].endswith(('_ccnew', '_ccold')) or '_ccnew' in ix['name'] or '_ccold' in ix['name']:
+                if '_ccnew' in ix['name'] or '_ccold' in ix['name']:
                     items.append(Item('drop invalid index', obj,
                                       'invalid leftover of an interrupted REINDEX CONCURRENTLY',
-                                      'DROP INDEX CONCURRENTLY IF EXISTS %s' % name, figures, oid=ix['oid']))
+                                      'DROP INDEX CONCURRENTLY IF EXISTS %s' % name, figures, oid=ix['oid'],
+                                      denied=denied))
                 else:
                     stmt = 'REINDEX INDEX %s%s' % ('' if blocking else 'CONCURRENTLY ', name)
                     items.append(Item('reindex', obj, 'index is invalid (a failed concurrent build)',
-                                      stmt, figures, oid=ix['oid']))
+                                      stmt, figures, oid=ix['oid'], denied=denied))
                 continue
-            bloat = index_bloat(ix)
-            if bloat is None or ix['size'] < r['min_size_b']:
+            bloat = ix.get('bloat')
+            if bloat is None or ix['size'] < r['min_size_b'] or ix['pages'] < 2:
                 continue
             figures['bloat_ratio'] = round(bloat, 4)
-            if bloat < float(r['min_bloat_ratio']):
+            if ix.get('bloat_source', 'estimate') != 'estimate':
+                figures['source'] = ix['bloat_source']
+            if bloat < r['min_bloat_ratio']:
                 continue
             if ix['exclusion'] and not blocking:
                 self.not_planned.append(dict(operation='reindex', object=obj, figures=figures,
@@ -357,9 +743,10 @@ class Maintenance(object):
                                                  'CONCURRENTLY cannot rebuild; needs allow_blocking'))
                 continue
             stmt = 'REINDEX INDEX %s%s' % ('' if blocking else 'CONCURRENTLY ', name)
-            items.append(Item('reindex', obj, 'estimated bloat %.0f%% >= %.0f%% (%s)'
-                              % (bloat * 100, float(r['min_bloat_ratio']) * 100, _size(ix['size'])),
-                              stmt, figures, rank=ix['size'], oid=ix['oid']))
+            how = 'measured with pgstatindex' if ix.get('bloat_source') == 'pgstatindex' else 'estimated'
+            items.append(Item('reindex', obj, '%s bloat %.0f%% >= %.0f%% (%s)'
+                              % (how, bloat * 100, r['min_bloat_ratio'] * 100, _size(ix['size'])),
+                              stmt, figures, rank=ix['size'], oid=ix['oid'], denied=denied))
         items.sort(key=lambda i: (i.operation != 'drop invalid index', -i.rank))
         return items
 
@@ -373,7 +760,7 @@ class Maintenance(object):
                 continue
             if t['users'] and s['user'] not in t['users']:
                 continue
-            if s['user'] in (t['exclude_users'] or []):
+            if s['user'] in t['exclude_users']:
                 continue
             if t['applications'] and not any(fnmatch.fnmatchcase(s['application'] or '', p)
                                              for p in t['applications']):
@@ -386,16 +773,25 @@ class Maintenance(object):
                 continue
             obj = 'pid %d (%s, %s)' % (s['pid'], s['user'], s['application'] or 'no application')
             reason = '%s for %s >= %s' % (s['state'], format_duration(age), format_duration(limit))
+            denied = None if s['may_signal'] else (
+                'role %s may not signal sessions of %s (needs membership in pg_signal_backend%s)'
+                % (self.params.get('login_user'), s['user'],
+                   ', and a superuser to end a superuser\'s session' if s['superuser'] else ''))
             item = Item('terminate', obj, reason, 'SELECT pg_terminate_backend(%d)' % s['pid'],
                         {'pid': s['pid'], 'user': s['user'], 'state': s['state'],
-                         'seconds': int(age), 'client': s['client']})
+                         'seconds': int(age), 'client': s['client']}, denied=denied)
             item.session = s
             items.append(item)
         return items
 
     # -- apply ----------------------------------------------------------------------------
-    def apply(self, items, max_runtime_s=None, clock=time.monotonic):
-        started = clock()
+    def predict(self, items):
+        """Check mode: the items PostgreSQL would refuse or skip for this role, each with why."""
+        return [dict(i.to_dict(), why='PostgreSQL would not run it: %s' % i.denied) for i in items if i.denied]
+
+    def apply(self, items, max_runtime_s=None, clock=None):
+        clock = clock or self.clock
+        started = self.started if clock is self.clock else clock()
         done, skipped = [], []
         cur = self.conn.cursor()
         for index, item in enumerate(items):
@@ -405,6 +801,7 @@ class Maintenance(object):
                                         % format_duration(max_runtime_s)))
                 break
             t0 = clock()
+            del self.conn.notices[:]
             try:
                 if item.operation == 'terminate':
                     ok = self._terminate(cur, item)
@@ -421,12 +818,23 @@ class Maintenance(object):
                     raise ApplyInterrupted(done, skipped, items[index:], pgc.describe_error(exc, self.params))
                 why = {'55P03': 'lock not granted within lock_timeout %s' % format_duration(self.params['lock_timeout_s']),
                        '57014': 'cancelled by statement_timeout'}.get(code, pgc.describe_error(exc, self.params))
+                if code == '42501' and item.denied:  # insufficient privilege: say which one
+                    why = '%s (%s)' % (why, item.denied)
                 entry = dict(item.to_dict(), why=why)
                 if item.operation == 'reindex' and 'CONCURRENTLY' in item.statement:
                     entry['cleanup'] = self._drop_leftovers(cur, item)
                 skipped.append(entry)
                 continue
-            done.append(dict(item.to_dict(), seconds=round(clock() - t0, 3)))
+            notices = [n for n in self.conn.notices if n.strip()]
+            if notices and item.operation in ('vacuum', 'vacuum analyze', 'analyze') and (
+                    item.denied or any('skipping' in n for n in notices)):
+                # PostgreSQL skips, with a WARNING and no error, a table the role may not vacuum
+                skipped.append(dict(item.to_dict(), why='PostgreSQL skipped it: %s' % server_reason(notices)))
+                continue
+            entry = dict(item.to_dict(), seconds=round(clock() - t0, 3))
+            if notices:
+                entry['server_messages'] = [n.strip() for n in notices]
+            done.append(entry)
         return done, skipped
 
     def _terminate(self, cur, item):
@@ -455,10 +863,45 @@ class Maintenance(object):
         return dropped
 
     # -- figures --------------------------------------------------------------------------
+    @staticmethod
+    def figures_before(items):
+        """The figures the plan was made from, per planned table and index."""
+        out = {'tables': {}, 'indexes': {}}
+        for i in items:
+            f = i.figures
+            if i.operation in ('vacuum', 'vacuum analyze', 'analyze'):
+                out['tables'][i.object] = {'dead_tuples': f.get('dead_tuples'), 'dead_ratio': f.get('dead_ratio'),
+                                           'modified_since_analyze': f.get('modified_since_analyze', 0)}
+            elif i.operation == 'reindex':
+                out['indexes'][i.object] = {'size': f.get('size'), 'valid': f.get('valid'),
+                                            'bloat_ratio': f.get('bloat_ratio')}
+        return out
+
+    @staticmethod
+    def predict_after(before, items, skipped):
+        """Check mode's diff: what the figures will be once the plan ran (VACUUM leaves no dead
+        tuples, ANALYZE nothing modified since, a rebuilt index no bloat); items PostgreSQL would
+        skip stay as they are."""
+        after = {'tables': dict((k, dict(v)) for k, v in before['tables'].items()),
+                 'indexes': dict((k, dict(v)) for k, v in before['indexes'].items())}
+        unchanged = set(s['object'] for s in skipped)
+        for i in items:
+            if i.object in unchanged:
+                continue
+            if i.operation in ('vacuum', 'vacuum analyze'):
+                after['tables'][i.object].update(dead_tuples=0, dead_ratio=0.0)
+            if i.operation in ('analyze', 'vacuum analyze'):
+                after['tables'][i.object]['modified_since_analyze'] = 0
+            if i.operation == 'reindex':
+                ix = after['indexes'][i.object]
+                ratio = ix.get('bloat_ratio') or 0.0
+                ix.update(valid=True, bloat_ratio=0.0, size=int(ix['size'] * (1 - ratio)) if ix['size'] else ix['size'])
+        return after
+
     def figures(self, items):
         """Dead tuples of the planned tables and bloat of the planned indexes, as of now."""
         tables = set(i.object for i in items if i.operation in ('vacuum', 'vacuum analyze', 'analyze'))
-        indexes = set(i.object for i in items if i.operation == 'reindex')
+        indexes = dict((i.object, i) for i in items if i.operation == 'reindex')
         out = {'tables': {}, 'indexes': {}}
         if tables:
             for t in pgc.query(self.conn, TABLES_SQL):
@@ -473,6 +916,9 @@ class Maintenance(object):
                     ix['size'] = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (ix['oid'],))[0]['size']
                     ix['pages'] = ix['size'] // ix['block_size']
                     bloat = index_bloat(ix)
+                    if indexes[key].figures.get('source') == 'pgstatindex':
+                        m, _why = self.measurer().index(ix['oid'])
+                        bloat = measured_index_bloat(m, ix['fillfactor'], ix['block_size']) if m else None
                     out['indexes'][key] = {'size': ix['size'], 'valid': ix['valid'],
                                            'bloat_ratio': None if bloat is None else round(bloat, 4)}
         return out
