@@ -116,8 +116,19 @@ def test_ssl_expiry_runbook_on_the_lab(lab):
     assert diagnose.returncode == 0 and digest(*files) == before
     with open(os.path.join(lab.report_dir, 'ssl_certificate_expiry-latest.json')) as f:
         report = json.load(f)
-    assert [(f['object'], f['verdict']) for f in report['findings']] == [('certificate lab-tls', 'ok')]
+    # 10 days left: above the lab's alert thresholds (7/3 days) but inside renew_before 30, so
+    # not "ok, nothing to do" (issue 14 item 7): a warning whose finding says what to run
+    [finding] = report['findings']
+    assert (finding['object'], finding['verdict']) == ('certificate lab-tls', 'warning'), finding
+    assert finding['figure'].endswith('inside the renewal threshold: run ansible-playbook '
+                                      'playbooks/runbooks/ssl_certificate_expiry.yml --tags remediate'), finding
+    assert finding['threshold'] == 'warn < 7 d, critical < 3 d, renew < 30 d'
     assert report['incident']['root_cause'] == 'certificate(s) inside the renewal threshold: lab-tls'
+    daily = lab.playbook('daily_health_check.yml')
+    with open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')) as f:
+        objects = dict((f['object'], f) for f in json.load(f)['findings'])
+    assert objects['certificate lab-tls']['verdict'] == 'warning', daily.stdout[-2000:]
+    assert 'inside the renewal threshold: run ' in objects['certificate lab-tls']['figure']
     first = lab.playbook('runbooks/ssl_certificate_expiry.yml', tags='remediate')
     assert first.returncode == 0 and re.search(r'lab\s*:\s*ok=\d+\s+changed=1\s', first.stdout), first.stdout[-3000:]
     assert digest(*files) != before
