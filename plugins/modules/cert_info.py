@@ -75,7 +75,7 @@ options:
     default: 7
   renew_before:
     description:
-      - Renewal threshold in days (as M(oncall.runbooks.cert_renew) takes it): fewer days left is
+      - Renewal threshold in days, as M(oncall.runbooks.cert_renew) takes it. Fewer days left is
         at least a V(warning) naming what to run. Not set - only O(warn_days) and O(critical_days).
     type: float
   ca_path:

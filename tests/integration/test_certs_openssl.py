@@ -63,7 +63,7 @@ REASONS = {
 
 
 def openssl(*args, **kw):
-    return subprocess.run(['openssl'] + list(args), capture_output=True, text=True, timeout=60, **kw)
+    return subprocess.run(['openssl'] + list(args), capture_output=True, text=True, timeout=60, check=False, **kw)
 
 
 class Pki(object):
