@@ -74,6 +74,9 @@ def test_renewal_due_finding_says_what_to_run(tmp_path):
     assert found['threshold'] == 'warn < 7 d, critical < 3 d, renew < 30 d' and found['verdict'] == 'warning'
     far = info.inspect(dict(name='c', type='file', path=str(path), renew_before=10), {}, [ca[0]], 7, 3, renew_before=30)
     assert far['verdict'] == 'ok' and far['next'] == '' and far['why'] == ''
+    # without a renewal threshold: the alert thresholds alone, and renewal is what to run
+    bare = info.inspect(dict(name='c', type='file', path=str(path)), {}, [ca[0]], 30, 7)
+    assert bare['verdict'] == 'warning' and bare['why'] == '20.0 days left' and bare['next'] == info.RENEW_COMMAND
 
 
 def test_verify_chain():

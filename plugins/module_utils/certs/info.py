@@ -79,9 +79,10 @@ def inspect(spec, k8s_params, roots, warn_days, critical_days, renew_before=None
     if days < 0:
         _add(out, 'critical', 'expired %.1f days ago: renew it now (%s)' % (-days, RENEW_COMMAND))
     elif expiry != 'ok':
-        due = renew_before is not None and days < renew_before
-        inside = ', inside the renewal threshold (renew_before %g d): renew it (%s)' % (renew_before, RENEW_COMMAND)
-        _add(out, expiry, '%.1f days left%s' % (days, inside if due else ''))
+        inside = ''
+        if renew_before is not None and days < renew_before:
+            inside = ', inside the renewal threshold (renew_before %g d): renew it (%s)' % (renew_before, RENEW_COMMAND)
+        _add(out, expiry, '%.1f days left%s' % (days, inside))
     # what to run next: renewal, when the certificate is due (cert_renew's own rule) or, without
     # a renewal threshold, when its expiry is not ok
     due = (days < renew_before) if renew_before is not None else expiry != 'ok'
