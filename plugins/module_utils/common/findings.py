@@ -17,11 +17,7 @@ def verdict(value, warning, critical):
 
 def verdict_below(value, warning, critical):
     """For figures where lower is worse (a hit rate): 'critical' below critical, 'warning' below
-    warning, else 'ok' (None: no threshold, or no figure).
-
-    Days left before a certificate expires use this rule too: fewer days than warn_days,
-    critical_days or renew_before crosses it, exactly that many does not (cert_renew renews
-    with fewer than renew_before days left)."""
+    warning, else 'ok' (None: no threshold, or no figure)."""
     if value is None:
         return 'ok'
     if critical is not None and value < critical:
