@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -269,6 +270,26 @@ def run_module(module, args, check=False, diff=False, verbosity=0):
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
                           check=False)
     return ModuleRun(proc)
+
+
+VERDICT_TASK = 'TASK [oncall.runbooks.report : Fail the job on its verdict'
+
+
+def recap(proc, host='lab'):
+    """The play recap of a run for one host: ok, changed, unreachable, failed, rescued, and
+    verdict_failed - the job was failed by its verdict (oncall_fail_on) after the report was
+    written. That deliberate failure is not counted in failed, so failed counts broken tasks."""
+    m = re.search(r'%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)'
+                  r'(?:\s+skipped=\d+\s+rescued=(\d+))?' % re.escape(host), proc.stdout)
+    assert m, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups()[:4])))
+    out['rescued'] = int(m.group(5) or 0)
+    last_task = proc.stdout.rfind('\nTASK [')
+    out['verdict_failed'] = (proc.stdout.startswith(VERDICT_TASK, last_task + 1)
+                             and 'fatal: [' in proc.stdout[last_task:] and out['failed'] >= 1)
+    if out['verdict_failed']:
+        out['failed'] -= 1
+    return out
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=None, tags=None,

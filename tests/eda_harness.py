@@ -17,7 +17,7 @@ import urllib.request
 from conftest import ROOT, _env, ansible_bin, free_port
 
 
-def notification(alertname, status='firing', fingerprint='f0', **labels):
+def notification(alertname, status='firing', fingerprint='f0', annotations=None, **labels):
     """An Alertmanager webhook body (version 4) with one alert."""
     return {
         'version': '4', 'groupKey': '{}:{alertname="%s"}' % alertname, 'status': status,
@@ -26,7 +26,7 @@ def notification(alertname, status='firing', fingerprint='f0', **labels):
         'commonLabels': {'alertname': alertname, 'severity': 'critical'},
         'commonAnnotations': {'summary': '%s (test)' % alertname},
         'alerts': [{'status': status, 'labels': dict(labels, alertname=alertname),
-                    'annotations': {}, 'startsAt': '2026-11-25T00:00:00Z', 'endsAt': '0001-01-01T00:00:00Z',
+                    'annotations': dict(annotations or {}), 'startsAt': '2026-11-25T00:00:00Z', 'endsAt': '0001-01-01T00:00:00Z',
                     'generatorURL': 'http://prometheus.invalid/graph', 'fingerprint': fingerprint}],
     }
 
@@ -49,7 +49,9 @@ class Rulebook(object):
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('ansible-rulebook exited: %s' % self.output())
+                said = self.output()
+                os.unlink(self.log.name)
+                raise RuntimeError('ansible-rulebook exited (rc %s): %s' % (self.proc.returncode, said))
             try:
                 with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
                     return
@@ -61,16 +63,21 @@ class Rulebook(object):
         with open(self.log.name) as f:
             return f.read()
 
-    def post(self, body, token=None, raw=None):
+    def post(self, body, token=None, raw=None, authorization=None):
+        """POST a notification (or raw bytes); (status, JSON answer or the text of a non-JSON one)."""
         data = raw if raw is not None else json.dumps(body).encode()
+        auth = authorization if authorization is not None else 'Bearer ' + (token or self.token)
         req = urllib.request.Request('http://127.0.0.1:%d/alerts' % self.port, data=data, method='POST',
-                                     headers={'Content-Type': 'application/json',
-                                              'Authorization': 'Bearer ' + (token or self.token)})
+                                     headers={'Content-Type': 'application/json', 'Authorization': auth})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
+            text = exc.read()
+            try:
+                return exc.code, json.loads(text)
+            except ValueError:
+                return exc.code, text.decode('utf-8', 'replace')
 
     def stop(self):
         self.proc.terminate()
@@ -80,6 +87,23 @@ class Rulebook(object):
             self.proc.kill()
             self.proc.wait(5)
         os.unlink(self.log.name)
+
+
+def make_project(root, catalog, playbooks):
+    """A project of its own for playbooks/alert_runbook.yml (ONCALL_PROJECT_DIR): awx/catalog.yml,
+    the given playbooks, an ansible.cfg that finds oncall.runbooks in this checkout, and reports/."""
+    import yaml
+    for sub in ('awx', 'playbooks', 'reports'):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    with open(os.path.join(root, 'awx', 'catalog.yml'), 'w') as f:
+        yaml.safe_dump(catalog, f)
+    for name, text in playbooks.items():
+        with open(os.path.join(root, 'playbooks', name), 'w') as f:
+            f.write(text)
+    with open(os.path.join(root, 'ansible.cfg'), 'w') as f:
+        f.write('[defaults]\nretry_files_enabled = false\ncollections_path = %s\n'
+                % os.path.join(ROOT, '.collections'))
+    return os.path.join(root, 'reports')
 
 
 def reports(report_dir, name):

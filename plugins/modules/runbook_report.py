@@ -48,14 +48,15 @@ options:
   steps:
     description:
       - One entry per step of the run, in order, each with C(name) (the step) and C(result)
-        (the registered result of the module it ran; loops are expanded).
+        (the registered result of the module it ran; loops are expanded), and C(remediation)
+        (true for a remediation step: see O(diagnosis_only)).
     type: list
     elements: dict
     default: []
   findings:
     description:
       - Diagnosis facts as data, each a dict with at least C(object) and C(verdict)
-        (V(ok), V(warning), V(critical)), and usually C(figure) and C(threshold).
+        (V(ok), V(warning), V(critical), V(unknown)), and usually C(figure) and C(threshold).
     type: list
     elements: dict
     default: []
@@ -65,8 +66,26 @@ options:
         C(root_cause), C(prevention). Missing fields are left as placeholders for a human.
     type: dict
   started:
-    description: When the run started (ISO 8601); the report's timeline begins there.
+    description:
+      - When the run started (ISO 8601); the report's timeline begins there.
+      - When empty, the time this module ran, so the report never says C(n/a).
     type: str
+  failures:
+    description:
+      - Parts of the run that failed before the report (what a play's C(rescue) caught), each a
+        dict with C(part) (the play or step), C(task) (the task that failed) and C(msg).
+      - Each becomes a C(critical) finding, so the report says what did not complete while
+        the steps still show what was done before the failure.
+    type: list
+    elements: dict
+    default: []
+  diagnosis_only:
+    description:
+      - The run was a diagnosis (without C(--tags remediate)). Steps marked C(remediation=true)
+        that have no result are then shown as C(not run (diagnosis only)), never as
+        C(nothing to do).
+    type: bool
+    default: false
   tables:
     description:
       - Further data to show as tables, each a dict with C(title) and C(rows) (a list of flat
@@ -102,6 +121,13 @@ markdown_path:
   returned: always
   type: str
   sample: /srv/oncall/reports/weekly_maintenance-20261122T020000Z.md
+verdict:
+  description:
+    - The run's verdict, the worst of its findings (critical, warning, unknown, ok in that
+      order); C(critical) when a step or a part of the run failed.
+  returned: always
+  type: str
+  sample: warning
 summary:
   description: Counts of planned and applied actions, and findings by verdict.
   returned: always
@@ -145,6 +171,8 @@ def main():
             incident=dict(type='dict'),
             started=dict(type='str'),
             tables=dict(type='list', elements='dict', default=[]),
+            failures=dict(type='list', elements='dict', default=[]),
+            diagnosis_only=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -152,8 +180,10 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     report = build_report(p['name'], p['title'], p['steps'], p['findings'], p['incident'],
                           check_mode=p['check_mode_run'] or module.check_mode,
-                          started=p['started'], finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'),
-                          tables=p['tables'])
+                          started=p['started'] or now.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                          finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                          tables=p['tables'], failures=p['failures'],
+                          diagnosis_only=p['diagnosis_only'])
     markdown = render_markdown(report)
     stamp = now.strftime('%Y%m%dT%H%M%SZ')
     try:
@@ -166,7 +196,7 @@ def main():
     except OSError as exc:
         module.fail_json(msg='cannot write the report in %s: %s' % (p['dest'], exc.strerror or exc))
     module.exit_json(changed=False, json_path=base + '.json', markdown_path=base + '.md',
-                     summary=report['summary'], markdown=markdown)
+                     summary=report['summary'], markdown=markdown, verdict=report['verdict'])
 
 
 if __name__ == '__main__':

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 
 import pytest
 import yaml
 
 from awx_harness import FakeAWX
-from conftest import ROOT, run_playbook
+from conftest import recap as conftest_recap, ROOT, run_playbook
 
 SECRETS = {'oncall_awx_redis_password': 'R3dis-pa55-w0rd', 'oncall_awx_stripe_api_key': 'sk_test_Str1peSecret',
            'oncall_awx_db_password': 'Db-Pa55-w0rd-9'}
@@ -26,9 +25,7 @@ def catalog():
 
 
 def recap(proc):
-    m = re.search(r'localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
+    return conftest_recap(proc, 'localhost')
 
 
 @pytest.fixture()

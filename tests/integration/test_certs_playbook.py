@@ -15,7 +15,7 @@ import re
 import pytest
 
 from cert_harness import Nginx, digest, make_cert
-from conftest import run_playbook
+from conftest import recap as conftest_recap, run_playbook
 
 PLAYBOOK = 'playbooks/runbooks/ssl_certificate_expiry.yml'
 
@@ -32,9 +32,7 @@ INVENTORY = '''all:
 
 
 def recap(proc):
-    m = re.search(r'certhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return dict(ok=int(m.group(1)), changed=int(m.group(2)), failed=int(m.group(4)))
+    return conftest_recap(proc, 'certhost')
 
 
 @pytest.fixture()

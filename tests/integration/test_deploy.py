@@ -15,13 +15,7 @@ import time
 import pytest
 
 from app_harness import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import dump_keys, free_port
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
+from conftest import recap, dump_keys, free_port
 
 
 def out(proc):

@@ -6,6 +6,8 @@ the alert to runs against the lab (real Redis and PostgreSQL on free ports)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eda_harness import Rulebook, notification, reports, wait_for
@@ -40,6 +42,12 @@ def test_alert_runs_its_runbook_once_within_the_cooldown(lab, rulebook):
     # queues measured for real, and nothing remediated (the alert is not marked safe)
     ran = runs()
     assert len(ran) == 1
+    # the dispatch report carries the runbook's own verdict and report (issue 14)
+    with open(row['runbook_report']) as f:
+        assert json.load(f) == ran[0]
+    worst = max(ran[0]['summary']['findings'], key=['ok', 'unknown', 'warning', 'critical'].index)
+    assert row['runbook_verdict'] == worst == dispatch['findings'][0]['verdict'], (row, ran[0]['summary'])
+    assert 'verdict %s, report %s (rc ' % (worst, row['runbook_report']) in dispatch['findings'][0]['figure']
     objects = {f['object']: f for f in ran[0]['findings']}
     assert objects['ai-analysis waiting']['verdict'] in ('ok', 'warning', 'critical')
     assert isinstance(objects['ai-analysis waiting']['figure'], int), objects['ai-analysis waiting']
@@ -62,18 +70,53 @@ def test_alert_runs_its_runbook_once_within_the_cooldown(lab, rulebook):
     assert 'resolved: QueueBacklog' in rulebook.output()
 
 
+def listening_addresses(port):
+    """The local addresses a TCP socket listens on at port (from /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                address, hexport = fields[1].split(':')
+                if int(hexport, 16) == port and fields[3] == '0A':
+                    found.append(address)
+    return found
+
+
 def test_source_refuses_wrong_token_and_non_alertmanager_bodies(lab, rulebook):
     before = reports(lab.report_dir, 'alert_runbook')
+    # it listens on the loopback address only (the rulebook's host, and the source's default)
+    assert listening_addresses(rulebook.port) == ['0100007F']
     assert rulebook.post(notification('QueueBacklog'), token='wrong')[0] == 401
+    assert rulebook.post(notification('QueueBacklog'), authorization='')[0] == 401
+    assert rulebook.post(notification('QueueBacklog'), authorization='Bearer ' + rulebook.token + 'x')[0] == 401
+    # a header compare_digest cannot take as str is refused, not a server error
+    assert rulebook.post(notification('QueueBacklog'), authorization='Bearer \u00e9\u00e9')[0] == 401
     status, body = rulebook.post(None, raw=b'{"alert": "x"}')
     assert status == 400 and 'no "alerts" list' in body['error']
     status, body = rulebook.post(None, raw=b'not json')
     assert status == 400
+    bad = notification('QueueBacklog')
+    bad['alerts'][0]['labels']['queue'] = {'nested': 1}
+    status, body = rulebook.post(bad)
+    assert status == 400 and "labels is not an object of strings" in body['error'], body
+    # the body is bounded (1 MiB by default): a larger one is refused before it is parsed
+    big = notification('QueueBacklog', annotations={'summary': 'x' * (2 << 20)})
+    status, body = rulebook.post(big)
+    assert status == 413, (status, body)
     # nothing was queued: a sentinel with no runbook is the next and only dispatch
     assert rulebook.post(notification('OncallTestSentinel'))[0] == 202
     wait_for(lambda: len(reports(lab.report_dir, 'alert_runbook')) > len(before), 300, 'the sentinel dispatch', rulebook)
     new = reports(lab.report_dir, 'alert_runbook')[len(before):]
     assert [r['tables'][0]['rows'][0]['alertname'] for r in new] == ['OncallTestSentinel']
+    assert new[0]['findings'][0]['verdict'] == 'warning'
+
+
+@pytest.mark.parametrize('token', ['', '   '])
+def test_source_refuses_to_start_without_a_token(token):
+    with pytest.raises(RuntimeError) as exc:
+        Rulebook({}, token=token).stop()
+    assert 'option token is empty' in str(exc.value), str(exc.value)[-3000:]
 
 
 def test_alert_runbook_playbook_by_hand_twice_and_in_check_mode(lab):
@@ -88,11 +131,20 @@ def test_alert_runbook_playbook_by_hand_twice_and_in_check_mode(lab):
     assert 'failed=0' in check.stdout, check.stdout[-3000:]
     assert (dump_keys(r), pg_state(lab)) == before, 'check mode changed the lab'
     last = reports(lab.report_dir, 'alert_runbook')[-1]
-    assert last['mode'].startswith('check') and 'database_connections.yml: rc 0' in last['findings'][0]['figure']
+    assert last['mode'].startswith('check') and 'database_connections.yml: verdict ' in last['findings'][0]['figure']
+    with open(last['tables'][0]['rows'][0]['runbook_report']) as f:
+        assert json.load(f)['mode'].startswith('check')   # --check reached the runbook
     for attempt in (1, 2):
         run = lab.playbook('alert_runbook.yml', extra_vars=alert, inventory='extensions/eda/inventory.yml')
         assert "changed=0" in run.stdout and "failed=0" in run.stdout, (attempt, run.stdout[-3000:])
-    assert reports(lab.report_dir, 'alert_runbook')[-1]['findings'][0]['verdict'] == 'ok'
+    last = reports(lab.report_dir, 'alert_runbook')[-1]
+    row = last['tables'][0]['rows'][0]
+    with open(row['runbook_report']) as f:
+        child = json.load(f)
+    assert child['mode'] == 'apply' and child['name'] == 'database_connections'
+    worst = max(child['summary']['findings'], key=['ok', 'unknown', 'warning', 'critical'].index)
+    assert last['findings'][0]['verdict'] == row['runbook_verdict'] == worst, (last['findings'], child['summary'])
+    assert last['findings'][0]['figure'].endswith('(rc 0)')
 
 
 SAFE_PROJECT_CATALOG = {
@@ -156,4 +208,6 @@ def test_remediation_runs_only_for_alerts_marked_safe(tmp_path):
     assert not (reports_dir / 'remediated-UnsafeAlert').exists()
     last = reports(str(reports_dir), 'alert_runbook')[-1]
     assert last['tables'][0]['rows'][0]['remediate'] is False
-    assert last['findings'][0]['figure'] == 'playbooks/fix.yml: rc 0'
+    # fix.yml writes no report of its own: the dispatch says so, verdict unknown
+    assert last['findings'][0]['figure'] == 'playbooks/fix.yml: rc 0, the runbook wrote no report'
+    assert last['findings'][0]['verdict'] == 'unknown'

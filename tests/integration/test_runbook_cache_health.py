@@ -14,15 +14,9 @@ import time
 
 import pytest
 
-from conftest import dump_keys
+from conftest import recap, dump_keys
 
 WINDOW = {'cache_window': '2s'}
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
 
 
 def verdicts(proc):

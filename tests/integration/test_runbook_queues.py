@@ -13,14 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from conftest import NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
+from conftest import recap, NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
 from k8s_harness import Emulator, FakeController
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
 
 
 def verdicts(proc, what='queue'):

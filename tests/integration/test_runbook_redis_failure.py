@@ -13,14 +13,8 @@ import time
 
 import pytest
 
-from conftest import run_playbook
+from conftest import recap, run_playbook
 from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
 
 
 def verdicts(proc):

@@ -15,15 +15,9 @@ import time
 import urllib.request
 
 from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import NODE_DIR, ROOT
+from conftest import recap, NODE_DIR, ROOT
 
 ROOT_PLAYBOOKS = os.path.join(ROOT, "playbooks")
-
-
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
 
 
 def out(proc):
@@ -52,7 +46,9 @@ def state(lab):
 def run(lab, name, check=False, remediate=False, **extra):
     proc = lab.playbook('runbooks/%s.yml' % name, extra_vars=extra or None, check=check,
                         tags='remediate' if remediate else None)
-    assert proc.returncode == 0, out(proc)
+    # a critical verdict fails the job on purpose (oncall_fail_on), after the report; no other failure
+    counts = recap(proc)
+    assert counts['failed'] == 0 and (proc.returncode == 0) != counts['verdict_failed'], out(proc)
     return proc
 
 

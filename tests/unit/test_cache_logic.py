@@ -17,7 +17,7 @@ e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460 [5461->-67ed]
 """
 
 
-@pytest.mark.parametrize('value,expected', [(None, 'ok'), (70.0, 'ok'), (69.99, 'warning'),
+@pytest.mark.parametrize('value,expected', [(None, 'unknown'), (70.0, 'ok'), (69.99, 'warning'),
                                             (50.0, 'warning'), (49.9, 'critical')])
 def test_hit_rate_verdict_is_strictly_below_the_runbook_thresholds(value, expected):
     assert verdict_below(value, 70, 50) == expected
@@ -48,7 +48,13 @@ def test_findings_memory_policy_and_no_ttl():
     assert out['evicted keys']['verdict'] == 'warning'
     assert out['keys p:* without TTL (% of 0 sampled)']['verdict'] == 'ok'
     out = dict((f['object'], f) for f in rc.findings(health(hit_rate=None), [], {'hit_rate_warning': 95}))
-    assert out['cache hit rate (%)']['verdict'] == 'ok' and 'no lookups' in out['cache hit rate (%)']['note']
+    # no lookups: the hit rate is unknown, never ok
+    assert out['cache hit rate (%)']['verdict'] == 'unknown' and 'no lookups' in out['cache hit rate (%)']['note']
+    # noeviction without maxmemory never evicts either: the cache grows until memory runs out
+    out = dict((f['object'], f) for f in rc.findings(health(maxmemory=0, maxmemory_policy='noeviction'), [], {}))
+    assert out['eviction policy']['verdict'] == 'warning' and 'grows' in out['eviction policy']['note']
+    out = dict((f['object'], f) for f in rc.findings(health(maxmemory=100, maxmemory_policy='allkeys-lru'), [], {}))
+    assert out['eviction policy']['verdict'] == 'ok'
 
 
 @pytest.mark.parametrize('params,msg', [

@@ -10,6 +10,8 @@ A step's result is what a plan-then-apply module returned (``plan`` and ``action
 
 from __future__ import annotations
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import worst
+
 INCIDENT_FIELDS = (
     ('start_time', 'Start Time'),
     ('resolution_time', 'Resolution Time'),
@@ -59,11 +61,31 @@ def _plan_item(item):
     return out
 
 
-def build_report(name, title, steps, findings, incident, check_mode, started, finished, tables=None):
+def failure_findings(failures):
+    """A part of the run that failed (a play's rescue caught it) as a critical finding."""
+    out = []
+    for item in failures or []:
+        if not isinstance(item, dict):
+            item = {'msg': str(item)}
+        part = item.get('part') or 'a part of the run'
+        task = item.get('task')
+        out.append({'object': '%s failed%s' % (part, (' at "%s"' % task) if task else ''),
+                    'figure': ' '.join(str(item.get('msg') or 'no message').split())[:500],
+                    'threshold': 'completes', 'verdict': 'critical'})
+    return out
+
+
+def build_report(name, title, steps, findings, incident, check_mode, started, finished, tables=None,
+                 failures=None, diagnosis_only=False):
     out_steps = []
     planned = applied = failed = 0
+    findings = list(findings or []) + failure_findings(failures)
     for step in steps or []:
         entries = []
+        if diagnosis_only and step.get('remediation'):
+            # a remediation step of a diagnosis run did not run, whatever placeholder it carries
+            out_steps.append({'name': step.get('name', ''), 'results': [], 'not_run': 'diagnosis only'})
+            continue
         for res in _results(step.get('result')):
             if res.get('skipped'):
                 continue
@@ -93,15 +115,18 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
     for f in findings or []:
         v = str(f.get('verdict', 'ok'))
         verdicts[v] = verdicts.get(v, 0) + 1
+    overall = worst([f.get('verdict', 'ok') for f in findings if isinstance(f, dict)]
+                    + (['critical'] if failed else []))
     return {
         'name': name,
         'title': title,
+        'verdict': overall,
         'mode': 'check (dry run: nothing was changed)' if check_mode else 'apply',
         'started': started,
         'finished': finished,
         'summary': {'planned': planned, 'applied': 0 if check_mode else applied,
                     'failed_steps': failed, 'findings': verdicts},
-        'findings': list(findings or []),
+        'findings': findings,
         'steps': out_steps,
         'incident': dict(incident or {}),
         'tables': [{'title': t.get('title', ''), 'rows': list(t.get('rows') or [])} for t in tables or []],
@@ -123,6 +148,7 @@ def _table(headers, rows):
 def render_markdown(report):
     s = report['summary']
     lines = ['# %s' % report['title'], '',
+             '- **Verdict:** %s' % report.get('verdict', 'ok'),
              '- **Mode:** %s' % report['mode'],
              '- **Started:** %s' % (report['started'] or 'n/a'),
              '- **Finished:** %s' % report['finished'],
@@ -139,7 +165,7 @@ def render_markdown(report):
     for step in report['steps']:
         lines += ['### %s' % step['name'], '']
         if not step['results']:
-            lines += ['Nothing ran.', '']
+            lines += ['Not run (%s).' % step['not_run'] if step.get('not_run') else 'Nothing ran.', '']
             continue
         rows = []
         for entry in step['results']:

@@ -153,10 +153,14 @@ def findings(health_, patterns, thresholds):
                            '>= %g warning, >= %g critical' % (t['memory_warning'], t['memory_critical']),
                            verdict(mem, t['memory_warning'], t['memory_critical'])))
     policy = health_['maxmemory_policy']
-    bad_policy = bool(health_['maxmemory']) and 'noeviction' in policy
+    # Runbook 001 5.2: a cache evicts. noeviction never does: with a maxmemory writes fail once
+    # it is reached, without one the cache grows until the host runs out of memory.
+    bad_policy = 'noeviction' in policy
     out.append(finding('eviction policy', policy, 'a cache evicts (allkeys-lru, volatile-lru, ...)',
                        'warning' if bad_policy else 'ok',
-                       note='writes fail once maxmemory is reached' if bad_policy else None))
+                       note=('writes fail once maxmemory is reached' if health_['maxmemory']
+                             else 'no maxmemory either: the cache grows until memory runs out')
+                       if bad_policy else None))
     out.append(finding('evicted keys', health_['evicted_keys'], '>= %d warning' % t['evictions_warning'],
                        verdict(health_['evicted_keys'], t['evictions_warning'], None)))
     for entry in patterns:
