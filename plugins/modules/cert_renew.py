@@ -30,6 +30,9 @@ description:
     C(renewed) is true).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+requirements:
+  - cryptography >= 42.0.0 for the Python that runs the module (checked at start; an older one is
+    refused with one sentence naming the version found and the one needed)
 extends_documentation_fragment:
   - oncall.runbooks.kube
 attributes:
@@ -253,7 +256,7 @@ backups:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import renew, x509
 
@@ -307,8 +310,9 @@ def main():
                      ('provider', 'cert_manager', ['cert_manager'])],
         supports_check_mode=True,
     )
-    if not x509.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib('cryptography'), exception=str(x509.CRYPTOGRAPHY_ERROR))
+    problem = x509.cryptography_problem()
+    if problem:
+        module.fail_json(msg=problem, renewed=False)
     params = dict(module.params)
     src = params['source'] or {}
     name = params.get('name') or str(src.get('path') or src.get('name') or src.get('host'))

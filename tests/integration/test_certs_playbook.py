@@ -32,7 +32,9 @@ INVENTORY = '''all:
 
 
 def recap(proc):
-    return conftest_recap(proc, 'certhost')
+    """The play recap for certhost (conftest's: a job failed by its verdict is verdict_failed,
+    not counted in failed)."""
+    return conftest_recap(proc, host='certhost')
 
 
 @pytest.fixture()
@@ -65,19 +67,23 @@ def test_ssl_expiry_runbook_check_diagnose_remediate_twice(setup, tmp_path):
     nginx, inventory, extra, far = setup
     before = state(nginx, far)
 
+    # the nginx certificate is critical (5 days left): --check and diagnosis write their report,
+    # then fail the job on that verdict (oncall_fail_on critical); no task is broken
     check = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate', check=True, diff=True)
-    assert check.returncode == 0, check.stdout[-3000:]
+    assert check.returncode != 0 and recap(check)['verdict_failed'] and recap(check)['failed'] == 0, check.stdout[-3000:]
     assert state(nginx, far) == before, '--check changed files or what nginx serves'
     assert 'PRIVATE KEY' not in check.stdout + check.stderr
 
     diagnose = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
-    assert diagnose.returncode == 0 and recap(diagnose)['changed'] == 0
+    assert diagnose.returncode != 0 and recap(diagnose)['verdict_failed'] and recap(diagnose)['failed'] == 0
+    assert recap(diagnose)['changed'] == 0
     assert state(nginx, far) == before
     with open(os.path.join(extra['oncall_report_dir'], 'ssl_certificate_expiry-latest.json')) as f:
         report = json.load(f)
     verdicts = dict((f['object'], f['verdict']) for f in report['findings'])
     assert verdicts == {'certificate nginx': 'critical', 'certificate far': 'ok'}
 
+    # remediation renews, reloads and checks again: the report's verdict is what is there now
     first = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, tags='remediate')
     assert first.returncode == 0, first.stdout[-3000:]
     assert recap(first)['changed'] == 2  # one renewal, one nginx reload
@@ -90,6 +96,8 @@ def test_ssl_expiry_runbook_check_diagnose_remediate_twice(setup, tmp_path):
         report = json.load(f)
     renewed = [e for s in report['steps'] for e in s['results'] if e['applied']]
     assert [e['target'] for e in renewed] == ['nginx']
+    assert dict((f['object'], f['verdict']) for f in report['findings']) == {
+        'certificate nginx': 'ok', 'certificate far': 'ok'}
     assert report['incident']['fix_applied'] == 'renewed: nginx'
     # nginx was reloaded by the role and serves the new certificate
     from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
@@ -114,8 +122,19 @@ def test_ssl_expiry_runbook_on_the_lab(lab):
     assert diagnose.returncode == 0 and digest(*files) == before
     with open(os.path.join(lab.report_dir, 'ssl_certificate_expiry-latest.json')) as f:
         report = json.load(f)
-    assert [(f['object'], f['verdict']) for f in report['findings']] == [('certificate lab-tls', 'ok')]
+    # 10 days left: above the lab's alert thresholds (7/3 days) but inside renew_before 30, so
+    # not "ok, nothing to do" (issue 14 item 7): a warning whose finding says what to run
+    [finding] = report['findings']
+    assert (finding['object'], finding['verdict']) == ('certificate lab-tls', 'warning'), finding
+    assert ('; inside the renewal threshold: run ansible-playbook playbooks/runbooks/ssl_certificate_expiry.yml'
+            ' --tags remediate' in finding['figure']), finding
+    assert finding['threshold'] == 'warn < 7 d, critical < 3 d, renew < 30 d'
     assert report['incident']['root_cause'] == 'certificate(s) inside the renewal threshold: lab-tls'
+    daily = lab.playbook('daily_health_check.yml')
+    with open(os.path.join(lab.report_dir, 'daily_health_check-latest.json')) as f:
+        objects = dict((f['object'], f) for f in json.load(f)['findings'])
+    assert objects['certificate lab-tls']['verdict'] == 'warning', daily.stdout[-2000:]
+    assert 'inside the renewal threshold: run ' in objects['certificate lab-tls']['figure']
     first = lab.playbook('runbooks/ssl_certificate_expiry.yml', tags='remediate')
     assert first.returncode == 0 and re.search(r'lab\s*:\s*ok=\d+\s+changed=1\s', first.stdout), first.stdout[-3000:]
     assert digest(*files) != before

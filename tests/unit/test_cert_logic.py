@@ -50,6 +50,35 @@ def test_verdict_for(days, verdict):
     assert info.verdict_for(days, 30, 7) == verdict
 
 
+@pytest.mark.parametrize('days,verdict', [(50, 'ok'), (45, 'ok'), (44.9, 'warning'), (10, 'warning'), (2, 'critical'),
+                                          (-0.1, 'critical')])
+def test_inside_the_renewal_threshold_is_never_ok(days, verdict):
+    """Issue 14 item 7: warn 7 / critical 3 (the lab's alert thresholds) with renew_before 45: a
+    certificate due for renewal is a warning, never ok; the same rule (fewer than, not as many)
+    as findings.verdict_below and cert_renew's plan."""
+    assert info.verdict_for(days, 7, 3, renew_before=45) == verdict
+    cert, key = leaf(days=days if days > 0 else 1)
+    due = renew.plan([cert], key, dict(PARAMS, renew_before=45)) != []
+    assert due == (days < 45)
+
+
+def test_renewal_due_finding_says_what_to_run(tmp_path):
+    ca = x509.make_ca('Unit CA')
+    cert, key = leaf(days=20, issuer=ca)
+    path = tmp_path / 'c.pem'
+    path.write_text(x509.cert_pem(cert) + x509.cert_pem(ca[0]))
+    item = info.inspect(dict(name='c', type='file', path=str(path)), {}, [ca[0]], 7, 3, renew_before=30)
+    assert item['verdict'] == 'warning' and item['next'] == info.RENEW_COMMAND, item
+    found = info.finding(item, 7, 3, 30)
+    assert 'inside the renewal threshold: run ' + info.RENEW_COMMAND in found['figure']
+    assert found['threshold'] == 'warn < 7 d, critical < 3 d, renew < 30 d' and found['verdict'] == 'warning'
+    far = info.inspect(dict(name='c', type='file', path=str(path), renew_before=10), {}, [ca[0]], 7, 3, renew_before=30)
+    assert far['verdict'] == 'ok' and far['next'] == '' and far['why'] == ''
+    # without a renewal threshold: the alert thresholds alone, and renewal is what to run
+    bare = info.inspect(dict(name='c', type='file', path=str(path)), {}, [ca[0]], 30, 7)
+    assert bare['verdict'] == 'warning' and bare['why'] == '20.0 days left' and bare['next'] == info.RENEW_COMMAND
+
+
 def test_verify_chain():
     ca = x509.make_ca('Unit CA')
     cert, dummy = leaf(issuer=ca)
@@ -61,11 +90,33 @@ def test_verify_chain():
     ok, why = x509.verify_chain([cert], [other[0]])
     assert not ok and why == 'no trusted root issued CN=app.example.test (issuer CN=Unit CA)'
     selfsigned, dummy = leaf()
+    ok, why = x509.verify_chain([selfsigned], [other[0]])
+    assert not ok and why == 'self-signed certificate CN=app.example.test is not a trusted root'
     ok, why = x509.verify_chain([selfsigned], [])
-    assert not ok and 'self-signed certificate' in why
+    assert not ok and why.startswith('there is no trust anchor')
+    # a self-signed leaf that is itself an anchor (openssl verify -CAfile self.pem self.pem)
+    assert x509.verify_chain([selfsigned], [selfsigned]) == (True, '')
     future = x509.utcnow() + datetime.timedelta(days=400)
     ok, why = x509.verify_chain([cert, ca[0]], [ca[0]], now=future)
-    assert not ok and 'expired' in why
+    assert not ok and why.startswith('CN=app.example.test expired on ')
+    # the name asked for (an endpoint): cryptography's name check, whatever the chain
+    assert x509.check_name([cert], 'app.example.test') == (True, '')
+    assert x509.check_name([cert], 'APP.example.test') == (True, '')
+    assert x509.check_name([cert], 'other.example.test') == (
+        False, 'hostname mismatch: the certificate is for DNS:app.example.test, not other.example.test')
+    assert x509.check_name([cert], 'app.example.test', now=future) == (True, '')  # expiry is not a name problem
+    ok, why = x509.verify_chain([cert, ca[0]], [ca[0]], name='other.example.test')
+    assert not ok and why.startswith('hostname mismatch')
+    wild, dummy = leaf(sans=('*.example.test', '10.0.0.1'), issuer=ca)
+    assert x509.verify_chain([wild], [ca[0]]) == (True, '')
+    assert x509.check_name([wild], 'api.example.test') == (True, '')
+    assert x509.check_name([wild], 'a.b.example.test')[0] is False
+    assert x509.check_name([wild], '10.0.0.1') == (True, '') and x509.check_name([wild], '10.0.0.2')[0] is False
+
+
+def test_cryptography_version_is_checked():
+    assert x509.cryptography_problem() is None  # the pinned 50.0.2
+    assert x509._version_tuple('38.0.4') < x509._version_tuple(x509.CRYPTOGRAPHY_NEEDED) <= x509._version_tuple('50.0.2')
 
 
 def test_summary_has_no_key_material():

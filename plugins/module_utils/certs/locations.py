@@ -199,7 +199,12 @@ def _served_chain(tls):
 
 
 class EndpointLocation(object):
-    """``{type: endpoint, host, port, server_name}``: what a TLS server presents (read-only)."""
+    """``{type: endpoint, host, port, server_name}``: what a TLS server presents (read-only).
+
+    ``verify_name`` is the name a client asks for (``server_name``, else ``host``): the served
+    certificate must be for it (a DNS or IP subjectAltName), as ``openssl s_client
+    -verify_hostname`` / ``-verify_ip`` checks.
+    """
 
     def __init__(self, spec, timeout=10):
         self.host = spec.get('host')
@@ -207,6 +212,7 @@ class EndpointLocation(object):
             raise CertError('an endpoint location needs host')
         self.port = int(spec.get('port') or 443)
         self.server_name = spec.get('server_name') or self.host
+        self.verify_name = self.server_name
         self.timeout = float(spec.get('timeout') or timeout)
         self.name = 'endpoint %s:%d (%s)' % (self.host, self.port, self.server_name)
 
