@@ -105,3 +105,135 @@ def test_file_retention_a_directory_swapped_for_a_link_after_the_plan_is_not_fol
     assert [k['path'] for k in kept] == [str(logs / 'sub' / 'also.log')]
     assert os.path.exists(str(victim / 'sub' / 'also.log'))
     assert os.path.exists(str(tmp_path / 'moved-away' / 'also.log'))
+
+
+# ---- runbook_report ------------------------------------------------------------------------
+
+def report_args(dest, **kw):
+    args = {'name': 'drill', 'title': 'Drill', 'dest': str(dest),
+            'findings': [{'object': 'disk /', 'figure': '41%', 'threshold': '< 80%', 'verdict': 'ok'}]}
+    args.update(kw)
+    return args
+
+
+@pytest.mark.parametrize('name', ['../x', '../../etc/cron.d/x', 'a/b', '.hidden', '', 'x y', '-x', 'drill-check',
+                                  'x' * 101, 'caf\u00e9'])
+def test_runbook_report_refuses_a_name_that_is_not_a_plain_name_and_writes_nothing(tmp_path, name):
+    dest = tmp_path / 'reports'
+    res = run_module('runbook_report', report_args(dest, name=name))
+    assert res.failed, res.result
+    assert one_sentence(res['msg']).startswith('name must be 1 to 100 letters'), res['msg']
+    assert tree(str(tmp_path)) == {}
+
+
+def test_runbook_report_a_latest_link_is_replaced_and_its_target_never_written(tmp_path):
+    dest = tmp_path / 'reports'
+    dest.mkdir()
+    victim = tmp_path / 'authorized_keys'
+    victim.write_text('ssh-ed25519 AAAA operator\n')
+    for ext in ('md', 'json'):
+        os.symlink(str(victim), str(dest / ('drill-latest.' + ext)))
+    res = run_module('runbook_report', report_args(dest))
+    assert not res.failed, res.result
+    assert victim.read_text() == 'ssh-ed25519 AAAA operator\n'
+    for ext in ('md', 'json'):
+        latest = dest / ('drill-latest.' + ext)
+        assert not os.path.islink(str(latest)) and latest.read_text().strip()
+    assert res['latest_markdown_path'] == str(dest / 'drill-latest.md')
+    assert res['markdown_path'].startswith(str(dest / 'drill-2')) and os.path.isfile(res['markdown_path'])
+    assert not [n for n in os.listdir(str(dest)) if n.endswith('.tmp')]
+
+
+def test_runbook_report_same_second_reports_never_overwrite_each_other_nor_follow_a_link(tmp_path):
+    import importlib
+    rr = importlib.import_module('ansible_collections.oncall.runbooks.plugins.modules.runbook_report')
+    dest = tmp_path / 'reports'
+    dest.mkdir()
+    victim = tmp_path / 'victim'
+    victim.write_text('keep\n')
+    # an attacker who guesses the next timestamp plants links at its names
+    os.symlink(str(victim), str(dest / 'drill-20260101T000000Z.json'))
+    first = rr.write_report(str(dest), 'drill', '20260101T000000Z', False, '{"n": 1}\n', '# one\n')
+    second = rr.write_report(str(dest), 'drill', '20260101T000000Z', False, '{"n": 2}\n', '# two\n')
+    assert victim.read_text() == 'keep\n'
+    assert first['json_path'] == str(dest / 'drill-20260101T000000Z-2.json')
+    assert second['json_path'] == str(dest / 'drill-20260101T000000Z-3.json')
+    assert open(first['markdown_path']).read() == '# one\n' and open(second['markdown_path']).read() == '# two\n'
+    assert open(str(dest / 'drill-latest.json')).read() == '{"n": 2}\n'
+
+
+@pytest.mark.parametrize('dest', ['/etc', '/usr/share/x', '/proc/self'])
+def test_runbook_report_refuses_a_system_directory(dest):
+    res = run_module('runbook_report', report_args(dest))
+    assert res.failed and one_sentence(res['msg']).startswith('dest %s is a system directory' % dest), res.result
+
+
+def test_runbook_report_dest_link_is_resolved_once(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / 'reports'))
+    res = run_module('runbook_report', report_args(tmp_path / 'reports'))
+    assert not res.failed, res.result
+    assert res['latest_json_path'] == str(real / 'drill-latest.json') and os.path.isfile(res['latest_json_path'])
+
+
+def test_runbook_report_check_run_never_replaces_the_latest_report_of_a_real_run(tmp_path):
+    """As every playbook calls it: check_mode false on the task, check_mode_run from
+    ansible_check_mode; and as a module run under Ansible's own --check."""
+    import json
+    from conftest import run_playbook
+    dest = tmp_path / 'reports'
+    play = tmp_path / 'report.yml'
+    play.write_text('''---
+- name: A run that leaves its report
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Write the report
+      oncall.runbooks.runbook_report:
+        name: drill
+        title: Drill
+        dest: %s
+        check_mode_run: "{{ ansible_check_mode }}"
+        started: "{{ drill_started | default('') }}"
+        findings: [{object: "disk /", figure: "{{ drill_figure }}", threshold: "< 80%%", verdict: ok}]
+      check_mode: false
+''' % dest)
+    real = run_playbook(str(play), extra_vars={'drill_figure': 'real'}, inventory='localhost,')
+    assert real.returncode == 0, real.stdout[-3000:]
+    latest = dest / 'drill-latest.json'
+    before = latest.read_text()
+    assert json.loads(before)['mode'] == 'apply'
+    dry = run_playbook(str(play), extra_vars={'drill_figure': 'dry'}, inventory='localhost,', check=True)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    assert latest.read_text() == before and (dest / 'drill-latest.md').read_text().count('real') == 1
+    check = json.loads((dest / 'drill-check-latest.json').read_text())
+    assert check['mode'].startswith('check') and check['findings'][0]['figure'] == 'dry'
+    # Ansible's own --check on the module, and check_mode_run without it
+    for kw in ({'check': True}, {}):
+        args = report_args(dest, findings=[{'object': 'o', 'figure': 'module', 'verdict': 'ok'}])
+        if not kw:
+            args['check_mode_run'] = True
+        res = run_module('runbook_report', args, **kw)
+        assert not res.failed and res['latest_json_path'] == str(dest / 'drill-check-latest.json'), res.result
+        assert os.path.basename(res['json_path']).startswith('drill-check-2')
+        assert latest.read_text() == before
+    stamped = sorted(n for n in os.listdir(str(dest)) if n.endswith('.json') and 'latest' not in n)
+    assert len([n for n in stamped if n.startswith('drill-check-')]) == 3 and len(stamped) == 4
+
+
+@pytest.mark.parametrize('started', [None, '', '   '])
+def test_runbook_report_started_is_always_filled(tmp_path, started):
+    import json
+    args = report_args(tmp_path)
+    if started is not None:
+        args['started'] = started
+    before = time.strftime('%Y-%m-%dT%H:%M', time.gmtime())
+    res = run_module('runbook_report', args)
+    assert not res.failed, res.result
+    rep = json.load(open(res['json_path']))
+    assert rep['started'] and rep['started'][:16] >= before and rep['started'] <= rep['finished']
+    assert '- **Started:** %s' % rep['started'] in res['markdown']
+    given = run_module('runbook_report', report_args(tmp_path, started='2026-01-01T00:00:00Z'))
+    assert '- **Started:** 2026-01-01T00:00:00Z' in given['markdown']
