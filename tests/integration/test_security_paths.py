@@ -237,3 +237,176 @@ def test_runbook_report_started_is_always_filled(tmp_path, started):
     assert '- **Started:** %s' % rep['started'] in res['markdown']
     given = run_module('runbook_report', report_args(tmp_path, started='2026-01-01T00:00:00Z'))
     assert '- **Started:** 2026-01-01T00:00:00Z' in given['markdown']
+
+
+# ---- HTTP probes: http and https only, redirects never followed ------------------------------
+
+class Server(object):
+    """A real HTTP server on loopback: /health answers 200, /to-file and /to-ftp redirect (302)
+    to file:///etc/passwd and ftp://127.0.0.1/, /metrics answers Prometheus counters; every
+    request is recorded."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                seen.append(self.path)
+                target = {'/to-file': 'file:///etc/passwd', '/to-ftp': 'ftp://127.0.0.1/'}.get(self.path)
+                body = b'app_requests_total 10\napp_errors_total 0\n' if self.path == '/metrics' else b'{"status":"ok"}'
+                self.send_response(302 if target else 200)
+                if target:
+                    self.send_header('Location', target)
+                    body = b''
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def server():
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+PASSWD = 'root:x:0:0'
+BAD_URLS = ['file:///etc/passwd', 'FILE:///etc/passwd', 'ftp://127.0.0.1/etc/passwd', 'data:text/plain;base64,cm9vdDp4OjA6MA==',
+            '/etc/passwd', 'http:///etc/passwd', 'http://127.0.0.1:notaport/']
+
+
+@pytest.mark.parametrize('url', BAD_URLS)
+def test_http_check_refuses_anything_but_http_before_fetching_anything(server, url):
+    res = run_module('http_check', {'checks': [{'name': 'first', 'url': server.url + '/health'},
+                                               {'name': 'evil', 'url': url}]})
+    assert res.failed, res.result
+    assert one_sentence(res['msg']).startswith('checks[1].url '), res['msg']
+    assert 'http:// or https://' in res['msg'] or 'not a valid URL' in res['msg']
+    assert PASSWD not in res.stdout + res.stderr
+    assert server.seen == [], 'a check ran before the bad URL was refused'
+
+
+@pytest.mark.parametrize('path', ['/to-file', '/to-ftp'])
+def test_http_check_a_redirect_to_another_scheme_is_an_answer_never_followed(server, path):
+    res = run_module('http_check', {'checks': [{'name': 'redirected', 'url': server.url + path}]})
+    assert not res.failed, res.result
+    check = res['checks'][0]
+    assert check['status'] == 302 and not check['ok'] and check['why'] == 'status 302, expected 200'
+    assert PASSWD not in res.stdout + res.stderr and server.seen == [path]
+
+
+def test_http_check_a_password_in_the_url_is_never_shown(server):
+    url = server.url.replace('http://', 'http://probe:s3cr3t-pw@') + '/health'
+    res = run_module('http_check', {'checks': [{'url': url}]})
+    assert not res.failed and res['checks'][0]['ok'], res.result
+    assert res['checks'][0]['url'] == server.url.replace('http://', 'http://probe:********@') + '/health'
+    assert 's3cr3t-pw' not in json_dump(res['checks']) + json_dump(res['findings'])
+
+
+def json_dump(value):
+    import json
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize('option', ['health_url', 'metrics_url'])
+def test_service_watch_refuses_a_file_url_before_watching(server, option):
+    args = {'health_url': server.url + '/health', 'period': '1s', 'interval': '1s'}
+    args[option] = 'file:///etc/passwd'
+    res = run_module('service_watch', args)
+    assert res.failed and one_sentence(res['msg']).startswith(option + ' must be an http:// or https:// URL'), res.result
+    assert PASSWD not in res.stdout + res.stderr and server.seen == []
+
+
+def test_service_watch_a_health_url_redirecting_to_a_file_fails_its_checks(server):
+    res = run_module('service_watch', {'health_url': server.url + '/to-file', 'period': '1s', 'interval': '1s'})
+    assert res.failed and 'failed health check(s)' in res['msg'] and 'status 302' in res['msg'], res.result
+    assert PASSWD not in res.stdout + res.stderr
+
+
+# ---- pm2_process: a name pm2 would read as something else ----------------------------------
+
+@pytest.fixture()
+def pm2_two_apps(tmp_path):
+    """A pm2 daemon of its own with two real applications: `victim` (pm_id 0) and `all`."""
+    from app_harness import PM2, Pm2Home
+    home = Pm2Home()
+    script = tmp_path / 'idle.js'
+    script.write_text('setInterval(function () {}, 1000);\n')
+    for name in ('victim', 'all'):
+        out = home.pm2('start', str(script), '--name', name)
+        assert out.returncode == 0, out.stdout + out.stderr
+    yield home, {'pm2_bin': PM2, 'pm2_home': home.home, 'min_uptime': 0.1, 'wait_timeout': '20s'}, str(script)
+    home.stop()
+
+
+def pm2_state(home):
+    import json
+    out = home.pm2('jlist').stdout
+    return sorted((p['pm_id'], p['name'], p['pid'], p['pm2_env']['restart_time'], p['pm2_env']['status'])
+                  for p in json.loads(out[out.find('['):]))
+
+
+PM2_BAD_NAMES = [('all', 'restarted'), ('all', 'stopped'), ('0', 'started'), ('0', 'restarted'), ('/vic/', 'restarted'),
+                 ('--help', 'stopped'), ('-s', 'restarted'), ('ecosystem.config.js', 'restarted'),
+                 ('apps.json', 'started'), ('a b', 'stopped')]
+
+
+def test_pm2_process_refuses_a_name_pm2_reads_as_ids_all_regex_or_options(pm2_two_apps):
+    """Before the fix, `name: all, state: restarted` restarted every application (pm2 restart all),
+    and an application started as `0` was then restarted as pm_id 0, another application."""
+    home, base, script = pm2_two_apps
+    before = pm2_state(home)
+    for name, state in PM2_BAD_NAMES:
+        res = run_module('pm2_process', dict(base, name=name, state=state, script=script))
+        assert res.failed, (name, state, res.result)
+        assert one_sentence(res['msg']).startswith('name must be a plain pm2 application name'), res['msg']
+    assert pm2_state(home) == before
+
+
+def test_pm2_process_refuses_env_names_that_are_not_variables_or_redirect_pm2(pm2_two_apps, tmp_path):
+    """Before the fix, env PM2_HOME started the application under another pm2 daemon, started
+    for it in that directory, out of sight of the one the module observes."""
+    home, base, script = pm2_two_apps
+    before = pm2_state(home)
+    for option, env in (('env', {'PM2_HOME': str(tmp_path / 'elsewhere')}), ('secret_env', {'A=B': 'x'}), ('env', {'-x': '1'})):
+        res = run_module('pm2_process', dict(base, name='newapp', script=script, **{option: env}))
+        assert res.failed and one_sentence(res['msg']).startswith(option + ' names must be environment variable names')
+    assert pm2_state(home) == before and not os.path.exists(str(tmp_path / 'elsewhere'))
+
+
+def test_pm2_process_refuses_a_file_health_url_before_restarting(pm2_two_apps):
+    home, base, script = pm2_two_apps
+    before = pm2_state(home)
+    res = run_module('pm2_process', dict(base, name='victim', state='restarted', health_url='file:///etc/passwd'))
+    assert res.failed and one_sentence(res['msg']) == (
+        "health_url must be an http:// or https:// URL with a host, not file:///etc/passwd"), res.result
+    assert pm2_state(home) == before and PASSWD not in res.stdout + res.stderr
+
+
+def test_pm2_process_values_are_passed_as_option_values(pm2_two_apps, tmp_path):
+    """cwd and node_args go as --cwd=... and --node-args=...: a value that starts with '-' stays a value."""
+    home, base, script = pm2_two_apps
+    cwd = tmp_path / '-w'
+    cwd.mkdir()
+    res = run_module('pm2_process', dict(base, name='web.v2', script=script, cwd=str(cwd),
+                                         node_args='--max-old-space-size=64'))
+    assert not res.failed, res.result
+    import json
+    out = home.pm2('jlist').stdout
+    app = [p for p in json.loads(out[out.find('['):]) if p['name'] == 'web.v2']
+    assert len(app) == 1 and app[0]['pm2_env']['pm_cwd'] == str(cwd)
+    assert app[0]['pm2_env']['node_args'] == ['--max-old-space-size=64']
+    assert [p[1] for p in pm2_state(home)].count('victim') == 1
