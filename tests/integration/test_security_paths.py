@@ -410,3 +410,25 @@ def test_pm2_process_values_are_passed_as_option_values(pm2_two_apps, tmp_path):
     assert len(app) == 1 and app[0]['pm2_env']['pm_cwd'] == str(cwd)
     assert app[0]['pm2_env']['node_args'] == ['--max-old-space-size=64']
     assert [p[1] for p in pm2_state(home)].count('victim') == 1
+
+
+# ---- cert_renew's dns-01 hook: argv only, a domain never starts an option --------------------
+
+def test_acme_dns_hook_runs_with_argv_and_refuses_a_domain_that_is_not_a_dns_name(tmp_path):
+    import sys
+    from ansible_collections.oncall.runbooks.plugins.module_utils.certs import acme_issue
+    from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
+    hook, log = tmp_path / 'hook.py', tmp_path / 'hook.log'
+    hook.write_text('#!%s\nimport json, os, sys\nopen(%r, "a").write(json.dumps([sys.argv[1:], os.environ["ACME_VALUE"]]) + "\\n")\n'
+                    % (sys.executable, str(log)))
+    os.chmod(str(hook), 0o755)
+    value = '-' + 'A' * 42  # a base64url digest may start with '-': it stays one argument
+    acme_issue._hook(str(hook), 'add', 'xn--caf-dma.oncall.test', value, 30)
+    assert log.read_text() == '[["add", "xn--caf-dma.oncall.test", "%s"], "%s"]\n' % (value, value)
+    for domain in ('--help', '-x.oncall.test', 'a b.test', 'x.test;id', '$(id).test', '', 'a..test'):
+        with pytest.raises(CertError) as exc:
+            acme_issue._hook(str(hook), 'add', domain, value, 30)
+        assert one_sentence(str(exc.value)).endswith('is not a DNS name')
+    with pytest.raises(CertError):
+        acme_issue._hook(str(hook), 'add', 'ok.test', 'a b', 30)
+    assert len(log.read_text().splitlines()) == 1  # the hook never ran for a refused value
