@@ -432,3 +432,42 @@ def test_acme_dns_hook_runs_with_argv_and_refuses_a_domain_that_is_not_a_dns_nam
     with pytest.raises(CertError):
         acme_issue._hook(str(hook), 'add', 'ok.test', 'a b', 30)
     assert len(log.read_text().splitlines()) == 1  # the hook never ran for a refused value
+
+
+# ---- redis_failure.yml: a node's announced address on the restart command line -------------
+
+def test_redis_failure_never_puts_an_announced_address_that_is_an_option_on_the_command_line(tmp_path):
+    """A node announces `-oProxyCommand=sh${IFS}/x` as its address (cluster-announce-ip) and goes
+    down: before the fix, `ssh {host} ...` as restart command became ssh -oProxyCommand=..., a
+    shell command run by ssh. The node is now left alone with one sentence; a healthy address
+    still is restarted."""
+    import json
+    import sys
+    import redis
+    from conftest import run_playbook
+    from redis_cluster_harness import RedisCluster
+    cluster = RedisCluster()
+    try:
+        replicas = [p for p, (role, _m) in cluster.roles().items() if role != 'primary']
+        evil, plain = replicas[0], replicas[1]
+        redis.Redis(port=evil).config_set('cluster-announce-ip', '-oProxyCommand=sh${IFS}/x')
+        seed = [p for p in cluster.ports if p not in (evil, plain)][0]
+        deadline = time.time() + 20
+        while '-oProxyCommand' not in redis.Redis(port=seed, decode_responses=True).execute_command('CLUSTER', 'NODES'):
+            assert time.time() < deadline, 'the announced address did not propagate'
+            time.sleep(0.2)
+        cluster.stop_node(evil)
+        cluster.stop_node(plain)
+        record = tmp_path / 'argv.jsonl'
+        recorder = tmp_path / 'restart.py'
+        recorder.write_text('import json, sys\nopen(%r, "a").write(json.dumps(sys.argv[1:]) + "\\n")\n' % str(record))
+        run = run_playbook('playbooks/runbooks/redis_failure.yml', tags='remediate', env={'ONCALL_REPORT_DIR': str(tmp_path)},
+                           extra_vars={'oncall_redis_port': seed, 'redis_failure_restart_confirm': True,
+                                       'redis_failure_verify_retries': 1,
+                                       'redis_failure_restart_command': '%s %s {host} {port}' % (sys.executable, recorder)})
+        calls = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+        assert calls == [['127.0.0.1', str(plain)]], run.stdout[-4000:]
+        assert ('not restarting "-oProxyCommand=sh${IFS}/x:%d": the address a node announces goes on the restart '
+                'command line only when it is a host name or IP address' % evil) in ' '.join(run.stdout.split()), run.stdout[-4000:]
+    finally:
+        cluster.stop()
