@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 import pytest
@@ -471,3 +472,36 @@ def test_redis_failure_never_puts_an_announced_address_that_is_an_option_on_the_
                 'command line only when it is a host name or IP address' % evil) in ' '.join(run.stdout.split()), run.stdout[-4000:]
     finally:
         cluster.stop()
+
+
+# ---- services role, systemd backend: the unit name on systemctl's command line ---------------
+
+SERVICES_PLAY = '''---
+- name: services role, systemd backend
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Run the entry point
+      ansible.builtin.include_role:
+        name: oncall.runbooks.services
+        tasks_from: status
+'''
+
+
+def test_services_systemd_refuses_a_unit_name_that_starts_an_option(tmp_path):
+    """`-Hroot@elsewhere` as services_name made `systemctl show ... -Hroot@elsewhere.service`,
+    systemctl run over ssh on another machine. It is refused before systemctl runs."""
+    from conftest import run_playbook
+    play = tmp_path / 'services.yml'
+    play.write_text(SERVICES_PLAY)
+    for name in ('-Hroot@elsewhere', '--host=elsewhere', 'a b'):
+        run = run_playbook(str(play), inventory='localhost,',
+                           extra_vars={'services_backend': 'systemd', 'services_name': name})
+        out = ' '.join(run.stdout.split())
+        assert run.returncode != 0 and 'services_name must be a systemd unit name' in out, run.stdout[-3000:]
+        tasks = re.findall(r'TASK \[([^\]]*)\]', run.stdout)
+        assert tasks[-1].endswith('Check that services_name is a unit name'), tasks  # systemctl never ran
+    ok = run_playbook(str(play), inventory='localhost,', extra_vars={'services_backend': 'systemd',
+                                                                     'services_name': 'redis-server.service'})
+    assert 'services_name must be a systemd unit name' not in ok.stdout
