@@ -505,3 +505,16 @@ def test_services_systemd_refuses_a_unit_name_that_starts_an_option(tmp_path):
     ok = run_playbook(str(play), inventory='localhost,', extra_vars={'services_backend': 'systemd',
                                                                      'services_name': 'redis-server.service'})
     assert 'services_name must be a systemd unit name' not in ok.stdout
+
+
+# ---- host_health_info: a log path that is not a regular file ---------------------------------
+
+def test_host_health_info_reads_only_regular_files_as_logs(tmp_path):
+    """A FIFO as log path made the module wait for a writer forever; a device was read as a log."""
+    fifo = tmp_path / 'app.log'
+    os.mkfifo(str(fifo))
+    for path in (str(fifo), '/dev/zero'):
+        started = time.time()
+        res = run_module('host_health_info', {'logs': [{'path': path}]})
+        assert res.failed and one_sentence(res['msg']) == 'cannot read %s: not a regular file' % path, res.result
+        assert time.time() - started < 60
