@@ -18,11 +18,11 @@ description:
   - The report is an artifact on the machine that runs it, not a change to a managed system, so
     the module always reports C(changed=false). It writes in check mode too (that report is the
     dry run's plan) and says so in its header, under its own names
-    C(<name>-check-<UTC timestamp>.json)/C(.md) and C(<name>-check-latest.json)/C(.md): a dry run
-    never replaces the C(-latest) report of a real run.
-  - Files are confined to O(dest): O(name) is checked against a strict pattern before anything
+    C(<name>-check-<UTC timestamp>.json)/C(.md) and C(<name>-check-latest.json)/C(.md), so a dry
+    run never replaces the C(-latest) report of a real run.
+  - Files are confined to O(dest). O(name) is checked against a strict pattern before anything
     is written, each file is written to a new temporary file in O(dest) and then linked
-    (timestamped files, never over an existing one: a second report in the same second gets a
+    (timestamped files, never over an existing one, so a second report in the same second gets a
     C(-2) suffix) or renamed (the C(-latest) files) into place, so a symbolic link at any of
     those names is replaced or refused, never followed, and its target never written.
   - Secrets never reach the report, since results of modules with C(no_log) options do not contain them.
