@@ -105,8 +105,7 @@ def _walk(dir_fd, parts, recurse):
         if sub is None:
             continue
         try:
-            for found in _walk(sub, parts + (name,), recurse):
-                yield found
+            yield from _walk(sub, parts + (name,), recurse)
         finally:
             os.close(sub)
 

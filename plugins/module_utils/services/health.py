@@ -11,7 +11,8 @@ import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # noqa: F401 - check_http_url for callers
+# UrlError is imported for the callers (pm2_process, the deploy watch), which reach it as health.UrlError.
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # pylint: disable=unused-import
     UrlError, check_http_url, open_http, redact)
 
 
