@@ -16,6 +16,11 @@ description:
     than O(older_than) ago, with its age and size, then removes them unless in check mode.
   - Symbolic links are not followed, directories are never removed, each file is checked again
     just before it is removed, and system roots such as C(/var) or C(/etc) are refused as paths.
+  - Each path must be absolute, without C(..), and not itself a symbolic link (refused before
+    anything is removed, since the files in the directory it points to are not the ones named).
+    Subdirectories are opened relative to their parent with C(O_NOFOLLOW) and files are removed
+    relative to their directory, so a directory replaced by a link between the plan and the
+    removal is never followed. A path that does not exist is skipped.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 attributes:
@@ -27,7 +32,9 @@ attributes:
     description: The list of files before and after.
 options:
   paths:
-    description: Directories to clean (recursively, see O(recurse)).
+    description:
+      - Directories to clean (recursively, see O(recurse)).
+      - Absolute, without C(..), not a symbolic link and not a system root.
     type: list
     elements: path
     required: true
@@ -103,9 +110,7 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='cannot read %s: %s' % (exc.filename, exc.strerror))
-    for f in plan:
-        f.pop('mtime')
-    result = dict(changed=bool(plan), plan=plan, removed=[], freed_bytes=0,
+    result = dict(changed=bool(plan), plan=[files.public(f) for f in plan], removed=[], freed_bytes=0,
                   msg='%d file(s) older than %s' % (len(plan), p['older_than']))
     if plan and not module.check_mode:
         try:

@@ -33,6 +33,9 @@ options:
         (C(100ms), C(2s)), C(timeout) (default C(10s)), C(headers) and C(body) (sent as is, or as
         JSON when a dict; the method then defaults to C(POST)).
       - Redirects are not followed, so a redirect to a login page does not pass for healthy.
+      - Only C(http://) and C(https://) URLs with a host; any other (C(file://), C(ftp://), C(data:))
+        is refused with one sentence before any URL is requested. A password in the URL
+        (C(user:password@)) is shown as C(********) in the results.
     type: list
     elements: dict
     required: true
@@ -59,7 +62,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 checks:
-  description: Each check with C(status), C(latency_ms), C(ok) and C(why) when not ok.
+  description: Each check with C(status), C(latency_ms), C(ok) and C(why) when not ok (C(url) without its password).
   returned: always
   type: list
   elements: dict
@@ -79,6 +82,7 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import http
 
 
@@ -91,12 +95,17 @@ def main():
         ),
         supports_check_mode=True,
     )
-    results = []
     for i, check in enumerate(module.params['checks']):
         if not check.get('url'):
             module.fail_json(msg='checks[%d] needs a url' % i)
         try:
-            results.append(http.probe(check, module.params['validate_certs']))
+            check_http_url(check['url'], 'checks[%d].url' % i)
+        except UrlError as exc:
+            module.fail_json(msg=str(exc))
+    results = []
+    for i, check in enumerate(module.params['checks']):
+        try:
+            results.append(http.probe(check, module.params['validate_certs'], 'checks[%d].url' % i))
         except DurationError as exc:
             module.fail_json(msg='checks[%d]: %s' % (i, exc))
     findings = [{'object': 'http %s' % r['name'], 'figure': '%s in %.0f ms' % (r['status'], r['latency_ms']),

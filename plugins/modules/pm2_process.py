@@ -30,7 +30,11 @@ attributes:
     description: Shows the instances and their statuses before and after.
 options:
   name:
-    description: The pm2 application name (C(pm2 start --name)).
+    description:
+      - The pm2 application name (C(pm2 start --name)).
+      - Letters, digits, C(.), C(_) or C(-), starting with a letter or digit. Names pm2 would read as
+        something else are refused before pm2 runs - all digits (a pm_id), V(all), or containing
+        C(.json), C(.yml), C(.yaml) or C(.config.js) (a config file).
     type: str
     required: true
   state:
@@ -54,10 +58,14 @@ options:
     description: Working directory of a started application.
     type: path
   env:
-    description: Environment of a started application. Put secrets in O(secret_env) instead.
+    description:
+      - Environment of a started application. Put secrets in O(secret_env) instead.
+      - Names are environment variable names; C(PM2_*) names are refused (they would redirect pm2 itself).
     type: dict
   secret_env:
-    description: Environment variables holding secrets (passwords, tokens); never logged or returned.
+    description:
+      - Environment variables holding secrets (passwords, tokens); never logged or returned.
+      - Names as for O(env).
     type: dict
   node_args:
     description: Arguments for the Node interpreter of a started application.
@@ -70,7 +78,9 @@ options:
     description: The pm2 home directory (C(PM2_HOME)), which selects the pm2 daemon.
     type: path
   health_url:
-    description: A URL that must answer 2xx before the application counts as healthy.
+    description:
+      - A URL that must answer 2xx before the application counts as healthy.
+      - Only C(http://) and C(https://) URLs (anything else is refused before pm2 runs); redirects are not followed.
     type: str
   wait:
     description: Wait until the application is healthy after a change (and check it when nothing changed).
@@ -147,6 +157,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration im
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import pm2 as p2
+from ansible_collections.oncall.runbooks.plugins.module_utils.services import health as hc
 
 
 def run(module):
@@ -155,8 +166,16 @@ def run(module):
         timeout = parse_duration(params['wait_timeout'], 'wait_timeout')
     except DurationError as exc:
         raise p2.Pm2Error(str(exc))
+    p2.check_name(params['name'])
     if params['instances'] is not None and params['instances'] < 1:
         raise p2.Pm2Error('instances must be at least 1 (use state: stopped to stop %s)' % params['name'])
+    p2.check_env(params['env'], 'env')
+    p2.check_env(params['secret_env'], 'secret_env')
+    if params['health_url']:
+        try:
+            hc.check_http_url(params['health_url'], 'health_url')
+        except hc.UrlError as exc:
+            raise p2.Pm2Error(str(exc))
     pm2 = p2.Pm2(module.run_command, params['pm2_bin'], params['pm2_home'])
     before = p2.observe(pm2.jlist(), params['name'])
     actions = p2.plan(before, params)

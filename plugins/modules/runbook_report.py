@@ -17,20 +17,30 @@ description:
     in O(dest), and C(<name>-latest.json) and C(<name>-latest.md) copies.
   - The report is an artifact on the machine that runs it, not a change to a managed system, so
     the module always reports C(changed=false). It writes in check mode too (that report is the
-    dry run's plan) and says so in its header.
+    dry run's plan) and says so in its header, under its own names
+    C(<name>-check-<UTC timestamp>.json)/C(.md) and C(<name>-check-latest.json)/C(.md), so a dry
+    run never replaces the C(-latest) report of a real run.
+  - Files are confined to O(dest). O(name) is checked against a strict pattern before anything
+    is written, each file is written to a new temporary file in O(dest) and then linked
+    (timestamped files, never over an existing one, so a second report in the same second gets a
+    C(-2) suffix) or renamed (the C(-latest) files) into place, so a symbolic link at any of
+    those names is replaced or refused, never followed, and its target never written.
   - Secrets never reach the report, since results of modules with C(no_log) options do not contain them.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 attributes:
   check_mode:
     support: full
-    description: Writes the report of the dry run, marked as such.
+    description: Writes the report of the dry run, marked as such, as C(<name>-check-*) files.
   diff_mode:
     support: none
     description: Report files are new on each run; there is nothing to diff.
 options:
   name:
-    description: Short name, used in file names (C(weekly_maintenance)).
+    description:
+      - Short name, used in file names (C(weekly_maintenance)).
+      - 1 to 100 letters, digits, C(_) or C(-), starting with a letter or digit and not ending in
+        C(-check) (the suffix of dry-run reports); anything else is refused before anything is written.
     type: str
     required: true
   title:
@@ -38,7 +48,10 @@ options:
     type: str
     required: true
   dest:
-    description: Directory for the reports; created when missing.
+    description:
+      - Directory for the reports; created when missing.
+      - Resolved once (a link to a directory is followed there, and only there); every file is then
+        written relative to that directory. A system directory (C(/etc), C(/usr), C(/proc), ...) is refused.
     type: path
     required: true
   check_mode_run:
@@ -68,7 +81,7 @@ options:
   started:
     description:
       - When the run started (ISO 8601); the report's timeline begins there.
-      - When empty, the time this module ran, so the report never says C(n/a).
+      - When not given or empty, the time this module started, so C(Started:) is always filled.
     type: str
   failures:
     description:
@@ -112,12 +125,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 json_path:
-  description: Path of the JSON report written.
+  description: Path of the JSON report written (C(<name>-check-<timestamp>.json) in check mode).
   returned: always
   type: str
   sample: /srv/oncall/reports/weekly_maintenance-20261122T020000Z.json
 markdown_path:
-  description: Path of the Markdown report written.
+  description: Path of the Markdown report written (C(<name>-check-<timestamp>.md) in check mode).
   returned: always
   type: str
   sample: /srv/oncall/reports/weekly_maintenance-20261122T020000Z.md
@@ -128,6 +141,16 @@ verdict:
   returned: always
   type: str
   sample: warning
+latest_json_path:
+  description: Path of the C(-latest) JSON copy replaced by this run (C(<name>-check-latest.json) in check mode).
+  returned: always
+  type: str
+  sample: /srv/oncall/reports/weekly_maintenance-latest.json
+latest_markdown_path:
+  description: Path of the C(-latest) Markdown copy replaced by this run (C(<name>-check-latest.md) in check mode).
+  returned: always
+  type: str
+  sample: /srv/oncall/reports/weekly_maintenance-latest.md
 summary:
   description: Counts of planned and applied actions, and findings by verdict.
   returned: always
@@ -142,24 +165,123 @@ markdown:
 import datetime
 import json
 import os
-import shutil
-import tempfile
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.report import (
     build_report, render_markdown)
 
+NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$')
 
-def write_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.report-')
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+# A report never goes to or under these (they hold the system, not artifacts).
+SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/boot', '/etc', '/bin', '/sbin', '/usr', '/lib', '/lib32',
+               '/lib64', '/libx32')
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+
+
+class ReportError(Exception):
+    """A refusal, already phrased for the operator."""
+
+
+def check_name(name):
+    if not NAME.match(name) or name.endswith('-check'):
+        raise ReportError("name must be 1 to 100 letters, digits, '_' or '-', starting with a letter or "
+                          "digit and not ending in -check, not %r" % name)
+
+
+def open_dest(dest):
+    """The report directory, resolved once, created when missing, and opened as a directory
+    file descriptor that every file is then written relative to."""
+    real = os.path.realpath(dest)
+    if real == '/' or any(real == d or real.startswith(d + '/') for d in SYSTEM_DIRS):
+        raise ReportError('dest %s is a system directory (%s): give a directory for reports' % (dest, real))
+    os.makedirs(real, exist_ok=True)
+    return real, os.open(real, _DIR_FLAGS)
+
+
+def _exists(dir_fd, name):
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _temp(dir_fd, final, text):
+    """Write text to a new temporary file beside `final` (O_EXCL, O_NOFOLLOW): its name."""
+    for attempt in range(100):
+        tmp = '.%s.%d.%d.tmp' % (final, os.getpid(), attempt)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0),
+                         0o644, dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        return tmp
+    raise OSError('no free temporary name for %s' % final)
+
+
+def write_new(dir_fd, final, text):
+    """Create `final` with text; False (nothing written) when that name is taken. A hard link
+    of the temporary file never replaces or follows what is there."""
+    tmp = _temp(dir_fd, final, text)
+    try:
+        os.link(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp, dir_fd=dir_fd)
+
+
+def write_replace(dir_fd, final, text):
+    """Replace `final` with text by renaming a temporary file over it: a link there is replaced,
+    its target never written."""
+    tmp = _temp(dir_fd, final, text)
+    try:
+        os.replace(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def write_report(dest, name, stamp, check_mode, report_json, markdown):
+    """Write <name>[-check]-<stamp>[-N].json/.md (never over an existing file) and replace
+    <name>[-check]-latest.json/.md; returns the four paths."""
+    prefix = '%s-check' % name if check_mode else name
+    real, dir_fd = open_dest(dest)
+    try:
+        for n in range(1, 1000):
+            base = '%s-%s%s' % (prefix, stamp, '' if n == 1 else '-%d' % n)
+            if _exists(dir_fd, base + '.md') or not write_new(dir_fd, base + '.json', report_json):
+                continue
+            if not write_new(dir_fd, base + '.md', markdown):
+                os.unlink(base + '.json', dir_fd=dir_fd)
+                continue
+            break
+        else:
+            raise OSError('no free report name for %s-%s' % (prefix, stamp))
+        write_replace(dir_fd, '%s-latest.json' % prefix, report_json)
+        write_replace(dir_fd, '%s-latest.md' % prefix, markdown)
+    finally:
+        os.close(dir_fd)
+    return dict(json_path=os.path.join(real, base + '.json'), markdown_path=os.path.join(real, base + '.md'),
+                latest_json_path=os.path.join(real, prefix + '-latest.json'),
+                latest_markdown_path=os.path.join(real, prefix + '-latest.md'))
 
 
 def main():
+    module_started = datetime.datetime.now(datetime.timezone.utc)
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str', required=True),
@@ -177,26 +299,25 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    check_mode = p['check_mode_run'] or module.check_mode
+    try:
+        check_name(p['name'])
+    except ReportError as exc:
+        module.fail_json(msg=str(exc))
+    started = (p['started'] or '').strip() or module_started.strftime('%Y-%m-%dT%H:%M:%SZ')
     now = datetime.datetime.now(datetime.timezone.utc)
     report = build_report(p['name'], p['title'], p['steps'], p['findings'], p['incident'],
-                          check_mode=p['check_mode_run'] or module.check_mode,
-                          started=p['started'] or now.strftime('%Y-%m-%dT%H:%M:%SZ'),
-                          finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'),
-                          tables=p['tables'], failures=p['failures'],
-                          diagnosis_only=p['diagnosis_only'])
+                          check_mode=check_mode, started=started, finished=now.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                          tables=p['tables'], failures=p['failures'], diagnosis_only=p['diagnosis_only'])
     markdown = render_markdown(report)
-    stamp = now.strftime('%Y%m%dT%H%M%SZ')
     try:
-        os.makedirs(p['dest'], exist_ok=True)
-        base = os.path.join(p['dest'], '%s-%s' % (p['name'], stamp))
-        write_atomic(base + '.json', json.dumps(report, indent=2, sort_keys=True, default=str) + '\n')
-        write_atomic(base + '.md', markdown)
-        for ext in ('.json', '.md'):
-            shutil.copyfile(base + ext, os.path.join(p['dest'], '%s-latest%s' % (p['name'], ext)))
+        paths = write_report(p['dest'], p['name'], now.strftime('%Y%m%dT%H%M%SZ'), check_mode,
+                             json.dumps(report, indent=2, sort_keys=True, default=str) + '\n', markdown)
+    except ReportError as exc:
+        module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='cannot write the report in %s: %s' % (p['dest'], exc.strerror or exc))
-    module.exit_json(changed=False, json_path=base + '.json', markdown_path=base + '.md',
-                     summary=report['summary'], markdown=markdown, verdict=report['verdict'])
+    module.exit_json(changed=False, summary=report['summary'], markdown=markdown, verdict=report['verdict'], **paths)
 
 
 if __name__ == '__main__':

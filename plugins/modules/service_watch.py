@@ -29,11 +29,15 @@ attributes:
     description: Nothing is changed.
 options:
   health_url:
-    description: The URL that must keep answering 2xx.
+    description:
+      - The URL that must keep answering 2xx.
+      - Only C(http://) and C(https://) (anything else is refused before the watch starts); redirects are not followed.
     type: str
     required: true
   metrics_url:
-    description: The Prometheus text endpoint with the request and error counters; without it only health is watched.
+    description:
+      - The Prometheus text endpoint with the request and error counters; without it only health is watched.
+      - Only C(http://) and C(https://), as O(health_url).
     type: str
   requests_metric:
     description: Counter of requests served.

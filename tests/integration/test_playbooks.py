@@ -68,8 +68,10 @@ def test_weekly_maintenance_cleans_old_jobs_once_and_check_mode_touches_nothing(
     assert recap(second)['changed'] == 0, second.stdout[-3000:]
 
     reports = sorted(glob.glob(os.path.join(lab.report_dir, 'weekly_maintenance-2*.json')))
-    assert len(reports) == 3
-    first_report = json.load(open(reports[1]))
+    assert len(reports) == 2  # the dry run's report is weekly_maintenance-check-*, never -latest
+    dry = glob.glob(os.path.join(lab.report_dir, 'weekly_maintenance-check-2*.json'))
+    assert len(dry) == 1 and json.load(open(dry[0]))['mode'].startswith('check')
+    first_report = json.load(open(reports[0]))
     assert first_report['mode'] == 'apply'
     assert first_report['summary']['applied'] == 8 + 2 + 8  # queue cleans, vacuums, log files
     assert os.path.exists(os.path.join(lab.report_dir, 'weekly_maintenance-latest.md'))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import subprocess
 import threading
 
@@ -82,7 +83,20 @@ class _Responder(object):
         self.server.server_close()
 
 
+# A DNS name as the dns-01 hook receives it: labels of letters, digits and inner hyphens, so
+# the DOMAIN argument can never start an option of the hook. The VALUE argument is the
+# base64url digest the ACME protocol defines (43 characters of [A-Za-z0-9_-]); it can start
+# with '-', which is why hooks should read ACME_VALUE from their environment.
+DNS_NAME = re.compile(r'^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+                      r'(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
+B64URL = re.compile(r'^[A-Za-z0-9_-]{1,128}$')
+
+
 def _hook(cmd, action, domain, value, timeout):
+    if not DNS_NAME.match(domain or ''):
+        raise CertError('dns-01 hook %s not run: %r is not a DNS name' % (cmd, domain))
+    if not B64URL.match(value or ''):
+        raise CertError('dns-01 hook %s not run for %s: the challenge value is not base64url' % (cmd, domain))
     env = dict(os.environ, ACME_ACTION=action, ACME_DOMAIN=domain,
                ACME_RECORD='_acme-challenge.%s' % domain, ACME_VALUE=value)
     try:

@@ -16,22 +16,27 @@ class WatchError(Exception):
 
 
 def read_counters(url, names, timeout):
-    ans = hc.probe(url, timeout=timeout)
+    ans = hc.probe(url, timeout=timeout, option='metrics_url')
     if not ans['ok']:
-        raise WatchError('cannot read metrics at %s: %s' % (url, ans['why']))
+        raise WatchError('cannot read metrics at %s: %s' % (hc.redact(url), ans['why']))
     # the probe keeps 500 characters; read the whole page for counters
-    from ansible.module_utils.urls import open_url
-    text = open_url(url, timeout=timeout, follow_redirects='none').read().decode('utf-8', 'replace')
+    text = hc.open_http(url, 'metrics_url', timeout=timeout).read().decode('utf-8', 'replace')
     return hc.counters(text, names)
 
 
 def watch(params, sleep=time.sleep, clock=time.monotonic):
+    for option in ('health_url', 'metrics_url'):
+        if params.get(option) is not None:
+            try:
+                hc.check_http_url(params[option], option)
+            except hc.UrlError as exc:
+                raise WatchError(str(exc))
     names = (params['requests_metric'], params['errors_metric'])
     start = read_counters(params['metrics_url'], names, params['timeout']) if params['metrics_url'] else None
     began = clock()
     samples, failed = 0, []
     while True:
-        ans = hc.probe(params['health_url'], timeout=params['timeout'])
+        ans = hc.probe(params['health_url'], timeout=params['timeout'], option='health_url')
         samples += 1
         if not ans['ok']:
             failed.append({'at_s': round(clock() - began, 1), 'why': ans['why']})
@@ -54,7 +59,7 @@ def watch(params, sleep=time.sleep, clock=time.monotonic):
     why = []
     if len(failed) > params['max_failed_checks']:
         why.append('%d failed health check(s) on %s (last: %s), %d allowed'
-                   % (len(failed), params['health_url'], failed[-1]['why'], params['max_failed_checks']))
+                   % (len(failed), hc.redact(params['health_url']), failed[-1]['why'], params['max_failed_checks']))
     if result.get('counters_reset'):
         why.append('the application restarted during the watch (its counters went back)')
     if result['error_rate'] is not None and result['error_rate'] > params['max_error_rate']:

@@ -9,8 +9,10 @@ processes running, fewer than 10 recent errors in the application log.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 
 
 def disk(path):
@@ -101,8 +103,15 @@ def top_processes(count, total_memory, proc='/proc'):
 
 
 def tail_lines(path, lines):
-    """The last `lines` lines of a file, read from the end (logs can be large)."""
-    with open(path, 'rb') as handle:
+    """The last `lines` lines of a file, read from the end (logs can be large).
+
+    Only a regular file is read: it is opened without blocking (a FIFO would wait for a writer
+    forever) and without becoming a controlling terminal, then checked with fstat."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, 'O_CLOEXEC', 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, 'not a regular file', path)
+    with os.fdopen(fd, 'rb') as handle:
         handle.seek(0, os.SEEK_END)
         end = handle.tell()
         block, data = 65536, b''

@@ -8,14 +8,16 @@ from __future__ import annotations
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import check_http_url, open_http, redact
 
 
-def probe(check, validate_certs=True):
-    """One request; returns the observation and whether it meets the check."""
-    url = check['url']
+def probe(check, validate_certs=True, option='url'):
+    """One request; returns the observation and whether it meets the check. The URL must be
+    http(s) (common.urls.UrlError otherwise, before anything is fetched); a redirect is an
+    answer with its 3xx status, never followed."""
+    url = check_http_url(check['url'], option)
     wanted = check.get('status', 200)
     wanted = [int(s) for s in wanted] if isinstance(wanted, list) else [int(wanted)]
     timeout = parse_duration(check.get('timeout', '10s'), 'timeout')
@@ -29,8 +31,8 @@ def probe(check, validate_certs=True):
         data = json.dumps(data)
         headers.setdefault('Content-Type', 'application/json')
     try:
-        resp = open_url(url, method=check.get('method', 'POST' if data is not None else 'GET'), headers=headers,
-                        data=data, timeout=timeout, validate_certs=validate_certs, follow_redirects='none')
+        resp = open_http(url, option, method=check.get('method', 'POST' if data is not None else 'GET'),
+                         headers=headers, data=data, timeout=timeout, validate_certs=validate_certs)
         status = resp.getcode()
         body = resp.read(65536).decode('utf-8', 'replace')
     except HTTPError as exc:
@@ -48,5 +50,5 @@ def probe(check, validate_certs=True):
         why.append('body lacks %r' % check['body_contains'])
     if not error and limit_s is not None and latency_ms > limit_s * 1000:
         why.append('%.0f ms > %.0f ms' % (latency_ms, limit_s * 1000))
-    return {'name': check.get('name') or url, 'url': url, 'status': status, 'latency_ms': latency_ms,
+    return {'name': check.get('name') or redact(url), 'url': redact(url), 'status': status, 'latency_ms': latency_ms,
             'ok': not why, 'why': '; '.join(why), 'body_excerpt': body[:200]}

@@ -9,16 +9,21 @@ from __future__ import annotations
 import re
 import time
 
-from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
+# UrlError is imported for the callers (pm2_process, the deploy watch), which reach it as health.UrlError.
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # pylint: disable=unused-import
+    UrlError, check_http_url, open_http, redact)
 
-def probe(url, timeout=5.0, validate_certs=True):
-    """GET url once: {'url', 'status', 'ok' (2xx), 'why', 'latency_ms', 'body'}."""
+
+def probe(url, timeout=5.0, validate_certs=True, option='url'):
+    """GET url once: {'url', 'status', 'ok' (2xx), 'why', 'latency_ms', 'body'}. Only http(s)
+    (UrlError before anything is fetched); a redirect is a non-2xx answer, never followed."""
+    check_http_url(url, option)
     started = time.monotonic()
     status, body, why = None, '', ''
     try:
-        resp = open_url(url, timeout=timeout, validate_certs=validate_certs, follow_redirects='none')
+        resp = open_http(url, option, timeout=timeout, validate_certs=validate_certs)
         status = resp.getcode()
         body = resp.read(65536).decode('utf-8', 'replace')
     except HTTPError as exc:
@@ -32,7 +37,7 @@ def probe(url, timeout=5.0, validate_certs=True):
     ok = status is not None and 200 <= status < 300
     if status is not None and not ok:
         why = 'status %s' % status
-    return {'url': url, 'status': status, 'ok': ok, 'why': why, 'body': body[:500],
+    return {'url': redact(url), 'status': status, 'ok': ok, 'why': why, 'body': body[:500],
             'latency_ms': round((time.monotonic() - started) * 1000, 1)}
 
 

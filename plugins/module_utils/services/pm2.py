@@ -15,12 +15,37 @@ import time
 
 ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
+# pm2 reads the argument of restart/stop/scale as a pm_id when it is a number, as every process
+# for `all`, as a regular expression for /.../, as a config file when it contains .json, .yml,
+# .yaml or .config.js, and as a namespace when no process has that name; a leading '-' makes
+# it an option. Application names are therefore plain names, checked before pm2 is run.
+NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
+CONFIG_LIKE = ('.json', '.yml', '.yaml', '.config.js', '.config.cjs', '.config.mjs')
+ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import health as hc
 
 
 class Pm2Error(Exception):
     """A pm2 failure, already phrased for the operator."""
+
+
+def check_name(name):
+    """Refuse an application name pm2 would read as something else (see NAME above)."""
+    if (not isinstance(name, str) or not NAME.match(name) or name.isdigit() or name == 'all'
+            or any(ext in name for ext in CONFIG_LIKE)):
+        raise Pm2Error("name must be a plain pm2 application name (letters, digits, '.', '_' or '-', "
+                       "starting with a letter or digit, not all digits, not 'all', not like a config "
+                       "file), not %r" % (name,))
+
+
+def check_env(env, option):
+    """Environment names must be identifiers and must not redirect pm2 itself (PM2_*)."""
+    for key in env or {}:
+        if not ENV_NAME.match(str(key)) or str(key).upper().startswith('PM2_'):
+            raise Pm2Error('%s names must be environment variable names (letters, digits and _) '
+                           'other than PM2_*, not %r' % (option, key))
 
 
 class Pm2(object):
@@ -57,20 +82,25 @@ class Pm2(object):
     def start(self, name, script, instances, cwd=None, env=None, node_args=None):
         if script and not script.startswith('/'):
             raise Pm2Error('script must be an absolute path, not %s' % script)
-        args = ['start', script, '--name', name, '-i', str(instances or 1)]
+        check_name(name)
+        # --option=value: a value is never read as an option of its own
+        args = ['start', script, '--name=%s' % name, '-i', str(int(instances or 1))]
         if cwd:
-            args += ['--cwd', cwd]
+            args.append('--cwd=%s' % cwd)
         if node_args:
-            args += ['--node-args', node_args]
+            args.append('--node-args=%s' % node_args)
         self._run(args, extra_env=env)
 
     def restart(self, name):
+        check_name(name)
         self._run(['restart', name])
 
     def scale(self, name, instances):
-        self._run(['scale', name, str(instances)])
+        check_name(name)
+        self._run(['scale', name, str(int(instances))])
 
     def stop(self, name):
+        check_name(name)
         self._run(['stop', name])
 
     def save(self):
