@@ -55,6 +55,8 @@ MATRIX = {
     'runbooks/redis_failure.yml': ['Redis down', 'Redis wrong password'],
     'runbooks/database_connections.yml': ['PostgreSQL down', 'PostgreSQL wrong password'],
     'runbooks/slow_queries.yml': ['PostgreSQL down', 'PostgreSQL wrong password'],
+    'runbooks/uniqueness_check_failures.yml': ['PostgreSQL down', 'PostgreSQL wrong password'],
+    'runbooks/database_migration_issues.yml': ['PostgreSQL down', 'PostgreSQL wrong password'],
     'runbooks/api_down.yml': ['app down', 'Redis down', 'PostgreSQL down'],
     'runbooks/high_error_rate.yml': ['app down'],
     'runbooks/high_latency.yml': ['app down'],
