@@ -229,6 +229,9 @@ class BaseQueue(object):
         self.prefix = prefix
         self.batch_size = batch_size
         self.conn_params = conn_params or {}
+        # Jobs the action being applied has handled so far, batch by batch: when Redis fails
+        # in the middle, the module reports this count, not zero.
+        self.progress = 0
 
     # -- helpers -------------------------------------------------------------------
     def key(self, suffix):
@@ -438,6 +441,7 @@ class BullMQQueue(BaseQueue):
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind in ('pause', 'resume'):
             self.set_paused(action.kind == 'pause')
             return action.count, []
@@ -469,6 +473,7 @@ class BullMQQueue(BaseQueue):
                 got = await q.clean(grace, batch, state)
                 removed += len(got)
                 here += len(got)
+                self.progress = removed
                 ids.extend(got[:100 - len(ids)] if len(ids) < 100 else [])
                 if len(got) == batch:
                     continue
@@ -490,6 +495,7 @@ class BullMQQueue(BaseQueue):
             after = await q.client.zcount(self.key(p['status']), 0, p['cutoff'])
             step = before - after
             moved += step
+            self.progress = moved
             if step < batch:
                 break
         return moved, []
@@ -515,6 +521,7 @@ class BullMQQueue(BaseQueue):
         for state in ('wait', 'paused', 'prioritized') + (('delayed',) if delayed else ()):
             while True:
                 got = await q.clean(0, self.batch_size, state)
+                self.progress += len(got)
                 # a batch that was full but for the jobs kept may be followed by more
                 if not got or len(got) + kept.get(state, 0) < self.batch_size:
                     break
@@ -608,6 +615,7 @@ class BullQueue(BaseQueue):
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind in ('pause', 'resume'):
             self.set_paused(action.kind == 'pause')
             return action.count, []
@@ -639,6 +647,7 @@ class BullQueue(BaseQueue):
                     break
                 got = self._remove_ids(state, ids, cutoff)
                 removed += got
+                self.progress = len(removed)
                 if not got:
                     break
         return len(removed), removed[:100]
@@ -651,6 +660,7 @@ class BullQueue(BaseQueue):
             got = self.client.eval(BULL_RETRY_LUA, len(keys),
                                    *(keys + [self.job_prefix, want, p['cutoff'], p['status']]))
             moved += got
+            self.progress = len(moved)
             if len(got) < want:
                 break
         return len(moved), moved[:100]
@@ -663,6 +673,7 @@ class BullQueue(BaseQueue):
                                        self.key('limiter:index'), self.job_prefix,
                                        self.batch_size)
                 removed += got
+                self.progress = removed
                 if got < self.batch_size:
                     break
         if p['delayed']:
@@ -671,6 +682,7 @@ class BullQueue(BaseQueue):
                 if not ids:
                     break
                 removed += len(self._remove_ids('delayed', ids, 0))
+                self.progress = removed
         return removed, []
 
     def _remove(self, p):
@@ -743,6 +755,7 @@ class ListQueue(BaseQueue):
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind == 'clean':
             removed = 0
             while removed < p['limit']:
@@ -753,6 +766,7 @@ class ListQueue(BaseQueue):
                 step = min(step, length)
                 self.client.ltrim(self.name, 0, -(step + 1))
                 removed += step
+                self.progress = removed
             return removed, []
         if action.kind == 'requeue':
             moved = 0
@@ -760,6 +774,7 @@ class ListQueue(BaseQueue):
                 step = min(self.batch_size, p['limit'] - moved)
                 got = self.client.eval(LIST_REQUEUE_LUA, 2, p['source'], self.name, step)
                 moved += got
+                self.progress = moved
                 if got < step:
                     break
             return moved, []
@@ -886,6 +901,39 @@ def predict(obs, actions, flavor):
     return {'paused': paused, 'counts': counts}
 
 
+def detect_flavor(client, prefix, name):
+    """'bullmq' or 'bull' as the queue's keys say (the test discovery makes), None without keys.
+
+    BullMQ keeps an ``events`` stream and writes ``opts.maxLenEvents`` into its meta hash;
+    Bull v3 has neither (its meta hash, when a pause made one, holds only ``paused``).
+    """
+    base = '%s:%s:' % (prefix, name)
+    pipe = client.pipeline(transaction=False)
+    pipe.type(base + 'events')
+    pipe.hexists(base + 'meta', 'opts.maxLenEvents')
+    pipe.exists(base + 'id', base + 'meta', base + 'wait', base + 'paused', base + 'active',
+                base + 'delayed', base + 'completed', base + 'failed')
+    pipe.exists(base + 'meta-paused', base + 'priority')
+    events, max_len, common, bull_only = pipe.execute()
+    if events == 'stream' or max_len:
+        return 'bullmq'
+    if bull_only or common:
+        return 'bull'
+    return None
+
+
+def check_flavor(client, prefix, name, flavor):
+    """Refuse, before anything changes, a flavor the queue's keys contradict."""
+    if flavor not in ('bullmq', 'bull'):
+        return
+    found = detect_flavor(client, prefix, name)
+    if found and found != flavor:
+        raise QueueError('queue %s (prefix %s) has the keys of a %s queue, not %s: set flavor: %s '
+                         '(a %s operation on it would strand its jobs where %s never looks)'
+                         % (name, prefix, 'Bull' if found == 'bull' else 'BullMQ', flavor, found,
+                            flavor, 'Bull' if found == 'bull' else 'BullMQ'))
+
+
 def discover(client, prefix='bull', flavor='any', scan_count=1000):
     """Find queues under a prefix with SCAN (never KEYS): [(name, flavor)], sorted.
 
@@ -919,6 +967,13 @@ def findings(entries, waiting_warning=100, waiting_critical=500, failure_ratio_w
     """
     out = []
     for q in entries:
+        if not q.get('exists', True) and q['flavor'] != 'list':
+            out.append({'object': '%s missing' % q['name'], 'figure': 'no key',
+                        'threshold': 'a configured queue exists',
+                        'verdict': 'warning',
+                        'reason': 'queue %s (%s) has no key in Redis: a misspelt name, or a queue '
+                                  'the application never created' % (q['name'], q['flavor'])})
+            continue
         counts = q['counts']
         waiting = counts.get('wait', 0) + counts.get('paused', 0) + counts.get('prioritized', 0)
         verdict = 'ok'
