@@ -60,6 +60,8 @@ options:
     description:
       - V(bullmq) for BullMQ (npm C(bullmq), Python C(bullmq)), V(bull) for Bull v3 (npm C(bull)),
         V(list) for a plain Redis list that producers LPUSH and consumers BRPOP.
+      - A flavor that the queue's keys contradict (V(bullmq) on a Bull queue, or the reverse) is
+        refused before anything changes.
     type: str
     choices: [bullmq, bull, list]
     default: bullmq
@@ -137,7 +139,7 @@ options:
   requeue_from:
     description:
       - For O(flavor=list), a list (for example C(festivals:queue:failed)) whose items are moved
-        back onto the queue, oldest first, onto the producer end.
+        back onto the queue, oldest first, onto the producer end. It must not be O(name) itself.
     type: str
   requeue_limit:
     description: With O(requeue_from), move at most this many items; V(0) means all.
@@ -281,7 +283,10 @@ plan:
       ids: ['1', '2']
       destructive: true
 actions:
-  description: What was done, with the counts actually handled; empty in check mode.
+  description:
+    - What was done, with the counts actually handled; empty in check mode.
+    - Also returned when an action fails part way (Redis died), its entry then holding the jobs
+      it had handled before the failure and the C(error).
   returned: always
   type: list
   elements: dict
