@@ -503,7 +503,7 @@ def run_many(module):
     return result
 
 
-def fail_partway(module, result, done, action, progress, started, total, cause):
+def fail_partway(module, result, done, action, progress, started, total, cause, refusal=False):
     """Fail with what was really done: the actions completed and, for the one that failed,
     the jobs it had handled batch by batch before the failure (a batch in flight when Redis
     died may have been applied too; the next run's plan shows what is left)."""
@@ -515,6 +515,8 @@ def fail_partway(module, result, done, action, progress, started, total, cause):
                      'complete before it): %s'
                      % (action.kind, action.object, progress, action.count, len(done), total,
                         cause))
+    if refusal and not result['changed']:
+        result['msg'] = cause  # refused before anything was done: the refusal says it all
     module.fail_json(**result)
 
 
@@ -558,7 +560,7 @@ def run(module):
                 cause = str(exc) if isinstance(exc, rq.QueueError) else rconn.describe_error(
                     exc, module.params)
                 fail_partway(module, result, done, action, queue.progress, started, len(actions),
-                             cause)
+                             cause, refusal=isinstance(exc, rq.QueueError))
             entry = dict(action.to_dict(), count=count, planned=action.count,
                          seconds=round(time.monotonic() - started, 3))
             if ids:
