@@ -16,7 +16,7 @@ function args(argv = process.argv.slice(2)) {
 }
 
 function connection(a) {
-  return { host: a.host || '127.0.0.1', port: Number(a.port || 16379), maxRetriesPerRequest: null };
+  return { host: a.host || '127.0.0.1', port: Number(a.port || 16379), db: Number(a.db || 0), maxRetriesPerRequest: null };
 }
 
 function openQueue(flavor, name, a) {

@@ -60,6 +60,8 @@ options:
     description:
       - V(bullmq) for BullMQ (npm C(bullmq), Python C(bullmq)), V(bull) for Bull v3 (npm C(bull)),
         V(list) for a plain Redis list that producers LPUSH and consumers BRPOP.
+      - A flavor that the queue's keys contradict (V(bullmq) on a Bull queue, or the reverse) is
+        refused before anything changes.
     type: str
     choices: [bullmq, bull, list]
     default: bullmq
@@ -137,7 +139,7 @@ options:
   requeue_from:
     description:
       - For O(flavor=list), a list (for example C(festivals:queue:failed)) whose items are moved
-        back onto the queue, oldest first, onto the producer end.
+        back onto the queue, oldest first, onto the producer end. It must not be O(name) itself.
     type: str
   requeue_limit:
     description: With O(requeue_from), move at most this many items; V(0) means all.
@@ -281,7 +283,10 @@ plan:
       ids: ['1', '2']
       destructive: true
 actions:
-  description: What was done, with the counts actually handled; empty in check mode.
+  description:
+    - What was done, with the counts actually handled; empty in check mode.
+    - Also returned when an action fails part way (Redis died), its entry then holding the jobs
+      it had handled before the failure and the C(error).
   returned: always
   type: list
   elements: dict
@@ -385,6 +390,9 @@ def validate(params):
         raise rq.QueueError('remove_jobs needs job ids, which a plain list does not have')
     if flavor != 'list' and params.get('requeue_from'):
         raise rq.QueueError('requeue_from applies to flavor list; for %s queues use retry' % flavor)
+    if params.get('requeue_from') is not None and params['requeue_from'] == name:
+        raise rq.QueueError('requeue_from must name another list than name (%s): moving a list onto '
+                            'itself only rotates it, on every run' % name)
     if params['state'] == 'absent':
         others = [o for o in ('clean', 'retry', 'remove_jobs', 'requeue_from') if params.get(o)]
         if params['drain']:
@@ -463,6 +471,7 @@ def run_many(module):
             queue = rq.make_queue(entry['flavor'], client, entry['name'], prefix=params['prefix'],
                                   batch_size=params['batch_size'], conn_params=params)
             obs = queue.observe()
+            rq.check_flavor(client, params['prefix'], entry['name'], entry['flavor'])
             row['paused_before'] = row['paused'] = obs.paused
             if not obs.exists and not params['allow_missing']:
                 raise rq.QueueError('queue %s (%s, prefix %s) does not exist at %s: check the name, or '
@@ -494,6 +503,23 @@ def run_many(module):
     return result
 
 
+def fail_partway(module, result, done, action, progress, started, total, cause, refusal=False):
+    """Fail with what was really done: the actions completed and, for the one that failed,
+    the jobs it had handled batch by batch before the failure (a batch in flight when Redis
+    died may have been applied too; the next run's plan shows what is left)."""
+    entry = dict(action.to_dict(), count=progress, planned=action.count, error=cause,
+                 seconds=round(time.monotonic() - started, 3))
+    result['actions'] = done + [entry]
+    result['changed'] = bool(done) or progress > 0
+    result['msg'] = ('%s on %s failed after %d of %d job(s) were handled (%d of %d action(s) '
+                     'complete before it): %s'
+                     % (action.kind, action.object, progress, action.count, len(done), total,
+                        cause))
+    if refusal and not result['changed']:
+        result['msg'] = cause  # refused before anything was done: the refusal says it all
+    module.fail_json(**result)
+
+
 def run(module):
     if module.params['queues']:
         return run_many(module)
@@ -502,6 +528,8 @@ def run(module):
     queue = rq.make_queue(params['flavor'], client, params['name'], prefix=params['prefix'],
                           batch_size=params['batch_size'], conn_params=module.params)
     obs = queue.observe()
+    # read-only so far: a flavor the keys contradict is refused before anything changes
+    rq.check_flavor(client, params['prefix'], params['name'], params['flavor'])
     before = {'paused': obs.paused, 'counts': dict(obs.counts)}
     result = dict(changed=False, before=before, plan=[], actions=[])
 
@@ -528,12 +556,11 @@ def run(module):
             started = time.monotonic()
             try:
                 count, ids = queue.apply(action)
-            except rq.QueueError:
-                raise
-            except Exception as exc:  # a Redis or library failure mid-plan
-                raise rq.QueueError('%s on %s failed after %d of %d action(s) were applied: %s'
-                                    % (action.kind, action.object, len(done), len(actions),
-                                       rconn.describe_error(exc, module.params)))
+            except Exception as exc:  # a refusal, a Redis or library failure mid-plan
+                cause = str(exc) if isinstance(exc, rq.QueueError) else rconn.describe_error(
+                    exc, module.params)
+                fail_partway(module, result, done, action, queue.progress, started, len(actions),
+                             cause, refusal=isinstance(exc, rq.QueueError))
             entry = dict(action.to_dict(), count=count, planned=action.count,
                          seconds=round(time.monotonic() - started, 3))
             if ids:

@@ -159,6 +159,9 @@ findings:
   description:
     - Each queue's waiting jobs and failure ratio against O(thresholds), and paused queues, with
       a verdict (V(ok), V(warning), V(critical)).
+    - A BullMQ or Bull queue named in O(queues) that has no key in Redis (a misspelt name) is one
+      V(warning) finding C(<name> missing) with a C(reason), instead of figures that read V(ok).
+      An empty plain list has no key either, so lists are never reported missing.
   returned: always
   type: list
   elements: dict

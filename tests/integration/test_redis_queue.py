@@ -354,6 +354,18 @@ def test_list_requeue_and_trim(r):
     (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
     (dict(queues=[{'name': 'missing'}], state='paused'), 'does not exist'),
     (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
+    # issue 14, bad input
+    (dict(name='festivals:queue:low', flavor='list', requeue_from='festivals:queue:low'),
+     'requeue_from must name another list than name'),
+    (dict(name='q', state='paused', flavor='bull'), 'has the keys of a BullMQ queue, not bull'),
+    (dict(queues=[{'name': 'q', 'flavor': 'bull'}], state='paused'), 'has the keys of a BullMQ queue'),
+    (dict(name='q', state='paused', socket_timeout=-1), 'socket_timeout must be a positive'),
+    (dict(name='q', state='paused', socket_timeout='nan'), 'socket_timeout must be a positive'),
+    (dict(name='q', state='paused', connect_timeout=0), 'connect_timeout must be a positive'),
+    (dict(name='q', state='paused', url='redis://127.0.0.1:notaport/0'), 'url has a malformed host or port'),
+    (dict(name='q', state='paused', url='http://127.0.0.1/0'), 'url must start with redis://'),
+    (dict(name='q', state='paused', url='redis://127.0.0.1:6379/zero'), 'url database'),
+    (dict(name='q', state='paused', url=''), 'url must be a Redis URL'),
 ])
 def test_bad_input_fails_with_one_sentence_and_touches_nothing(r, args, needle):
     add_jobs(r, 'bullmq', 'q', 3)
@@ -363,6 +375,44 @@ def test_bad_input_fails_with_one_sentence_and_touches_nothing(r, args, needle):
     assert needle in res['msg']
     assert '\n' not in res['msg'] and 'Traceback' not in res.stdout
     assert dump_keys(r) == before
+
+
+def test_bullmq_operation_on_a_bull_queue_is_refused_before_anything_changes(r, workers):
+    """flavor bullmq on a Bull queue would pause it BullMQ's way (meta hash only): the Bull
+    worker would go on, and its jobs would be stranded where Bull never looks. Refused with
+    one sentence, the queue untouched, and the real Bull worker still processes its jobs."""
+    queue = 'bull-not-mq'
+    make_failed(r, 'bull', queue, 2)
+    add_jobs(r, 'bull', queue, 3)
+    before = dump_keys(r)
+    for args in (dict(state='paused'), dict(clean=[{'status': 'failed'}]),
+                 dict(drain=True, confirm=True), dict(state='absent', confirm=True)):
+        res = run_module('redis_queue', dict(conn(r), name=queue, flavor='bullmq', **args))
+        assert res.failed, res.result
+        assert res['msg'] == ('queue bull-not-mq (prefix bull) has the keys of a Bull queue, not '
+                              'bullmq: set flavor: bull (a bullmq operation on it would strand its '
+                              'jobs where Bull never looks)')
+        assert dump_keys(r) == before
+    assert node_counts(r, 'bull', queue)['isPaused'] is False
+    worker = workers('bull', queue, port_of(r))
+    assert worker.wait_for(lambda evs: len(worker.done_ids('processed')) >= 3, 30)
+
+
+def test_queue_info_reports_a_missing_configured_queue_as_a_warning(r):
+    make_failed(r, 'bullmq', 'present', 1)
+    res = run_module('redis_queue_info', dict(conn(r), queues=[
+        {'name': 'present', 'flavor': 'bullmq'}, {'name': 'presnet', 'flavor': 'bullmq'},
+        {'name': 'card-generaton', 'flavor': 'bull'}, 'nowhere',
+        {'name': 'festivals:queue:empty', 'flavor': 'list'}]))
+    assert not res.failed, res.result
+    found = dict((f['object'], f) for f in res['findings'])
+    for name in ('presnet', 'card-generaton', 'nowhere'):
+        assert found['%s missing' % name]['verdict'] == 'warning'
+        assert name in found['%s missing' % name]['reason']
+        assert '%s waiting' % name not in found  # no "ok" backlog for a queue that is not there
+    assert found['present waiting']['verdict'] == 'ok'
+    # an empty plain list has no key either: that is normal, not a finding
+    assert 'festivals:queue:empty missing' not in found
 
 
 def test_wrong_key_type_is_named(r):

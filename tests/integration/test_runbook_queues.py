@@ -70,6 +70,21 @@ def test_queue_backlog_healthy_lab_is_ok(lab):
     assert verdicts(run) == ['ok'], run.stdout[-4000:]
 
 
+def test_queue_backlog_names_a_configured_queue_that_does_not_exist(lab):
+    """Issue 14, defect 4: a misspelt queue name read "verdict ok"; it is a warning naming it."""
+    make_healthy(lab)
+    queues = [{'name': 'ai-analysis', 'flavor': 'bullmq'}, {'name': 'ai-analysys', 'flavor': 'bullmq'},
+              {'name': 'card-generation', 'flavor': 'bull'}, {'name': 'emial', 'flavor': 'bull'}]
+    run = lab.playbook('runbooks/queue_backlog.yml', extra_vars={'oncall_queues': queues})
+    assert recap(run)['failed'] == 0, run.stdout[-3000:]
+    assert verdicts(run) == ['warning'], run.stdout[-4000:]
+    assert 'ai-analysys missing; emial missing' in run.stdout
+    found = dict((f['object'], f) for f in report(lab, 'queue_backlog')['findings'])
+    assert found['ai-analysys missing']['verdict'] == 'warning'
+    assert found['emial missing']['verdict'] == 'warning'
+    assert found['ai-analysis waiting']['verdict'] == 'ok'
+
+
 def test_queue_backlog_broken_then_remediated_once(lab):
     make_healthy(lab)
     r = lab.redis()

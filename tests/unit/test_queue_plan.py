@@ -134,3 +134,39 @@ def test_validate_refuses(kw, message):
 def test_validate_parses_durations_once():
     out = redis_queue.validate(params(clean=[rule(older_than='24h')]))
     assert out['clean'][0]['older_than_s'] == 86400
+
+
+def test_a_configured_queue_that_does_not_exist_is_a_warning_naming_it():
+    entries = [{'name': 'emial', 'flavor': 'bull', 'exists': False, 'counts': {'wait': 0}},
+               {'name': 'email', 'flavor': 'bull', 'exists': True, 'counts': {'wait': 3}},
+               {'name': 'festivals:queue:low', 'flavor': 'list', 'exists': False, 'counts': {'wait': 0}}]
+    found = dict((f['object'], f) for f in rq.findings(entries))
+    assert found['emial missing']['verdict'] == 'warning' and 'emial' in found['emial missing']['reason']
+    assert 'emial waiting' not in found
+    assert found['email waiting']['verdict'] == 'ok'
+    assert 'festivals:queue:low missing' not in found  # an empty list has no key: normal
+
+
+@pytest.mark.parametrize('params,needle', [
+    ({'socket_timeout': -1}, 'socket_timeout must be a positive, finite number of seconds, got -1'),
+    ({'socket_timeout': float('nan')}, 'socket_timeout must be a positive'),
+    ({'connect_timeout': float('inf')}, 'connect_timeout must be a positive'),
+    ({'url': 'redis://h:99999999/0'}, 'url has a malformed host or port'),
+    ({'url': 'redis://h:0/0'}, 'url port must be between 1 and 65535'),
+    ({'url': 'ftp://h/0'}, 'url must start with redis://, rediss:// or unix://, got ftp://'),
+    ({'url': 'localhost:6379'}, 'url must start with'),
+    ({'url': 'redis:///0'}, 'url names no host'),
+    ({'url': 'redis://:s3cret@h/db0'}, 'url database'),
+])
+def test_connection_options_are_refused_with_one_sentence_naming_the_option(params, needle):
+    from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+    with pytest.raises(rconn.RedisConnectionError) as err:
+        rconn.check_params(dict({'connect_timeout': 5, 'socket_timeout': 30}, **params))
+    assert needle in str(err.value) and '\n' not in str(err.value)
+    assert 's3cret' not in str(err.value)
+
+
+def test_good_connection_options_pass():
+    from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+    for url in (None, 'redis://h', 'redis://:pw@h:6380/2', 'rediss://u:pw@h/0', 'unix:///tmp/r.sock'):
+        rconn.check_params({'connect_timeout': 5, 'socket_timeout': 0.5, 'url': url})

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -45,12 +46,56 @@ class RedisConnectionError(Exception):
     """A connection or authentication failure, already phrased for the operator."""
 
 
+URL_SCHEMES = ('redis', 'rediss', 'unix')
+
+
+def check_params(params):
+    """Refuse timeouts and a url that redis-py would crash on, with one sentence naming the
+    option (never the url itself: it may hold a password). Raises RedisConnectionError."""
+    for opt in ('connect_timeout', 'socket_timeout'):
+        value = params.get(opt)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RedisConnectionError('%s must be a number of seconds' % opt)
+        if not math.isfinite(value) or value <= 0:
+            raise RedisConnectionError('%s must be a positive, finite number of seconds, got %s'
+                                       % (opt, value))
+    url = params.get('url')
+    if url is None:
+        return
+    if not isinstance(url, str) or not url.strip():
+        raise RedisConnectionError('url must be a Redis URL such as redis://host:6379/0, '
+                                   'not an empty value')
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise RedisConnectionError('url has a malformed host or port: give redis://[user:password@]'
+                                   'host[:port][/db]')
+    if parts.scheme not in URL_SCHEMES:
+        raise RedisConnectionError('url must start with redis://, rediss:// or unix://, got %s'
+                                   % ('%s://' % parts.scheme if parts.scheme else 'no scheme'))
+    if parts.scheme != 'unix' and not parts.hostname:
+        raise RedisConnectionError('url names no host: give redis://[user:password@]host[:port][/db]')
+    if port is not None and not 0 < port < 65536:
+        raise RedisConnectionError('url port must be between 1 and 65535')
+    path = (parts.path or '').lstrip('/')
+    if parts.scheme != 'unix' and path and not path.isdigit():
+        raise RedisConnectionError('url database (the path after the host) must be a number, '
+                                   'such as redis://host:6379/0')
+
+
 def where(params):
     """host:port/db of the server, never with credentials (for messages)."""
     if params.get('url'):
-        parts = urlsplit(params['url'])
+        try:
+            parts = urlsplit(params['url'])
+            port = parts.port
+        except ValueError:
+            return 'the server of url (malformed)'
         path = (parts.path or '/0').lstrip('/') or '0'
-        return '%s:%s/%s' % (parts.hostname or 'localhost', parts.port or 6379, path)
+        return '%s:%s/%s' % (parts.hostname or 'localhost', port or 6379, path)
     return '%s:%s/%s' % (params.get('host'), params.get('port'), params.get('db'))
 
 
@@ -118,6 +163,7 @@ def run_module(module, run, errors=()):
 
 
 def _make_client(factory, from_url, params, decode_responses=True):
+    check_params(params)
     kwargs = client_kwargs(params)
     kwargs['decode_responses'] = decode_responses
     if params.get('url'):

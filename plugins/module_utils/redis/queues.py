@@ -54,12 +54,17 @@ def _count_display(counts):
 # Remove the listed jobs from one state, each only if it is still there, is not locked by
 # a worker, and (cut-off > 0) its newest timestamp is not after the cut-off.
 # KEYS: state key, priority zset, limiter index hash. ARGV: job key prefix, state kind
-# ('list' or 'zset'), cut-off ms (0 = none), ids...
+# ('list' or 'zset'), cut-off ms (0 = none), '1' to delete the job's debounce key, ids...
+# Bull deletes a removed job's debounce key (<prefix>de:<deid>) when it removes a waiting,
+# paused or delayed job (cleanJobsInSet, removeJob), never when it cleans completed or failed
+# jobs: a finished job's key may still be in force (its ttl runs on) or may by now belong to
+# another job with the same debounce id.
 BULL_REMOVE_LUA = r"""
 local stateKey, priorityKey, limiterIndex = KEYS[1], KEYS[2], KEYS[3]
 local prefix, kind, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local dropDebounce = ARGV[4] == '1'
 local removed = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local id = ARGV[i]
   local jobKey = prefix .. id
   local present
@@ -82,8 +87,10 @@ for i = 4, #ARGV do
         redis.call('LREM', stateKey, -1, id)
       end
       redis.call('ZREM', priorityKey, id)
-      local deid = redis.call('HGET', jobKey, 'deid')
-      if deid then redis.call('DEL', prefix .. 'de:' .. deid) end
+      if dropDebounce then
+        local deid = redis.call('HGET', jobKey, 'deid')
+        if deid then redis.call('DEL', prefix .. 'de:' .. deid) end
+      end
       local limited = redis.call('HGET', limiterIndex, id)
       if limited then
         redis.call('SREM', limited, id)
@@ -133,18 +140,53 @@ end
 return ids
 """
 
-# Take up to ARGV[2] jobs off the oldest end of a Bull wait/paused list and delete them.
-# Waiting jobs hold no lock. KEYS: list, priority zset. ARGV: job key prefix, count.
+# Take up to ARGV[2] jobs off the oldest end of a Bull wait/paused list and delete them as
+# Bull's clean of a waiting state does: priority entry, debounce key (else Bull drops every
+# later job with that debounce id for ever: the key has no expiry and names a deleted job),
+# rate-limiter index, job hash and logs. Waiting jobs hold no lock.
+# KEYS: list, priority zset, limiter index hash. ARGV: job key prefix, count.
 BULL_DRAIN_LUA = r"""
 local removed = 0
 for _ = 1, tonumber(ARGV[2]) do
   local id = redis.call('RPOP', KEYS[1])
   if not id then break end
+  local jobKey = ARGV[1] .. id
   redis.call('ZREM', KEYS[2], id)
-  redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':logs')
+  local deid = redis.call('HGET', jobKey, 'deid')
+  if deid then redis.call('DEL', ARGV[1] .. 'de:' .. deid) end
+  local limited = redis.call('HGET', KEYS[3], id)
+  if limited then
+    redis.call('SREM', limited, id)
+    redis.call('HDEL', KEYS[3], id)
+  end
+  redis.call('DEL', jobKey, jobKey .. ':logs')
   removed = removed + 1
 end
 return removed
+"""
+
+# One batch of a Bull obliterate, as Bull's obliterate script removes jobs: job hash, logs
+# and the job's debounce key, then the ids from their state key. KEYS: state key.
+# ARGV: job key prefix, 'list' or 'zset', count. Returns how many were removed.
+BULL_OBLITERATE_LUA = r"""
+local prefix, kind, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids
+if kind == 'zset' then
+  ids = redis.call('ZRANGE', KEYS[1], 0, count - 1)
+else
+  ids = redis.call('LRANGE', KEYS[1], -count, -1)
+end
+for _, id in ipairs(ids) do
+  local jobKey = prefix .. id
+  local deid = redis.call('HGET', jobKey, 'deid')
+  if deid then redis.call('DEL', prefix .. 'de:' .. deid) end
+  redis.call('DEL', jobKey, jobKey .. ':logs')
+  if kind == 'zset' then redis.call('ZREM', KEYS[1], id) end
+end
+if kind ~= 'zset' and #ids > 0 then
+  redis.call('LTRIM', KEYS[1], 0, -(#ids + 1))
+end
+return #ids
 """
 
 # Move up to ARGV[1] items from the oldest end of one list to the producer end of another.
@@ -187,6 +229,9 @@ class BaseQueue(object):
         self.prefix = prefix
         self.batch_size = batch_size
         self.conn_params = conn_params or {}
+        # Jobs the action being applied has handled so far, batch by batch: when Redis fails
+        # in the middle, the module reports this count, not zero.
+        self.progress = 0
 
     # -- helpers -------------------------------------------------------------------
     def key(self, suffix):
@@ -204,11 +249,18 @@ class BaseQueue(object):
                     'key %s is a %s, not a %s: is flavor %s right for queue %s?'
                     % (key, got, want, self.flavor, self.name))
 
-    def _ids_by_timestamp(self, state, kind, cutoff, limit):
+    def protected_jobs(self):
+        """{job id: marker} of jobs the library's clean and drain never remove (none here)."""
+        return {}
+
+    def _ids_by_timestamp(self, state, kind, cutoff, limit, protected=None):
         """Ids in a list or delayed set whose newest timestamp is at or before cut-off.
 
         Lists are read from the oldest end. Reads are chunked, so no single call is large.
+        Jobs in ``protected`` ({id: rjk}) whose ``rjk`` field matches are skipped: they are
+        what the library will not remove, so they are not planned either.
         """
+        protected = protected or {}
         key = self.key(state)
         found = []
         step = self.batch_size
@@ -223,9 +275,12 @@ class BaseQueue(object):
                 chunk = self.client.zrange(key, start, start + step - 1)
             pipe = self.client.pipeline(transaction=False)
             for job_id in chunk:
-                pipe.hmget(self.job_prefix + job_id, 'finishedOn', 'processedOn', 'timestamp')
+                pipe.hmget(self.job_prefix + job_id, 'finishedOn', 'processedOn', 'timestamp',
+                           'rjk')
             for job_id, stamps in zip(chunk, pipe.execute()):
-                stamp = next((s for s in stamps if s), None)
+                if job_id in protected and stamps[3] == protected[job_id]:
+                    continue
+                stamp = next((s for s in stamps[:3] if s), None)
                 if stamp is None or int(float(stamp)) <= cutoff:
                     found.append(job_id)
                     if limit and len(found) >= limit:
@@ -247,11 +302,15 @@ class BaseQueue(object):
                 count = self.client.zcount(self.key(status), 0, cutoff)
                 ids = self.client.zrangebyscore(self.key(status), 0, cutoff, start=0, num=100)
         else:
-            states = ['delayed'] if status == 'delayed' else (['paused', 'wait'])
-            ids = []
+            states = ['delayed'] if status == 'delayed' else (['wait', 'paused'])
+            ids, planned = [], {}
+            protected = self.protected_jobs()
             for state in states:
                 kind = 'zset' if state == 'delayed' else 'list'
-                ids += self._ids_by_timestamp(state, kind, cutoff, limit and limit - len(ids))
+                found = self._ids_by_timestamp(state, kind, cutoff, limit and limit - len(ids),
+                                               protected)
+                planned[state] = len(found)
+                ids += found
             count = len(ids)
         if not count:
             return None
@@ -259,9 +318,37 @@ class BaseQueue(object):
             count, status, rule['older_than'])
         if limit:
             reason += ' (limit %d)' % limit
+        params = {'status': status, 'cutoff': cutoff, 'limit': limit}
+        if status not in ('completed', 'failed'):
+            params['planned'] = planned
         return Action('clean', '%s/%s' % (self.name, status), reason, count=count, ids=ids,
-                      params={'status': status, 'cutoff': cutoff, 'limit': limit},
-                      destructive=True)
+                      params=params, destructive=True)
+
+    def _protected_in(self, states):
+        """{state: how many protected jobs sit in it} (the few current scheduler jobs)."""
+        protected = self.protected_jobs()
+        if not protected:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        ids = sorted(protected)
+        for job_id in ids:
+            pipe.hget(self.job_prefix + job_id, 'rjk')
+            for state in states:
+                if state in ('delayed', 'prioritized'):
+                    pipe.zscore(self.key(state), job_id)
+                else:
+                    pipe.lpos(self.key(state), job_id)
+        res = pipe.execute()
+        step = 1 + len(states)
+        found = {}
+        for i, job_id in enumerate(ids):
+            row = res[i * step:(i + 1) * step]
+            if row[0] != protected[job_id]:
+                continue
+            for state, where in zip(states, row[1:]):
+                if where is not None:
+                    found[state] = found.get(state, 0) + 1
+        return found
 
     def plan_retry(self, obs, rule, now):
         status = rule['status']
@@ -276,15 +363,19 @@ class BaseQueue(object):
                       params={'status': status, 'cutoff': now, 'limit': count})
 
     def plan_drain(self, obs, delayed):
-        """Every waiting job (in a paused queue too, and prioritized ones), and delayed ones if asked."""
-        count = sum(obs.counts.get(state, 0) for state in ('wait', 'paused', 'prioritized'))
-        if delayed:
-            count += obs.counts.get('delayed', 0)
+        """Every waiting job (in a paused queue too, and prioritized ones), and delayed ones if
+        asked, except those the library keeps (a job scheduler's current job)."""
+        states = ('wait', 'paused', 'prioritized') + (('delayed',) if delayed else ())
+        count = sum(obs.counts.get(state, 0) for state in states)
+        kept = self._protected_in(states)
+        count -= sum(kept.values())
         if not count:
             return None
         what = 'waiting and delayed' if delayed else 'waiting'
         return Action('drain', self.name, 'remove all %d %s job(s)' % (count, what),
-                      count=count, params={'delayed': delayed}, destructive=True)
+                      count=count, destructive=True,
+                      params={'delayed': delayed, 'kept': kept,
+                              'kept_in_lists': bool(kept.get('wait') or kept.get('paused'))})
 
 
 class BullMQQueue(BaseQueue):
@@ -318,6 +409,16 @@ class BullMQQueue(BaseQueue):
         exists = bool(res[n + 1]) or any(counts.values())
         return Observation(exists, bool(res[n]), counts, types)
 
+    def protected_jobs(self):
+        """A job scheduler's current job: BullMQ's clean and drain skip it (isJobSchedulerJob:
+        the job's ``rjk`` names a scheduler of the ``repeat`` set, and its id is
+        ``repeat:<scheduler>:<the scheduler's score>``). {job id: scheduler id}."""
+        out = {}
+        for member, score in self.client.zrange(self.key('repeat'), 0, -1, withscores=True,
+                                                score_cast_func=str):
+            out['repeat:%s:%s' % (member, score)] = member
+        return out
+
     # The BullMQ package is asyncio-only; each apply opens one client and closes it.
     def _run(self, coro_factory):
         import asyncio
@@ -340,6 +441,7 @@ class BullMQQueue(BaseQueue):
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind in ('pause', 'resume'):
             self.set_paused(action.kind == 'pause')
             return action.count, []
@@ -357,8 +459,10 @@ class BullMQQueue(BaseQueue):
 
     async def _clean(self, q, p):
         removed, ids = 0, []
-        states = [p['status']] if p['status'] != 'wait' else ['paused', 'wait']
+        planned = p.get('planned') or {}
+        states = [p['status']] if p['status'] != 'wait' else ['wait', 'paused']
         for state in states:
+            here = 0
             while not p['limit'] or removed < p['limit']:
                 batch = self.batch_size
                 if p['limit']:
@@ -368,8 +472,16 @@ class BullMQQueue(BaseQueue):
                 grace = max(0, now_ms() - p['cutoff'])
                 got = await q.clean(grace, batch, state)
                 removed += len(got)
+                here += len(got)
+                self.progress = removed
                 ids.extend(got[:100 - len(ids)] if len(ids) < 100 else [])
-                if len(got) < batch:
+                if len(got) == batch:
+                    continue
+                # A short batch ends a finished set (every job up to the cut-off qualifies).
+                # In a list or the delayed set the library looks at the first `batch` jobs
+                # only and skips a scheduler's job and those newer than the cut-off: go on
+                # while it still removes some and the plan expects more.
+                if not got or here >= planned.get(state, 0):
                     break
         return removed, ids
 
@@ -383,15 +495,36 @@ class BullMQQueue(BaseQueue):
             after = await q.client.zcount(self.key(p['status']), 0, p['cutoff'])
             step = before - after
             moved += step
+            self.progress = moved
             if step < batch:
                 break
         return moved, []
 
     async def _drain(self, q, p):
         before = await self._waiting_async(q, p['delayed'])
-        await q.drain(p['delayed'])
+        if p.get('kept_in_lists'):
+            await self._drain_by_clean(q, p['delayed'], p.get('kept') or {})
+        else:
+            await q.drain(p['delayed'])
         after = await self._waiting_async(q, p['delayed'])
         return before - after, []
+
+    async def _drain_by_clean(self, q, delayed, kept):
+        """Drain with the library's clean when a job scheduler's current job waits in a list.
+
+        BullMQ's drain skips that job but then trims the list by the number of jobs it
+        removed, counted from the head: the scheduler's job leaves the list (the scheduler
+        never fires again) and the id of a deleted job stays behind. Its clean removes the
+        same jobs the same way (removeJob, deduplication keys included) and keeps the
+        scheduler's job where it is.
+        """
+        for state in ('wait', 'paused', 'prioritized') + (('delayed',) if delayed else ()):
+            while True:
+                got = await q.clean(0, self.batch_size, state)
+                self.progress += len(got)
+                # a batch that was full but for the jobs kept may be followed by more
+                if not got or len(got) + kept.get(state, 0) < self.batch_size:
+                    break
 
     async def _waiting_async(self, q, delayed):
         total = await q.client.llen(self.key('wait')) + await q.client.llen(self.key('paused'))
@@ -465,18 +598,24 @@ class BullQueue(BaseQueue):
                     self.key('resumed'), self.key('meta')]
         self.client.eval(BULL_PAUSE_LUA, len(keys), *(keys + ['paused' if paused else 'resumed']))
 
-    def _remove_ids(self, state, ids, cutoff):
+    def _remove_ids(self, state, ids, cutoff, debounce=None):
+        """Remove ids from one state. ``debounce``: delete their debounce keys; by default as
+        Bull's clean does (waiting, paused and delayed jobs, never finished ones)."""
         kind = 'zset' if state in ('delayed', 'completed', 'failed') else 'list'
+        if debounce is None:
+            debounce = state not in ('completed', 'failed')
         keys = [self.key(state), self.key('priority'), self.key('limiter:index')]
         removed = []
         for i in range(0, len(ids), self.batch_size):
             chunk = ids[i:i + self.batch_size]
             removed += self.client.eval(BULL_REMOVE_LUA, len(keys),
-                                        *(keys + [self.job_prefix, kind, cutoff] + chunk))
+                                        *(keys + [self.job_prefix, kind, cutoff,
+                                                  '1' if debounce else '0'] + chunk))
         return removed
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind in ('pause', 'resume'):
             self.set_paused(action.kind == 'pause')
             return action.count, []
@@ -495,7 +634,7 @@ class BullQueue(BaseQueue):
     def _clean(self, p):
         status, cutoff, limit = p['status'], p['cutoff'], p['limit']
         removed = []
-        states = [status] if status != 'wait' else ['paused', 'wait']
+        states = [status] if status != 'wait' else ['wait', 'paused']
         for state in states:
             while not limit or len(removed) < limit:
                 want = self.batch_size if not limit else min(self.batch_size, limit - len(removed))
@@ -508,6 +647,7 @@ class BullQueue(BaseQueue):
                     break
                 got = self._remove_ids(state, ids, cutoff)
                 removed += got
+                self.progress = len(removed)
                 if not got:
                     break
         return len(removed), removed[:100]
@@ -520,6 +660,7 @@ class BullQueue(BaseQueue):
             got = self.client.eval(BULL_RETRY_LUA, len(keys),
                                    *(keys + [self.job_prefix, want, p['cutoff'], p['status']]))
             moved += got
+            self.progress = len(moved)
             if len(got) < want:
                 break
         return len(moved), moved[:100]
@@ -528,9 +669,11 @@ class BullQueue(BaseQueue):
         removed = 0
         for state in ('paused', 'wait'):
             while True:
-                got = self.client.eval(BULL_DRAIN_LUA, 2, self.key(state), self.key('priority'),
-                                       self.job_prefix, self.batch_size)
+                got = self.client.eval(BULL_DRAIN_LUA, 3, self.key(state), self.key('priority'),
+                                       self.key('limiter:index'), self.job_prefix,
+                                       self.batch_size)
                 removed += got
+                self.progress = removed
                 if got < self.batch_size:
                     break
         if p['delayed']:
@@ -539,12 +682,15 @@ class BullQueue(BaseQueue):
                 if not ids:
                     break
                 removed += len(self._remove_ids('delayed', ids, 0))
+                self.progress = removed
         return removed, []
 
     def _remove(self, p):
         removed = []
+        # Bull's job.remove() (removeJob) deletes the job's debounce key whatever its state.
         for state in ('wait', 'paused', 'delayed', 'completed', 'failed'):
-            removed += self._remove_ids(state, [i for i in p['ids'] if i not in removed], 0)
+            removed += self._remove_ids(state, [i for i in p['ids'] if i not in removed], 0,
+                                        debounce=True)
         return len(removed), removed
 
     def _obliterate(self):
@@ -554,25 +700,16 @@ class BullQueue(BaseQueue):
         self.set_paused(True)
         for state in ('paused', 'wait', 'delayed', 'completed', 'failed'):
             kind = 'zset' if state in ('delayed', 'completed', 'failed') else 'list'
-            while True:
-                if kind == 'zset':
-                    ids = self.client.zrange(self.key(state), 0, self.batch_size - 1)
-                else:
-                    ids = self.client.lrange(self.key(state), -self.batch_size, -1)
-                if not ids:
-                    break
-                pipe = self.client.pipeline(transaction=False)
-                for job_id in ids:
-                    pipe.unlink(self.job_prefix + job_id, self.job_prefix + job_id + ':logs')
-                if kind == 'zset':
-                    pipe.zrem(self.key(state), *ids)
-                else:
-                    pipe.ltrim(self.key(state), 0, -(len(ids) + 1))
-                pipe.execute()
+            while self.client.eval(BULL_OBLITERATE_LUA, 1, self.key(state), self.job_prefix,
+                                   kind, self.batch_size):
+                pass
+        # Bull's obliterate deletes these too (metrics:* since Bull 4.x keeps metrics); the
+        # rate limiter's keys are deleted as well, so that nothing of the queue is left.
         self.client.unlink(*[self.key(s) for s in (
             'wait', 'paused', 'active', 'delayed', 'completed', 'failed', 'priority',
             'meta-paused', 'meta', 'id', 'stalled', 'stalled-check', 'limiter',
-            'limiter:index', 'repeat')])
+            'limiter:index', 'repeat', 'metrics:completed', 'metrics:completed:data',
+            'metrics:failed', 'metrics:failed:data')])
         return 1, []
 
     def job_locations(self, ids):
@@ -618,6 +755,7 @@ class ListQueue(BaseQueue):
 
     def apply(self, action):
         p = action.params
+        self.progress = 0
         if action.kind == 'clean':
             removed = 0
             while removed < p['limit']:
@@ -628,6 +766,7 @@ class ListQueue(BaseQueue):
                 step = min(step, length)
                 self.client.ltrim(self.name, 0, -(step + 1))
                 removed += step
+                self.progress = removed
             return removed, []
         if action.kind == 'requeue':
             moved = 0
@@ -635,6 +774,7 @@ class ListQueue(BaseQueue):
                 step = min(self.batch_size, p['limit'] - moved)
                 got = self.client.eval(LIST_REQUEUE_LUA, 2, p['source'], self.name, step)
                 moved += got
+                self.progress = moved
                 if got < step:
                     break
             return moved, []
@@ -761,6 +901,39 @@ def predict(obs, actions, flavor):
     return {'paused': paused, 'counts': counts}
 
 
+def detect_flavor(client, prefix, name):
+    """'bullmq' or 'bull' as the queue's keys say (the test discovery makes), None without keys.
+
+    BullMQ keeps an ``events`` stream and writes ``opts.maxLenEvents`` into its meta hash;
+    Bull v3 has neither (its meta hash, when a pause made one, holds only ``paused``).
+    """
+    base = '%s:%s:' % (prefix, name)
+    pipe = client.pipeline(transaction=False)
+    pipe.type(base + 'events')
+    pipe.hexists(base + 'meta', 'opts.maxLenEvents')
+    pipe.exists(base + 'id', base + 'meta', base + 'wait', base + 'paused', base + 'active',
+                base + 'delayed', base + 'completed', base + 'failed')
+    pipe.exists(base + 'meta-paused', base + 'priority')
+    events, max_len, common, bull_only = pipe.execute()
+    if events == 'stream' or max_len:
+        return 'bullmq'
+    if bull_only or common:
+        return 'bull'
+    return None
+
+
+def check_flavor(client, prefix, name, flavor):
+    """Refuse, before anything changes, a flavor the queue's keys contradict."""
+    if flavor not in ('bullmq', 'bull'):
+        return
+    found = detect_flavor(client, prefix, name)
+    if found and found != flavor:
+        raise QueueError('queue %s (prefix %s) has the keys of a %s queue, not %s: set flavor: %s '
+                         '(a %s operation on it would strand its jobs where %s never looks)'
+                         % (name, prefix, 'Bull' if found == 'bull' else 'BullMQ', flavor, found,
+                            flavor, 'Bull' if found == 'bull' else 'BullMQ'))
+
+
 def discover(client, prefix='bull', flavor='any', scan_count=1000):
     """Find queues under a prefix with SCAN (never KEYS): [(name, flavor)], sorted.
 
@@ -794,6 +967,13 @@ def findings(entries, waiting_warning=100, waiting_critical=500, failure_ratio_w
     """
     out = []
     for q in entries:
+        if not q.get('exists', True) and q['flavor'] != 'list':
+            out.append({'object': '%s missing' % q['name'], 'figure': 'no key',
+                        'threshold': 'a configured queue exists',
+                        'verdict': 'warning',
+                        'reason': 'queue %s (%s) has no key in Redis: a misspelt name, or a queue '
+                                  'the application never created' % (q['name'], q['flavor'])})
+            continue
         counts = q['counts']
         waiting = counts.get('wait', 0) + counts.get('paused', 0) + counts.get('prioritized', 0)
         verdict = 'ok'
