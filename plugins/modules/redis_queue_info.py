@@ -176,6 +176,8 @@ totals:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import check_thresholds
+
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
@@ -223,7 +225,11 @@ def main():
         module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
     try:
         long_ms = int(parse_duration(module.params['stuck_after'], 'stuck_after') * 1000)
-    except DurationError as exc:
+        t = module.params['thresholds'] or {}
+        # thresholds that could never fire are refused before Redis is asked anything
+        check_thresholds('thresholds.waiting', t.get('waiting_warning'), t.get('waiting_critical'))
+        check_thresholds('thresholds.failure_ratio', t.get('failure_ratio_warning'), None, maximum=1.0)
+    except (DurationError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     try:
         client = rconn.connect(module.params)
