@@ -69,9 +69,13 @@ def latest_report(lab):
 def test_cache_health_healthy_lab_is_ok(lab, traffic):
     run = lab.playbook('runbooks/cache_health.yml', extra_vars=WINDOW)
     assert recap(run)['failed'] == 0, run.stdout[-3000:]
-    assert verdicts(run) == ['ok'], run.stdout[-3000:]
+    # the lab's one Redis holds the BullMQ queues too, which need noeviction: a cache on it never
+    # evicts, and cache_health says so (issue 14: noeviction is not ok for a cache)
+    assert verdicts(run) == ['warning'], run.stdout[-3000:]
     report = latest_report(lab)
-    assert all(f['verdict'] == 'ok' for f in report['findings'])
+    not_ok = [f for f in report['findings'] if f['verdict'] != 'ok']
+    assert [(f['object'], f['verdict'], f['figure']) for f in not_ok] == [('eviction policy', 'warning', 'noeviction')]
+    assert 'grows until memory runs out' in not_ok[0]['note']
 
 
 def test_cache_health_broken_then_remediated_once(lab, traffic):
@@ -88,7 +92,10 @@ def test_cache_health_broken_then_remediated_once(lab, traffic):
 
     fix = dict(WINDOW, cache_flush_patterns=['gemini:stale:*'])
     refused = lab.playbook('runbooks/cache_health.yml', extra_vars=fix, tags='remediate')
-    assert recap(refused)['failed'] == 1 and 'cache_flush_confirm=true' in refused.stdout
+    # the refusal is a failed part of the run: rescued, named in the report, and the job fails on
+    # the critical verdict after the report is written
+    counts = recap(refused)
+    assert counts['rescued'] == 1 and counts['verdict_failed'] and 'cache_flush_confirm=true' in refused.stdout
     assert r.exists('gemini:stale:0')
 
     fix['cache_flush_confirm'] = True
