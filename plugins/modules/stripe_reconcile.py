@@ -20,7 +20,7 @@ description:
     PostgreSQL that does not answer is a finding, not a failure - RV(reconciliation) is then
     V(unknown), nothing is fixed, and RV(findings) says why in one sentence. Bad option values
     and an O(orders) mapping that does not match the database fail the task.
-  - With O(failure_rate) and O(status_url), it also observes customer impact and Stripe's status
+  - With O(failure_rate) (and O(status_url)), it also observes customer impact and Stripe's status
     page, and returns the payments kill switch decision (RV(decision)) - off only on customer
     impact corroborated by Stripe trouble (the decision table of the C(oncall.runbooks.payments)
     role's README).
@@ -162,7 +162,8 @@ options:
     description:
       - Stripe's status page (statuspage.io JSON, C(https://status.stripe.com/api/v2/status.json)),
         read as a second observer of Stripe (RV(status_page)). Not read when unset.
-      - With O(failure_rate) too, the module returns the kill switch decision (RV(decision)).
+      - With O(failure_rate), the module returns the kill switch decision (RV(decision)); without
+        O(status_url) the status page counts as not observed.
     type: str
   validate_certs:
     description: Verify the status page's TLS certificate.
@@ -259,12 +260,12 @@ failure_rate:
   type: dict
   sample: {state: critical, orders: 40, failed: 12, percent: 30.0, error: ""}
 status_page:
-  description: With O(status_url) - C(state) (V(none), V(incident), V(unknown)), C(indicator), C(description), C(error).
+  description: With O(status_url) or O(failure_rate) - C(state) (V(none), V(incident), V(unknown)), C(indicator), C(description), C(error).
   returned: always
   type: dict
 decision:
   description:
-    - With O(failure_rate) and O(status_url) - the kill switch decision - C(action) (V(off), V(on)
+    - With O(failure_rate) - the kill switch decision - C(action) (V(off), V(on)
       meaning payments may be on, V(none)), C(verdict), C(impact), C(stripe), C(switch_off),
       C(stripe_healthy), C(reason).
   returned: always
@@ -398,7 +399,7 @@ def validate(p):
 def read_failure_rate(conn, o, seconds, failed_statuses):
     """(orders, failed) created in the last `seconds`; names as identifiers, values bound."""
     from psycopg2 import sql
-    stmt = sql.SQL('SELECT count(*), count(*) FILTER (WHERE {s} = ANY(%s)) FROM {t} '
+    stmt = sql.SQL('SELECT count(*), count(*) FILTER (WHERE {s}::text = ANY(%s)) FROM {t} '
                    'WHERE {c} >= now() - make_interval(secs => %s)').format(
         s=sql.Identifier(o['status_column']), c=sql.Identifier(o['created_column']),
         t=sql.Identifier(*[x.strip('"') for x in o['table'].split('.')]))
@@ -530,6 +531,9 @@ def run(module):
     if p['status_url']:
         status = health.read_status_page(p['status_url'], validate_certs=p['validate_certs'])
         status['url'] = safe_url(p['status_url'])
+        findings.append(status['finding'])
+    elif p['failure_rate'] is not None:  # a decision without the status page: that observer is unknown
+        status = health.status_observation('', None, 'no status page configured (status_url)')
         findings.append(status['finding'])
     label = 'duplicate charges (%s)' % ('full history' if p['full'] else (p['since'] or '1d'))
     summary = rc.summarize(discrepancies) if compared else dict(
