@@ -95,6 +95,16 @@ msg:
   description: One sentence - the flag, and whether it was committed, would change or was already so.
   returned: always
   type: str
+plan:
+  description: The change decided (C(kind) V(disable payments) or V(enable payments), C(object), C(from), C(to), C(reason)); empty when the flag is already so.
+  returned: always
+  type: list
+  elements: dict
+actions:
+  description: The change committed, with its C(audit_row) id; empty in check mode and when nothing changed.
+  returned: always
+  type: list
+  elements: dict
 last_change:
   description: The newest audit row for this key (who, when, why), after the run.
   returned: always
@@ -199,7 +209,14 @@ def main():
     finally:
         conn.close()
     enabled = p['enabled'] if changed else previous
+    plan = []
+    if changed:
+        plan.append({'kind': 'enable payments' if enabled else 'disable payments',
+                     'object': '%s %s = %s' % (p['table'], p['key_column'], p['key']),
+                     'from': previous, 'to': enabled, 'reason': p['reason'] or ''})
+    actions = [dict(plan[0], audit_row=audit_id)] if committed else []
     result = dict(changed=changed, committed=committed, previous=previous, enabled=enabled, last_change=last,
+                  plan=plan, actions=actions,
                   msg=('payments %s: %s' % ('enabled' if enabled else 'disabled',
                                             'committed with audit row %s' % audit_id if committed
                                             else ('would change (check mode)' if changed else 'already so'))))

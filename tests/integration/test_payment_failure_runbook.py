@@ -324,7 +324,12 @@ def test_stripe_failing_with_impact_diagnosis_check_then_one_real_switch(shop, s
     rows = shop.audit_rows()
     assert len(rows) == 1 and rows[0][2:4] == (True, False)
     assert rows[0][4] == 'payment_failure runbook: customers fail to pay and Stripe is in trouble: switch payments off'
-    assert report(shop.lab)['incident']['fix_applied'] == 'kill switch off'
+    rep = report(shop.lab)
+    assert rep['incident']['fix_applied'] == 'kill switch off'
+    switch_step = [st for st in rep['steps'] if st['name'] == 'Kill switch'][0]
+    assert json.dumps(switch_step).count('disable payments') >= 1, switch_step
+    assert last_line(off).endswith('next: once Stripe has recovered: ansible-playbook playbooks/runbooks/payment_failure.yml '
+                                   '--tags remediate (reconciles the outage window, then accepts payments again)')
     again = shop.lab.playbook('runbooks/payment_failure.yml', extra_vars=ev, tags='remediate')
     assert recap(again)['changed'] == 0 and len(shop.audit_rows()) == 1, again.stdout[-3000:]
 

@@ -58,11 +58,15 @@ def test_switch_off_check_mode_then_once_then_nothing(shop):
     first = run_module('payments_switch', dict(shop['args'], enabled=False, reason=REASON))
     assert first['changed'] is True and first['committed'] is True, first.result
     assert first['msg'].startswith('payments disabled: committed with audit row ')
+    assert check['plan'] == [{'kind': 'disable payments', 'object': 'marketplace.configuration key = PAYMENTS_ENABLED',
+                              'from': True, 'to': False, 'reason': REASON}] and check['actions'] == []
+    assert first['actions'] == [dict(check['plan'][0], audit_row=first['actions'][0]['audit_row'])]
     assert first['last_change']['reason'] == REASON and first['last_change']['new'] is False
     assert flag(shop['conn']) is False
     assert audit_rows(shop['conn'], 'public', 'oncall_runbooks_audit') == [('PAYMENTS_ENABLED', True, False, REASON)]
     second = run_module('payments_switch', dict(shop['args'], enabled=False, reason=REASON))
     assert second['changed'] is False and second['committed'] is False and second['msg'] == 'payments disabled: already so'
+    assert second['plan'] == [] and second['actions'] == []
     assert len(audit_rows(shop['conn'], 'public', 'oncall_runbooks_audit')) == 1
 
 

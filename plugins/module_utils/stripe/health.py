@@ -176,8 +176,8 @@ DECISIONS = {
     ('critical', 'trouble'): ('critical', 'off',
                               'customers fail to pay and Stripe is in trouble: switch payments off'),
     ('critical', 'healthy'): ('warning', 'on',
-                              'customers fail to pay but Stripe is healthy: the cause is on our side, '
-                              'the kill switch would not help'),
+                              'customers fail to pay but Stripe is healthy: the cause is not Stripe, '
+                              'switching payments off would not help'),
     ('critical', 'unknown'): ('unknown', 'none',
                               'customers fail to pay but Stripe could not be observed: not corroborated, '
                               'nothing switched'),
