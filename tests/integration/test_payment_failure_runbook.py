@@ -273,7 +273,7 @@ def test_every_row_of_the_decision_table(shop, side, name, impact, status, api, 
         if impact == 'pg down':  # the switch cannot be read: the run still ends with its report
             assert f['orders database']['verdict'] == 'critical'
             assert 'cannot connect to PostgreSQL' in f['orders database']['figure']
-            assert decision_row(rep)['switch_now'] == 'unknown'
+            assert decision_row(rep)['switch_before'] == 'unknown'
 
     api_finding = f['Stripe API']
     if api == 'down':
