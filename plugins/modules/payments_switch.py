@@ -16,6 +16,10 @@ description:
     changed only when it differs, in one transaction with a row in an audit table saying who
     changed it, when, from what, to what, and why.
   - Disabling needs a O(reason). The audit table is created when missing.
+  - All or nothing - every name is parsed and the tables are checked (the configuration table
+    with its key and boolean flag columns, the audit table's columns or the right to create it)
+    before one transaction changes the flag and inserts the audit row; a bad name or table fails
+    with one sentence and nothing changed, and RV(committed) says whether the change was committed.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -40,7 +44,9 @@ options:
     description: Who; defaults to the AWX user or the controller's login.
     type: str
   table:
-    description: Configuration table, optionally schema-qualified.
+    description:
+      - Configuration table, optionally schema-qualified. A plain part is taken as written
+        (case kept); any other name must be double-quoted (C("Audit Log"), C("a""b")).
     type: str
     default: marketplace.configuration
   key_column:
@@ -56,7 +62,10 @@ options:
     type: str
     default: payments_enabled
   audit_table:
-    description: Where each change is recorded (created when missing).
+    description:
+      - Where each change is recorded (created when missing), optionally schema-qualified; named
+        as O(table) is. An existing table must have the audit columns (C(id), C(key), C(old),
+        C(new), C(actor), C(reason), C(changed_at)).
     type: str
     default: oncall_runbooks_audit
 '''
@@ -78,6 +87,24 @@ previous:
   description: The flag before the run.
   returned: always
   type: bool
+committed:
+  description: Whether a change of the flag and its audit row were committed by this run.
+  returned: always
+  type: bool
+msg:
+  description: One sentence - the flag, and whether it was committed, would change or was already so.
+  returned: always
+  type: str
+plan:
+  description: The change decided (C(kind) V(disable payments) or V(enable payments), C(object), C(from), C(to), C(reason)); empty when the flag is already so.
+  returned: always
+  type: list
+  elements: dict
+actions:
+  description: The change committed, with its C(audit_row) id; empty in check mode and when nothing changed.
+  returned: always
+  type: list
+  elements: dict
 last_change:
   description: The newest audit row for this key (who, when, why), after the run.
   returned: always
@@ -91,10 +118,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import switch as sw
 
-
-def ident(conn, dotted):
-    return pgc.quote_ident(conn, *[p.strip('"') for p in dotted.split('.')])
+NAME_OPTIONS = (('table', 2), ('audit_table', 2), ('key_column', 1), ('flag_column', 1))
 
 
 def main():
@@ -111,46 +137,91 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    if p['enabled'] is False and not p['reason']:
+    # Everything is validated before the database is touched.
+    if p['enabled'] is False and not (p['reason'] or '').strip():
         module.fail_json(msg='disabling payments needs a reason (the incident, what is failing)')
+    names = {}
+    try:
+        for option, parts in NAME_OPTIONS:
+            names[option] = sw.parse_name(p[option], option, parts)
+    except sw.SwitchError as exc:
+        module.fail_json(msg='%s; nothing was changed' % exc, committed=False)
     actor = p['actor'] or os.environ.get('TOWER_USER_NAME') or os.environ.get('AWX_USER_NAME') or getpass.getuser()
     try:
         conn = pgc.connect(p, autocommit=False)
+    except pgc.PgConnectionError as exc:
+        module.fail_json(msg='%s; nothing was changed' % exc, committed=False)
+
+    committed = False
+    stage = 'reading the switch'
+    try:
         cur = conn.cursor()
-        table, audit = ident(conn, p['table']), ident(conn, p['audit_table'])
-        key_col, flag_col = ident(conn, p['key_column']), ident(conn, p['flag_column'])
+        quoted = dict((option, pgc.quote_ident(conn, *parts)) for option, parts in names.items())
+        table, audit = quoted['table'], quoted['audit_table']
+        key_col, flag_col = quoted['key_column'], quoted['flag_column']
+        cur.execute("SET LOCAL lock_timeout = '10s'")
+        audit_exists = sw.check_tables(cur, quoted, names, p)
         cur.execute('SELECT %s FROM %s WHERE %s = %%s FOR UPDATE' % (flag_col, table, key_col), (p['key'],))
-        row = cur.fetchone()
-        if row is None:
-            module.fail_json(msg='%s has no row with %s = %s' % (p['table'], p['key_column'], p['key']))
-        previous = bool(row[0])
-        changed = p['enabled'] is not None and previous != p['enabled']
+        rows = cur.fetchall()
+        if len(rows) != 1:
+            raise sw.SwitchError('%s has %s row with %s = %s' % (
+                p['table'], 'more than one' if rows else 'no', p['key_column'], p['key']))
+        previous = rows[0][0]
+        changed = p['enabled'] is not None and previous is not p['enabled']
+        audit_id = None
         if changed and not module.check_mode:
-            cur.execute('CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, key text NOT NULL, old boolean, '
-                        'new boolean, actor text NOT NULL, reason text, changed_at timestamptz NOT NULL DEFAULT now())'
-                        % audit)
+            stage = 'changing the switch'
+            if not audit_exists:
+                cur.execute('CREATE TABLE %s (id bigserial PRIMARY KEY, key text NOT NULL, old boolean, '
+                            'new boolean, actor text NOT NULL, reason text, changed_at timestamptz NOT NULL DEFAULT now())'
+                            % audit)
+                audit_exists = True
             cur.execute('UPDATE %s SET %s = %%s WHERE %s = %%s' % (table, flag_col, key_col), (p['enabled'], p['key']))
-            cur.execute('INSERT INTO %s (key, old, new, actor, reason) VALUES (%%s, %%s, %%s, %%s, %%s)' % audit,
-                        (p['key'], previous, p['enabled'], actor, p['reason']))
-        conn.commit()
+            cur.execute('INSERT INTO %s (key, old, new, actor, reason) VALUES (%%s, %%s, %%s, %%s, %%s) RETURNING id'
+                        % audit, (p['key'], previous, p['enabled'], actor, p['reason']))
+            audit_id = cur.fetchone()[0]
         last = {}
-        cur.execute('SELECT to_regclass(%s) IS NOT NULL', (p['audit_table'],))
-        if cur.fetchone()[0]:
+        if audit_exists:  # read inside the transaction: nothing can fail after the commit
             cur.execute('SELECT actor, changed_at::text, old, new, reason, '
                         'extract(epoch FROM now() - changed_at)::int FROM %s WHERE key = %%s '
                         'ORDER BY changed_at DESC, id DESC LIMIT 1' % audit, (p['key'],))
             found = cur.fetchone()
             if found:
                 last = dict(zip(('actor', 'changed_at', 'old', 'new', 'reason', 'seconds_ago'), found))
+        if audit_id is not None:
+            stage = 'committing the switch'
+            conn.commit()
+            committed = True
+        else:
+            conn.rollback()
+    except sw.SwitchError as exc:
         conn.rollback()
-    except pgc.PgConnectionError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg='%s; nothing was changed' % exc, committed=False)
     except pgc.psycopg2.Error as exc:
-        module.fail_json(msg=pgc.failure(exc, p))
-    result = dict(changed=changed, previous=previous, enabled=p['enabled'] if changed else previous,
-                  last_change=last)
+        try:
+            conn.rollback()
+        except pgc.psycopg2.Error:
+            pass
+        # The server refusing the COMMIT rolled it back; a connection lost during it leaves it unknown.
+        lost = stage == 'committing the switch' and getattr(exc, 'pgcode', None) is None
+        outcome = 'its outcome is unknown: read the switch again' if lost else 'nothing was changed'
+        module.fail_json(msg='%s while %s; %s' % (pgc.failure(exc, p), stage, outcome), committed=False)
+    finally:
+        conn.close()
+    enabled = p['enabled'] if changed else previous
+    plan = []
+    if changed:
+        plan.append({'kind': 'enable payments' if enabled else 'disable payments',
+                     'object': '%s %s = %s' % (p['table'], p['key_column'], p['key']),
+                     'from': previous, 'to': enabled, 'reason': p['reason'] or ''})
+    actions = [dict(plan[0], audit_row=audit_id)] if committed else []
+    result = dict(changed=changed, committed=committed, previous=previous, enabled=enabled, last_change=last,
+                  plan=plan, actions=actions,
+                  msg=('payments %s: %s' % ('enabled' if enabled else 'disabled',
+                                            'committed with audit row %s' % audit_id if committed
+                                            else ('would change (check mode)' if changed else 'already so'))))
     if module._diff:
-        result['diff'] = dict(before='%s: %s\n' % (p['key'], previous), after='%s: %s\n' % (p['key'], result['enabled']))
+        result['diff'] = dict(before='%s: %s\n' % (p['key'], previous), after='%s: %s\n' % (p['key'], enabled))
     module.exit_json(**result)
 
 

@@ -16,6 +16,14 @@ description:
     C(status_drift) and C(duplicate_charge) discrepancies, with counts and amounts per currency.
   - Stripe is read with list endpoints (100 per page, filtered by C(created)), never one call per
     order; RV(api_requests) says how many calls were made.
+  - A Stripe API that fails (unreachable, HTTP 5xx or 429 after the retries, a refused key) or a
+    PostgreSQL that does not answer is a finding, not a failure - RV(reconciliation) is then
+    V(unknown), nothing is fixed, and RV(findings) says why in one sentence. Bad option values
+    and an O(orders) mapping that does not match the database fail the task.
+  - With O(failure_rate) (and O(status_url)), it also observes customer impact and Stripe's status
+    page, and returns the payments kill switch decision (RV(decision)) - off only on customer
+    impact corroborated by Stripe trouble (the decision table of the C(oncall.runbooks.payments)
+    role's README).
   - O(state=reconciled) applies the fixes switched on in O(fix) - order statuses in one
     transaction, refunds of duplicate charges - after planning them. Refunds are idempotent across
     runs and days - each is tagged in its metadata, carries an idempotency key, and is looked up
@@ -123,8 +131,44 @@ options:
     type: int
     default: 100
   report_path:
-    description: Write every discrepancy to this path as JSON, and beside it as CSV (C(.csv)).
+    description:
+      - Write every discrepancy to this path as JSON, and beside it as CSV (C(.csv)). Not written
+        when the reconciliation could not compare (RV(reconciliation=unknown)).
     type: path
+  failure_rate:
+    description:
+      - Read the application's own payment failure rate from the O(orders) table - the share of
+        orders created in the last O(failure_rate.window) whose status is one of
+        O(failure_rate.failed_statuses) - and rate it against O(failure_rate.threshold) (customer
+        impact, RV(failure_rate)). Not read when unset.
+    type: dict
+    suboptions:
+      window:
+        description: How far back, as a duration (C(30m), C(1h)).
+        type: str
+        default: 1h
+      failed_statuses:
+        description: Order statuses that count as a failed payment.
+        type: list
+        elements: str
+        default: [failed]
+      threshold:
+        description:
+          - Failure rate, in percent, from which customer impact is V(critical) (the collection's
+            one threshold rule, C(module_utils/common/findings.py)).
+        type: float
+        default: 5.0
+  status_url:
+    description:
+      - Stripe's status page (statuspage.io JSON, C(https://status.stripe.com/api/v2/status.json)),
+        read as a second observer of Stripe (RV(status_page)). Not read when unset.
+      - With O(failure_rate), the module returns the kill switch decision (RV(decision)); without
+        O(status_url) the status page counts as not observed.
+    type: str
+  validate_certs:
+    description: Verify the status page's TLS certificate.
+    type: bool
+    default: true
 requirements:
   - stripe (Python library)
   - psycopg2 (Python library)
@@ -189,19 +233,66 @@ orders:
   returned: always
   type: int
 payment_intents:
-  description: PaymentIntents read.
+  description: PaymentIntents read; null when Stripe failed.
   returned: always
   type: int
+reconciliation:
+  description: V(compared), or V(unknown) when Stripe or PostgreSQL could not be read (the summary counts are then null).
+  returned: always
+  type: str
+stripe_api:
+  description:
+    - The Stripe API as an observer - C(state) (V(ok), V(failing) when unreachable or 5xx/429
+      after retries, V(unknown) when the key was refused or another answer came), C(kind) and
+      C(error), one sentence.
+  returned: always
+  type: dict
+  sample: {state: failing, kind: unreachable, error: "Stripe API unreachable at http://127.0.0.1:9 after 3 retries: connection refused"}
+database:
+  description: Whether PostgreSQL answered (C(ok)) and its C(error) sentence.
+  returned: always
+  type: dict
+failure_rate:
+  description:
+    - With O(failure_rate) - C(state) (V(critical), V(ok), or V(unknown) when unread or no order),
+      C(orders), C(failed), C(percent), C(error).
+  returned: always
+  type: dict
+  sample: {state: critical, orders: 40, failed: 12, percent: 30.0, error: ""}
+status_page:
+  description: With O(status_url) or O(failure_rate) - C(state) (V(none), V(incident), V(unknown)), C(indicator), C(description), C(error).
+  returned: always
+  type: dict
+decision:
+  description:
+    - With O(failure_rate) - the kill switch decision - C(action) (V(off), V(on)
+      meaning payments may be on, V(none)), C(verdict), C(impact), C(stripe), C(switch_off),
+      C(stripe_healthy), C(reason).
+  returned: always
+  type: dict
+  sample: {action: none, verdict: unknown, impact: ok, stripe: unknown, switch_off: false, stripe_healthy: false,
+           reason: "payments go through; Stripe could not be fully observed: nothing switched"}
+findings:
+  description: Each observation as a finding (C(object), C(figure), C(threshold), C(verdict)).
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import csv
 import json
+import math
 import os
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import health
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import reconcile as rc
 
 STRIPE_IMP_ERR = None
@@ -262,53 +353,136 @@ def write_report(path, discrepancies):
         writer.writerows(discrepancies)
 
 
-def run(module):
-    p = module.params
+def safe_url(url):
+    """The URL without credentials, query or fragment (it is shown in messages and findings)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return '(invalid URL)'
+    host = parts.hostname or ''
+    if parts.port:
+        host = '%s:%d' % (host, parts.port)
+    return urlunsplit((parts.scheme, host, parts.path, '', ''))
+
+
+def validate(p):
+    """Every option checked before anything is read or touched; raises ReconcileError."""
     if not p['api_key']:
         raise rc.ReconcileError('no Stripe API key: set api_key or the STRIPE_API_KEY environment variable')
-    if p['max_items'] < 0:
-        raise rc.ReconcileError('max_items must not be negative, got %d' % p['max_items'])
-    since_ts, until_ts, window = rc.parse_window(p['since'], p['until'], p['full'])
-    stripe.api_base = p['api_base'].rstrip('/')
+    for name in ('max_items', 'max_network_retries'):
+        if p[name] < 0:
+            raise rc.ReconcileError('%s must not be negative, got %d' % (name, p[name]))
+    if p['max_network_retries'] > 10:
+        raise rc.ReconcileError('max_network_retries must be at most 10, got %d' % p['max_network_retries'])
+    for name in ('api_base', 'status_url'):
+        if p[name] is None:
+            continue
+        parts = urlsplit(p[name]) if '\n' not in p[name] else None
+        if parts is None or parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise rc.ReconcileError('%s must be an http or https URL, got %s' % (name, safe_url(p[name])))
+    rate = p['failure_rate']
+    if rate is not None:
+        threshold = rate['threshold']
+        if not math.isfinite(threshold) or threshold < 0 or threshold > 100:
+            raise rc.ReconcileError('failure_rate.threshold must be a percentage from 0 to 100, got %s' % threshold)
+        if not rate['failed_statuses'] or not all(isinstance(s, str) and s for s in rate['failed_statuses']):
+            raise rc.ReconcileError('failure_rate.failed_statuses must list at least one order status')
+        try:
+            seconds = parse_duration(rate['window'], 'failure_rate.window')
+        except DurationError as exc:
+            raise rc.ReconcileError(str(exc))
+        if seconds <= 0:
+            raise rc.ReconcileError('failure_rate.window must be longer than 0s, got %s' % rate['window'])
+    return rc.parse_window(p['since'], p['until'], p['full'])
+
+
+def read_failure_rate(conn, o, seconds, failed_statuses):
+    """(orders, failed) created in the last `seconds`; names as identifiers, values bound."""
+    from psycopg2 import sql
+    stmt = sql.SQL('SELECT count(*), count(*) FILTER (WHERE {s}::text = ANY(%s)) FROM {t} '
+                   'WHERE {c} >= now() - make_interval(secs => %s)').format(
+        s=sql.Identifier(o['status_column']), c=sql.Identifier(o['created_column']),
+        t=sql.Identifier(*[x.strip('"') for x in o['table'].split('.')]))
+    with conn.cursor() as cur:
+        cur.execute(stmt, (list(failed_statuses), float(seconds)))
+        total, failed = cur.fetchone()
+    conn.rollback()
+    return int(total), int(failed)
+
+
+def run(module):
+    p = module.params
+    since_ts, until_ts, window = validate(p)
+    api_base = p['api_base'].rstrip('/')
+    stripe.api_base = api_base
     stripe.max_network_retries = p['max_network_retries']
     opts = {'api_key': p['api_key']}
     if p['api_version']:
         opts['stripe_version'] = p['api_version']
     o = p['orders']
     counter = rc.Counter()
+    shown_base = safe_url(api_base)
 
-    conn = pgc.connect(p, autocommit=False)
-    orders = read_orders(conn, o, since_ts, until_ts)
-    pis = list(rc.list_payment_intents(stripe, counter, since_ts, until_ts, opts))
-    listed = set(pi['id'] for pi in pis)
-    # An order whose PaymentIntent was created outside the window: fetch just those.
-    for order in orders:
-        pi_id = order['payment_intent']
-        if pi_id and pi_id not in listed:
-            listed.add(pi_id)
-            counter.requests += 1
-            try:
-                pis.append(rc._obj(stripe.PaymentIntent.retrieve(pi_id, **opts)))
-            except stripe.InvalidRequestError as exc:
-                if getattr(exc, 'http_status', None) != 404:
-                    raise
-    discrepancies = rc.compare(orders, pis, o['status_map'], p['match_metadata_key'])
+    def stripe_error(exc):
+        return health.stripe_failure(stripe, exc, shown_base, p['max_network_retries'], key_hint(p['api_key']))
+
+    # PostgreSQL: the orders of the window and the application's failure rate. A database
+    # that does not answer is a finding; a mapping that does not match it is bad input.
+    conn, pg_error, orders, rate_counts = None, '', None, None
+    try:
+        conn = pgc.connect(p, autocommit=False)
+        orders = read_orders(conn, o, since_ts, until_ts)
+        if p['failure_rate'] is not None:
+            rate_counts = read_failure_rate(conn, o, parse_duration(p['failure_rate']['window'], 'window'),
+                                            p['failure_rate']['failed_statuses'])
+    except pgc.PgConnectionError as exc:
+        pg_error = str(exc)
+    except pgc.psycopg2.OperationalError as exc:
+        pg_error = pgc.failure(exc, p)
+    if pg_error and conn is not None:
+        conn.close()
+        conn = None
+
+    # Stripe: the PaymentIntents of the window. A failing API is a finding, never a crash.
+    pis, failure = None, None
+    try:
+        pis = list(rc.list_payment_intents(stripe, counter, since_ts, until_ts, opts))
+        listed = set(pi['id'] for pi in pis)
+        # An order whose PaymentIntent was created outside the window: fetch just those.
+        for order in orders or []:
+            pi_id = order['payment_intent']
+            if pi_id and pi_id not in listed:
+                listed.add(pi_id)
+                counter.requests += 1
+                try:
+                    pis.append(rc._obj(stripe.PaymentIntent.retrieve(pi_id, **opts)))
+                except stripe.InvalidRequestError as exc:
+                    if getattr(exc, 'http_status', None) != 404:
+                        raise
+    except stripe.StripeError as exc:
+        pis, failure = None, stripe_error(exc)
+
+    compared = orders is not None and pis is not None
+    discrepancies = rc.compare(orders, pis, o['status_map'], p['match_metadata_key']) if compared else []
 
     plan = []
     fix = p['fix'] or {}
-    for d in discrepancies:
-        if d['kind'] == 'status_drift' and fix.get('update_order_status') and d.get('fix_status'):
-            plan.append({'kind': 'update_order_status', 'object': 'order %s' % d['order'], 'order': d['order'],
-                         'from': d['order_status'], 'to': d['fix_status'],
-                         'reason': 'PaymentIntent %s is %s' % (d['payment_intent'], d['stripe_status'])})
-        if d['kind'] == 'duplicate_charge' and d.get('keep') and fix.get('refund_duplicates'):
-            done = rc.existing_refund(stripe, counter, d, opts)
-            if done:
-                d['refunded'] = done['id']
-                continue
-            plan.append({'kind': 'refund', 'object': d['payment_intent'], 'item': d,
-                         'reason': 'duplicate charge of order %s (%s %s); %s is kept'
-                                   % (d['order'], d['amount'], d['currency'], d['keep'])})
+    try:
+        for d in discrepancies:
+            if d['kind'] == 'status_drift' and fix.get('update_order_status') and d.get('fix_status'):
+                plan.append({'kind': 'update_order_status', 'object': 'order %s' % d['order'], 'order': d['order'],
+                             'from': d['order_status'], 'to': d['fix_status'],
+                             'reason': 'PaymentIntent %s is %s' % (d['payment_intent'], d['stripe_status'])})
+            if d['kind'] == 'duplicate_charge' and d.get('keep') and fix.get('refund_duplicates'):
+                done = rc.existing_refund(stripe, counter, d, opts)
+                if done:
+                    d['refunded'] = done['id']
+                    continue
+                plan.append({'kind': 'refund', 'object': d['payment_intent'], 'item': d,
+                             'reason': 'duplicate charge of order %s (%s %s); %s is kept'
+                                       % (d['order'], d['amount'], d['currency'], d['keep'])})
+    except stripe.StripeError as exc:  # a refund look-up failed: nothing is applied
+        plan, failure = [], stripe_error(exc)
 
     actions = []
     if p['state'] == 'reconciled' and plan and not module.check_mode:
@@ -329,22 +503,69 @@ def run(module):
                 refund, created = rc.refund(stripe, counter, a['item'], opts, p['max_network_retries'] + 1)
             except stripe.StripeError as exc:
                 raise rc.ApplyFailed(actions, 'refund of %s failed after %d fix(es) were applied: %s'
-                                     % (a['object'], len(actions), exc.user_message or exc))
+                                     % (a['object'], len(actions), stripe_error(exc)[1]))
             actions.append({'kind': 'refund', 'object': a['object'], 'refund': refund['id'],
                             'amount': refund.get('amount'), 'created': created})
-    conn.close()
+    if conn is not None:
+        conn.close()
 
-    if p['report_path']:
+    if p['report_path'] and compared:
         write_report(p['report_path'], discrepancies)
     for a in plan:
         a.pop('item', None)
+
+    api = health.api_observation(*(failure or (None, '')))
+    findings = []
+    if pg_error:
+        findings.append(finding('orders database', pg_error, 'answers', 'critical'))
+    findings.append(api['finding'])
+    rate = status = decision = None
+    if p['failure_rate'] is not None:
+        fr = p['failure_rate']
+        if rate_counts is None:
+            rate = health.rate_observation(fr['window'], None, None, fr['threshold'],
+                                           error=pg_error or 'not read')
+        else:
+            rate = health.rate_observation(fr['window'], rate_counts[0], rate_counts[1], fr['threshold'])
+        findings.append(rate['finding'])
+    if p['status_url']:
+        status = health.read_status_page(p['status_url'], validate_certs=p['validate_certs'])
+        status['url'] = safe_url(p['status_url'])
+        findings.append(status['finding'])
+    elif p['failure_rate'] is not None:  # a decision without the status page: that observer is unknown
+        status = health.status_observation('', None, 'no status page configured (status_url)')
+        findings.append(status['finding'])
+    label = 'duplicate charges (%s)' % ('full history' if p['full'] else (p['since'] or '1d'))
+    summary = rc.summarize(discrepancies) if compared else dict(
+        (k, {'count': None, 'amounts': {}}) for k in rc.KINDS)
+    if compared:
+        dup = summary['duplicate_charge']['count']
+        findings.append(finding(label, dup, '0', 'critical' if dup else 'ok'))
+    else:
+        why = (failure[1] if failure else pg_error) or 'not compared'
+        findings.append(finding(label, 'unknown (not compared: %s)' % why, '0', 'unknown'))
+    if rate is not None and status is not None:
+        decision = health.decide(rate, status, api, database_ok=not pg_error)
+        findings.append(decision['finding'])
+    for obs in (rate, status, api, decision):
+        if obs is not None:
+            obs.pop('finding', None)
+
+    if compared:
+        msg = '%d discrepancies in %d orders and %d PaymentIntents (%s); %d Stripe request(s)' % (
+            len(discrepancies), len(orders), len(pis), window, counter.requests)
+    else:
+        msg = 'reconciliation unknown (%s): %s' % (window, (failure[1] if failure else pg_error))
     return dict(
         changed=bool(plan) if (module.check_mode and p['state'] == 'reconciled') else bool(actions),
-        summary=rc.summarize(discrepancies), discrepancies=discrepancies[:p['max_items']],
+        summary=summary, discrepancies=discrepancies[:p['max_items']],
         plan=plan, actions=actions, api_requests=counter.requests, window=window,
-        orders=len(orders), payment_intents=len(pis),
-        msg='%d discrepancies in %d orders and %d PaymentIntents (%s); %d Stripe request(s)'
-            % (len(discrepancies), len(orders), len(pis), window, counter.requests))
+        orders=len(orders) if orders is not None else None,
+        payment_intents=len(pis) if pis is not None else None,
+        reconciliation='compared' if compared else 'unknown',
+        stripe_api=api, database={'ok': not pg_error, 'error': pg_error},
+        failure_rate=rate or {}, status_page=status or {}, decision=decision or {},
+        findings=findings, msg=msg)
 
 
 def main():
@@ -378,6 +599,13 @@ def main():
         )),
         max_items=dict(type='int', default=100),
         report_path=dict(type='path'),
+        failure_rate=dict(type='dict', options=dict(
+            window=dict(type='str', default='1h'),
+            failed_statuses=dict(type='list', elements='str', default=['failed']),
+            threshold=dict(type='float', default=5.0),
+        )),
+        status_url=dict(type='str'),
+        validate_certs=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_STRIPE:
@@ -390,14 +618,10 @@ def main():
         module.fail_json(msg=str(exc), actions=exc.actions)
     except (rc.ReconcileError, pgc.PgConnectionError) as exc:
         module.fail_json(msg=str(exc))
-    except stripe.AuthenticationError:
-        module.fail_json(msg='Stripe at %s rejected the API key ending in %s'
-                             % (module.params['api_base'], key_hint(module.params['api_key'])))
-    except stripe.StripeError as exc:
-        status = getattr(exc, 'http_status', None)
-        module.fail_json(msg='Stripe at %s failed%s after %d retries: %s'
-                             % (module.params['api_base'], ' (HTTP %s)' % status if status else '',
-                                module.params['max_network_retries'], exc.user_message or exc.__class__.__name__))
+    except stripe.StripeError as exc:  # a Stripe failure outside the observation (none known)
+        module.fail_json(msg=health.stripe_failure(stripe, exc, safe_url(module.params['api_base']),
+                                                   module.params['max_network_retries'],
+                                                   key_hint(module.params['api_key']))[1])
     except pgc.psycopg2.Error as exc:
         module.fail_json(msg=pgc.failure(exc, module.params))
     module.exit_json(**result)

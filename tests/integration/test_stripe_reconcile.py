@@ -186,10 +186,16 @@ def test_check_mode_leaves_stripe_and_orders_unchanged(shop):
 
 
 @pytest.mark.parametrize('change,needle', [
-    (dict(api_key='sk_test_revoked_0000abcd'), 'rejected the API key ending in ...abcd'),
     (dict(orders={'amount_column': 'total_cents'}), 'column "total_cents" does not exist'),
     (dict(since='yesterday'), 'since must be a duration'),
     (dict(full=True), 'do not combine it with since'),
+    (dict(max_network_retries=-1), 'max_network_retries must not be negative'),
+    (dict(api_base='file:///etc/passwd'), 'api_base must be an http or https URL'),
+    (dict(status_url='ftp://status.example'), 'status_url must be an http or https URL'),
+    (dict(failure_rate={'threshold': 150}), 'failure_rate.threshold must be a percentage from 0 to 100'),
+    (dict(failure_rate={'threshold': float('nan')}), 'failure_rate.threshold must be a percentage from 0 to 100'),
+    (dict(failure_rate={'window': 'soon'}), 'failure_rate.window'),
+    (dict(failure_rate={'failed_statuses': []}), 'failure_rate.failed_statuses must list at least one order status'),
 ])
 def test_bad_input_is_one_sentence(shop, change, needle):
     res = run_module('stripe_reconcile', dict(shop['args'], **change), verbosity=3)
@@ -197,18 +203,102 @@ def test_bad_input_is_one_sentence(shop, change, needle):
     assert 'sk_test_revoked_0000abcd' not in res.stdout + res.stderr and KEY not in res.stdout + res.stderr
 
 
+def unknown(res):
+    """A reconciliation that could not compare: a finding, not a failed task, and no counts."""
+    assert not res.failed, res.result
+    assert res['reconciliation'] == 'unknown' and res['changed'] is False
+    assert res['discrepancies'] == [] and res['plan'] == [] and res['actions'] == []
+    assert set(v['count'] for v in res['summary'].values()) == {None}
+    assert '\n' not in res['msg'] and 'support@stripe.com' not in res['msg']
+    return dict((f['object'], f) for f in res['findings'])
+
+
 def test_stripe_failing_is_retried_then_reported(shop):
     harness(shop['url'], '/_harness/fail', {'status': 500, 'count': 1})
     res = run_module('stripe_reconcile', shop['args'])  # one retry is allowed: it recovers
-    assert not res.failed, res.result
+    assert not res.failed and res['reconciliation'] == 'compared', res.result
     harness(shop['url'], '/_harness/fail', {'status': 429, 'count': 10})
-    res = run_module('stripe_reconcile', shop['args'])
-    assert res.failed and 'HTTP 429' in res['msg'] and 'after 1 retries' in res['msg']
+    res = run_module('stripe_reconcile', dict(shop['args'], state='reconciled', fix={'update_order_status': True}))
+    found = unknown(res)
+    assert found['Stripe API']['figure'] == ('Stripe API rate limited: %s answered HTTP 429 after 1 retry (injected 429)'
+                                             % shop['url'])
+    assert res['stripe_api']['state'] == 'failing'
     harness(shop['url'], '/_harness/reset', {})
+    with shop['conn'].cursor() as cur:  # nothing was fixed blind
+        cur.execute("SELECT status FROM orders WHERE id = %s", ('drift-' + shop['tag'],))
+        assert cur.fetchone()[0] == 'pending'
+
+
+class Answering(object):
+    """A real HTTP server on loopback answering every request with one status (a Stripe in trouble)."""
+
+    def __init__(self, status):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                body = json.dumps({'error': {'type': 'api_error', 'message': 'Something went wrong on our end.\n'
+                                             'Request req_8hP2 was logged; contact support@stripe.com.'}}).encode()
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize('status', [500, 503])
+def test_stripe_5xx_after_retries_is_one_sentence(shop, status, tmp_path):
+    server = Answering(status)
+    report = tmp_path / 'd.json'
+    try:
+        res = run_module('stripe_reconcile', dict(shop['args'], api_base=server.url, report_path=str(report)),
+                         verbosity=3)
+    finally:
+        server.stop()
+    found = unknown(res)
+    assert found['Stripe API']['figure'] == ('Stripe API 5xx: %s answered HTTP %d after 1 retry '
+                                             '(Something went wrong on our end)' % (server.url, status))
+    assert found['Stripe API']['verdict'] == 'critical' and found['duplicate charges (1h)']['verdict'] == 'unknown'
+    assert res['orders'] == 8 and res['payment_intents'] is None
+    assert not report.exists()  # no discrepancy file for a comparison that did not happen
+    assert KEY not in res.stdout + res.stderr and 'req_8hP2' not in res.stdout
+
+
+def test_stripe_unreachable_is_one_sentence(shop):
+    port = free_port()
+    res = run_module('stripe_reconcile', dict(shop['args'], api_base='http://user:pw@127.0.0.1:%d/' % port,
+                                              max_network_retries=2))
+    found = unknown(res)
+    assert found['Stripe API']['figure'] == ('Stripe API unreachable: no answer from http://127.0.0.1:%d after 2 retries '
+                                             '(connection refused)' % port)
+    # credentials in the URL stay out of what the module says (the invocation echo is Ansible's)
+    assert res['msg'].endswith(found['Stripe API']['figure']) and 'pw@' not in json.dumps(res['findings'])
+
+
+def test_a_refused_key_is_a_finding_naming_its_last_four_characters(shop):
+    res = run_module('stripe_reconcile', dict(shop['args'], api_key='sk_test_revoked_0000abcd'), verbosity=3)
+    found = unknown(res)
+    assert found['Stripe API']['figure'] == ('Stripe API key refused: %s rejected the API key ending in ...abcd'
+                                             % shop['url'])
+    assert res['stripe_api']['state'] == 'unknown'  # our key, not Stripe's trouble
+    assert 'sk_test_revoked_0000abcd' not in res.stdout + res.stderr
 
 
 def test_an_empty_window_and_an_unreachable_database(shop):
     res = run_module('stripe_reconcile', dict(shop['args'], since='2001-01-01T00:00:00Z', until='2001-01-02T00:00:00Z'))
     assert not res.failed and res['orders'] == 0 and res['discrepancies'] == []
     res = run_module('stripe_reconcile', dict(shop['args'], login_port=free_port()))
-    assert res.failed and res['msg'].startswith('cannot connect to PostgreSQL')
+    found = unknown(res)
+    assert found['orders database']['figure'].startswith('cannot connect to PostgreSQL')
+    assert found['Stripe API']['verdict'] == 'ok' and res['database']['ok'] is False
