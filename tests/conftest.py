@@ -272,7 +272,7 @@ def run_module(module, args, check=False, diff=False, verbosity=0):
     return ModuleRun(proc)
 
 
-VERDICT_TASK = 'TASK [oncall.runbooks.report : Fail the job on its verdict'
+VERDICT_TASK = 'Fail the job on its verdict'
 
 
 def recap(proc, host='lab'):
@@ -285,7 +285,8 @@ def recap(proc, host='lab'):
     out = dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups()[:4])))
     out['rescued'] = int(m.group(5) or 0)
     last_task = proc.stdout.rfind('\nTASK [')
-    out['verdict_failed'] = (proc.stdout.startswith(VERDICT_TASK, last_task + 1)
+    header = proc.stdout[last_task + 1:proc.stdout.find('\n', last_task + 1)]
+    out['verdict_failed'] = (VERDICT_TASK in header
                              and 'fatal: [' in proc.stdout[last_task:] and out['failed'] >= 1)
     if out['verdict_failed']:
         out['failed'] -= 1

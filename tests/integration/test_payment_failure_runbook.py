@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, recap
 
 KEY = 'sk_test_payment_runbook_Q7wZ2k9d'
 REPORT = 'payment_failure-latest.json'
@@ -163,10 +163,6 @@ def shop(lab_session, localstripe, side):
     s.conn.close()
 
 
-def recap(proc):
-    m = re.search(r'lab\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout)
-    assert m, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, m.groups())))
 
 
 def report(lab):
@@ -300,7 +296,8 @@ def test_stripe_failing_with_impact_diagnosis_check_then_one_real_switch(shop, s
     ev = extra_vars(shop, side, 'none', 503)
     del ev['payments_incident']  # the reason recorded is then the decision's own
     diagnosis = shop.lab.playbook('runbooks/payment_failure.yml', extra_vars=ev)
-    assert diagnosis.returncode == 0 and recap(diagnosis)['changed'] == 0, diagnosis.stdout[-3000:]
+    # critical (40% of orders failed, Stripe failing): the job fails on its verdict, after the report
+    assert recap(diagnosis)['failed'] == 0 and recap(diagnosis)['verdict_failed'] and recap(diagnosis)['changed'] == 0, diagnosis.stdout[-3000:]
     rep = report(shop.lab)
     assert decision_row(rep)['action'] == 'off' and decision_row(rep)['remediation'] == 'not run (diagnosis only)'
     assert findings(rep)['payment failure rate (last 1h)']['figure'] == '40% (4 of 10 orders failed)'
@@ -402,7 +399,7 @@ def test_nightly_reconciliation_with_stripe_down_reports_unknown(shop, side):
     shop.orders(3, 0)
     ev = extra_vars(shop, side, 'none', 'down')
     res = shop.lab.playbook('reconcile_payments.yml', extra_vars=ev)
-    assert res.returncode == 0 and recap(res)['changed'] == 0, res.stdout[-3000:]
+    assert recap(res)['failed'] == 0 and recap(res)['verdict_failed'] and recap(res)['changed'] == 0, res.stdout[-3000:]
     with open(os.path.join(shop.lab.report_dir, 'reconcile_payments-latest.json')) as handle:
         rep = json.load(handle)
     f = findings(rep)
