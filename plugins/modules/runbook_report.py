@@ -62,7 +62,7 @@ options:
     description:
       - One entry per step of the run, in order, each with C(name) (the step) and C(result)
         (the registered result of the module it ran; loops are expanded), and C(remediation)
-        (true for a remediation step: see O(diagnosis_only)).
+        (true for a remediation step, see O(diagnosis_only)).
     type: list
     elements: dict
     default: []
