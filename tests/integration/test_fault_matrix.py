@@ -42,11 +42,16 @@ FAULTS = {
     'PostgreSQL wrong password': ({'oncall_pg_user': 'oncall_fault', 'oncall_pg_password': SECRET},
                                   ('database', 'postgres', 'connection')),
     'app down': ({'oncall_app_port': CLOSED}, ('health', 'app', 'http', 'process')),
+    'certificate endpoint down': ({'oncall_certificates': [{
+        'name': 'lab-endpoint', 'source': {'type': 'endpoint', 'host': '127.0.0.1', 'port': CLOSED, 'timeout': '2s'},
+        'provider': 'selfsigned', 'subject_alt_names': ['localhost'], 'verify_chain': False, 'notify': 'none'}]},
+        ('certificate', 'lab-endpoint')),
 }
 
 # playbook (under playbooks/) -> the faults of the dependencies it reads
 MATRIX = {
-    'daily_health_check.yml': ['Redis down', 'Redis wrong password', 'PostgreSQL down', 'PostgreSQL wrong password'],
+    'daily_health_check.yml': ['Redis down', 'Redis wrong password', 'PostgreSQL down', 'PostgreSQL wrong password',
+                               'certificate endpoint down'],
     'weekly_maintenance.yml': ['Redis down', 'Redis wrong password', 'PostgreSQL down', 'PostgreSQL wrong password'],
     'monthly_maintenance.yml': ['PostgreSQL down', 'PostgreSQL wrong password'],
     'runbooks/queue_backlog.yml': ['Redis down', 'Redis wrong password'],
@@ -60,6 +65,7 @@ MATRIX = {
     'runbooks/api_down.yml': ['app down', 'Redis down', 'PostgreSQL down'],
     'runbooks/high_error_rate.yml': ['app down'],
     'runbooks/high_latency.yml': ['app down'],
+    'runbooks/ssl_certificate_expiry.yml': ['certificate endpoint down'],
 }
 
 CELLS = [(pb, fault) for pb, faults in MATRIX.items() for fault in faults]
@@ -123,7 +129,9 @@ def render(matrix):
              'Each playbook run against the lab with one dependency broken (rendered by',
              '`tests/integration/test_fault_matrix.py` from its own results; a dash: the playbook does',
              'not read that dependency). Every cell ends with its report written and a verdict that names',
-             'the fault; the job fails on `critical` (`oncall_fail_on`, default `critical`).', '',
+             'the fault; the job fails on `critical` (`oncall_fail_on`, default `critical`). The Stripe',
+             'faults (API 5xx, API unreachable, status page unreachable) are the rows of the payments',
+             "decision table, each run for real by `tests/integration/test_payment_failure_runbook.py`.", '',
              '| playbook | ' + ' | '.join(faults) + ' |', '|---|' + '---|' * len(faults)]
     for pb, cell_faults in MATRIX.items():
         row = []
