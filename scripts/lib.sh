@@ -32,8 +32,8 @@ hash_files() {
 # apt waits for the dpkg lock itself (DPkg::Lock::Timeout), but `apt-get update` does not wait
 # for the lists lock: a failure on a lock is retried until the time is up.
 apt_get() {
-    local limit="${APT_LOCK_TIMEOUT:-300}" deadline wait=0 err rc h holder="" said=0
-    deadline=$(($(date +%s) + limit))
+    local limit="${APT_LOCK_TIMEOUT:-300}" deadline left wait=0 err rc h holder="" said=0
+    deadline=$((${EPOCHREALTIME/[.,]/} + limit * 1000000)) # microseconds
     err="$(mktemp)"
     while :; do
         # The first try does not wait, so that the wait is announced with who holds the lock.
@@ -47,8 +47,9 @@ apt_get() {
         # apt names the holder when it does not wait ("It is held by process N (name)")
         h="$(sed -n 's/.*It is held by process \([0-9]*\) (\([^)]*\)).*/\2, pid \1/p' "$err" | head -n1)"
         [[ -n "$h" ]] && holder="$h"
-        wait=$((deadline - $(date +%s)))
-        if ((wait <= 0)); then
+        left=$((deadline - ${EPOCHREALTIME/[.,]/}))
+        wait=$((left / 1000000))
+        if ((left <= 0)); then
             rm -f "$err"
             die "another apt or dpkg run${holder:+ ($holder)} held the package lock for all of ${limit}s: let it finish, then run scripts/setup again (APT_LOCK_TIMEOUT=<seconds> waits longer)"
         fi
