@@ -6,13 +6,21 @@
 #   lab/lab.sh down     stop both; --purge also removes .lab/
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
 #   lab/lab.sh env      the ports and paths, as shell exports
-# LAB_REDIS_PORT (16379), LAB_PG_PORT (15432) and LAB_DIR (.lab) override the defaults.
+# LAB_REDIS_PORT (16379), LAB_PG_PORT (15432) and LAB_DIR (.lab) override the defaults; `up`
+# remembers the ports in $LAB_DIR/redis.port and $LAB_DIR/pg.port, used when they are not set.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB_DIR="${LAB_DIR:-$ROOT/.lab}"
-REDIS_PORT="${LAB_REDIS_PORT:-16379}"
-PG_PORT="${LAB_PG_PORT:-15432}"
+# A port: the environment's, else the one this lab was started with (so that a new shell, and
+# the lab inventory, find this lab rather than another one on the default ports), else the default.
+remembered_port() { # remembered_port FILE DEFAULT
+    local p=""
+    [[ -f "$1" ]] && p="$(cat "$1")"
+    if [[ "$p" =~ ^[0-9]+$ ]]; then echo "$p"; else echo "$2"; fi
+}
+REDIS_PORT="${LAB_REDIS_PORT:-$(remembered_port "$LAB_DIR/redis.port" 16379)}"
+PG_PORT="${LAB_PG_PORT:-$(remembered_port "$LAB_DIR/pg.port" 15432)}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PGDATA="$LAB_DIR/pg/data"
 RUN="$LAB_DIR/run"
@@ -87,7 +95,8 @@ track_io_timing = on
 log_min_duration_statement = 500
 CONF
     fi
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LAB_DIR/pg/log" -w start >/dev/null
+    # -p: the port asked for now, not only the one postgresql.conf got when the cluster was made
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LAB_DIR/pg/log" -o "-p $PG_PORT" -w start >/dev/null
     pg_up || die "postgresql did not start: see $LAB_DIR/pg/log"
     psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
         || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
@@ -198,7 +207,9 @@ stop_app() {
 case "${1:-}" in
     up)
         start_redis
+        echo "$REDIS_PORT" >"$LAB_DIR/redis.port"
         start_pg
+        echo "$PG_PORT" >"$LAB_DIR/pg.port"
         # Seed the first time, and whenever Redis came up empty (its dump was removed).
         if [[ ! -f "$LAB_DIR/seeded" ]] || [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" dbsize)" == 0 ]]; then
             seed
@@ -217,5 +228,5 @@ case "${1:-}" in
     env)
         echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR LAB_APP_PORT=$(app_port) PM2_HOME=$LAB_DIR/pm2"
         ;;
-    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

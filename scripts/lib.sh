@@ -26,3 +26,35 @@ hash_files() {
         printf '\0%s\0' "$f"
     done | sha256sum | cut -d' ' -f1
 }
+
+# apt_get ARGS...: apt-get ARGS, waiting up to APT_LOCK_TIMEOUT seconds (default 300) while
+# another apt or dpkg run holds a package lock, then one sentence instead of apt's raw error.
+# apt waits for the dpkg lock itself (DPkg::Lock::Timeout), but `apt-get update` does not wait
+# for the lists lock: a failure on a lock is retried until the time is up.
+apt_get() {
+    local limit="${APT_LOCK_TIMEOUT:-300}" deadline left wait=0 err rc h holder="" said=0
+    deadline=$((${EPOCHREALTIME/[.,]/} + limit * 1000000)) # microseconds
+    err="$(mktemp)"
+    while :; do
+        # The first try does not wait, so that the wait is announced with who holds the lock.
+        apt-get -o "DPkg::Lock::Timeout=$wait" "$@" 2>"$err"
+        rc=$?
+        if ! grep -qE 'Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock' "$err"; then
+            grep -v '^Waiting for cache lock' "$err" >&2
+            rm -f "$err"
+            return "$rc"
+        fi
+        # apt names the holder when it does not wait ("It is held by process N (name)")
+        h="$(sed -n 's/.*It is held by process \([0-9]*\) (\([^)]*\)).*/\2, pid \1/p' "$err" | head -n1)"
+        [[ -n "$h" ]] && holder="$h"
+        left=$((deadline - ${EPOCHREALTIME/[.,]/}))
+        wait=$((left / 1000000))
+        if ((left <= 0)); then
+            rm -f "$err"
+            die "another apt or dpkg run${holder:+ ($holder)} held the package lock for all of ${limit}s: let it finish, then run scripts/setup again (APT_LOCK_TIMEOUT=<seconds> waits longer)"
+        fi
+        ((said)) || say "waiting up to ${limit}s for the package lock${holder:+ held by $holder} (another apt or dpkg run)"
+        said=1
+        sleep 1
+    done
+}

@@ -3,7 +3,7 @@
 #
 #   base  Debian bookworm (debootstrap minbase) with python3, imported with `docker import`
 #   app   base + redis-server, PostgreSQL 15, Node.js, the lab (lab/) with its node_modules,
-#         and a virtualenv at /opt/oncall/venv with the modules' Python libraries (requirements.txt)
+#         and a virtualenv at /opt/oncall/venv with the modules' Python libraries (constraints.txt)
 #   systemd  base + systemd as PID 1 (the services role's systemd backend, molecule/services_systemd);
 #         generic: the scenario writes its own units
 #
@@ -84,9 +84,9 @@ build_base() { # build_base TAG
 build_app() { # build_app TAG BASE_TAG
     local ctx="$work/app"
     mkdir -p "$ctx/lab"
-    # The modules' libraries; not ansible itself: the controller runs Ansible, the container
-    # only runs modules.
-    grep -vE '^(ansible|ansible-core)==' "$ROOT/requirements.txt" >"$ctx/requirements.txt"
+    # The modules' libraries at the versions the tests run with (constraints.txt); not ansible
+    # itself: the controller runs Ansible, the container only runs modules.
+    grep -vE '^(ansible|ansible-core)==' "$ROOT/constraints.txt" >"$ctx/requirements.txt"
     # This machine's CA bundle, so that pip in the build trusts what pip on the host trusts.
     cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/ca.crt"
     # node_modules comes from the checkout (installed by scripts/setup from package-lock.json):
@@ -138,7 +138,7 @@ fi
 app_hash="$({
     echo "$base_tag"
     declare -f build_app
-    cat "$HERE/app.Dockerfile" "$ROOT/requirements.txt"
+    cat "$HERE/app.Dockerfile" "$ROOT/constraints.txt"
     lab_files | while read -r f; do printf '%s\0' "$f"; cat "$ROOT/$f"; done
 } | hash_of)"
 app_tag="$REPO-app:$app_hash"

@@ -120,7 +120,9 @@ def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
                           'oncall.runbooks.weekly_maintenance', '--check'], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True, check=False)
     assert recap(run)['failed'] == 0, run.stdout[-3000:]
-    report = json.load(open(os.path.join(lab.report_dir, 'weekly_maintenance-check-latest.json')))
+    # a dry run's report is weekly_maintenance-check-*, never -latest
+    dry = max(glob.glob(os.path.join(lab.report_dir, 'weekly_maintenance-check-2*.json')), key=os.path.getmtime)
+    report = json.load(open(dry))
     assert report['summary']['planned'] == 8 + 2 + 8 and report['mode'].startswith('check')
 
 

@@ -16,6 +16,8 @@ known to be wrong, but above ``ok`` because nothing is known to be right either.
 
 from __future__ import annotations
 
+import math
+
 VERDICTS = ('ok', 'warning', 'critical', 'unknown')
 # worst last
 VERDICT_ORDER = ('ok', 'unknown', 'warning', 'critical')
@@ -54,7 +56,7 @@ def check_thresholds(option, warning, critical, higher_is_worse=True, maximum=No
     for name, value in (('warning', warning), ('critical', critical)):
         if value is None:
             continue
-        if value != value or value in (float('inf'), float('-inf')):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError('%s %s must be a finite number, not %s' % (option, name, value))
         if maximum is not None and value > maximum:
             raise ValueError('%s %s is %s, above %s: it could never be reached'
