@@ -130,7 +130,7 @@ def test_alert_runbook_playbook_by_hand_twice_and_in_check_mode(lab):
     check = lab.playbook('alert_runbook.yml', extra_vars=alert, check=True, inventory='extensions/eda/inventory.yml')
     assert 'failed=0' in check.stdout, check.stdout[-3000:]
     assert (dump_keys(r), pg_state(lab)) == before, 'check mode changed the lab'
-    last = reports(lab.report_dir, 'alert_runbook')[-1]
+    last = reports(lab.report_dir, 'alert_runbook-check')[-1]  # a dry run's reports are <name>-check-*
     assert last['mode'].startswith('check') and 'database_connections.yml: verdict ' in last['findings'][0]['figure']
     with open(last['tables'][0]['rows'][0]['runbook_report']) as f:
         assert json.load(f)['mode'].startswith('check')   # --check reached the runbook
