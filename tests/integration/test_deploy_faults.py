@@ -282,8 +282,8 @@ def test_check_after_seed_is_truthful_and_the_apps_queue_works(app_lab):
         r.delete(key)
     keys = dump_keys(r)
     run = app_lab.deploy('2.0.0', check=True)
-    text = flat(out(run))
-    assert run.returncode == 0, text
+    text = flat(run.stdout)
+    assert run.returncode == 0, out(run)
     assert 'queue(s) app-events do not exist yet' in text and 'STILL PAUSED' not in text
     assert dump_keys(r) == keys
     assert app_lab.records()[-1]['outcome'] == 'planned' and app_lab.records()[-1]['queues']['still_paused'] == []
