@@ -227,8 +227,9 @@ def test_a_deploy_longer_than_its_lock_ttl_keeps_the_lock_and_refuses_a_second(a
     stdout = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, stdout[-3000:]
     assert app_lab.version() == '2.0.0' and app_lab.lock_state() == (None, None)
-    record = app_lab.records()[-1]
+    record = [rec for rec in app_lab.records() if rec['owner'] == first['owner']][0]
     assert record['outcome'] == 'deployed' and record['total_seconds'] > ttl
+    assert app_lab.records()[-1]['outcome'] == 'failed'  # the second deploy, refused
 
 
 # ---- 4. records: unique names, -latest only when the live release changed --------------------
