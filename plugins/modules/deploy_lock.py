@@ -17,13 +17,13 @@ description:
     when the lock expires and how to take it over if that run is dead.
   - The lock is a lease. Its owner renews it (O(state=renewed)) at every phase for O(ttl); a
     renewal by a token that no longer owns the lock fails, so every step of a deploy is fenced
-    by its token. A lock that was not renewed in time expires: its run is dead.
+    by its token. A lock that was not renewed in time expires, and its run counts as dead.
   - Beside the lock, the key C(<lock key>:state) records the owner's phase and the queues it
     paused (O(paused)), with no expiry. The run that takes a free lock (or breaks a dead run's
     lock with O(break_owner)) adopts, in the same Lua call, the queues a dead run left paused
     and returns them as RV(adopted), so that it resumes them.
   - The lock is released only by its owner (a compare-and-delete Lua script). The state record
-    goes with it, unless O(paused) names queues still paused: then it stays for the next run.
+    goes with it, unless O(paused) names queues still paused, in which case it stays for the next run.
   - Check mode reads the key and returns the plan; it fails, like a real run, when another owner
     holds the lock (it is the deploy's pre-check).
 extends_documentation_fragment:

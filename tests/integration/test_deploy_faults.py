@@ -17,7 +17,7 @@ from app_harness import LOCK_KEY, QUEUES, app_lab, app_lab_session  # noqa: F401
 from conftest import dump_keys, run_module
 
 STATE_KEY = LOCK_KEY + ':state'
-ALL = sorted(n for n, _ in QUEUES)
+ALL = sorted(q[0] for q in QUEUES)
 
 
 def out(proc):
@@ -193,7 +193,7 @@ def test_killed_between_switch_and_restart_the_next_deploy_finishes_it_after_the
 
 
 def test_rollback_after_a_deploy_killed_between_switch_and_restart(app_lab):
-    token, _ = kill_between_switch_and_restart(app_lab, '60s')
+    token = kill_between_switch_and_restart(app_lab, '60s')[0]
     deadline = time.time() + 100
     while app_lab.redis().exists(LOCK_KEY) and time.time() < deadline:
         time.sleep(0.5)
@@ -239,7 +239,7 @@ def test_two_dry_runs_in_the_same_second_write_two_records(app_lab):
 
     def go():
         runs.append(app_lab.deploy('2.0.0', check=True))
-    threads = [threading.Thread(target=go) for _ in range(2)]
+    threads = [threading.Thread(target=go), threading.Thread(target=go)]
     for t in threads:
         t.start()
     for t in threads:
