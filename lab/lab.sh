@@ -2,7 +2,8 @@
 # The local lab: a real redis-server and PostgreSQL 15 on loopback, data under .lab/.
 #   lab/lab.sh up       start both (seeding them the first time) and the sample app under pm2;
 #                       harmless when running
-#   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox)
+#   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox);
+#                       a running sample app is restarted, so that its own queue exists again
 #   lab/lab.sh down     stop both; --purge also removes .lab/
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
 #   lab/lab.sh env      the ports and paths, as shell exports
@@ -114,6 +115,22 @@ seed() {
     seed_logs
     seed_certs
     touch "$LAB_DIR/seeded"
+    restart_app_after_seed
+}
+
+# The flush removed the sample app's own queue (app-events: BullMQ writes its keys when the
+# app starts): a running app is restarted, so that its queue exists again and works.
+restart_app_after_seed() {
+    app_online || return 0
+    pm2_lab restart app >/dev/null
+    local port
+    port=$(app_port)
+    for _ in $(seq 100); do
+        app_healthy && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "bull:${APP_QUEUE:-app-events}:meta" | grep -q 1 && break
+        sleep 0.1
+    done
+    app_healthy || die "the sample app did not answer on 127.0.0.1:$port/health after the seed: PM2_HOME=$LAB_DIR/pm2 $PM2 logs app"
+    say "restarted the sample app (its queue app-events was flushed with the seed)"
 }
 
 # Application logs for the weekly window: rotated logs 15 to 65 days old, and a live log

@@ -127,15 +127,30 @@ class AppLab(Lab):
             extra_vars['oncall_app_artifacts'] = self.artifacts
         return self.playbook(playbook, extra_vars=extra_vars, check=check)
 
-    def playbook_async(self, name, extra_vars):
-        """Start a playbook run in the background (a Popen with text stdout)."""
+    def playbook_async(self, name, extra_vars, session=False):
+        """Start a playbook run in the background (a Popen with text stdout); with session, in a
+        process group of its own, so that kill() can SIGKILL ansible-playbook and its workers."""
         import json as _json
         from conftest import _env, ansible_bin
         env = dict(_env(), **self.env)
         env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
         return subprocess.Popen([ansible_bin('ansible-playbook'), os.path.join('playbooks', name),
                                  '-e', _json.dumps(extra_vars)], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=session)
+
+    @staticmethod
+    def kill(proc):
+        """SIGKILL a playbook run started with session=True: ansible-playbook and its workers."""
+        import signal
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+
+    def lock_state(self):
+        """The deploy lock and the state record beside it, as stored in Redis (dicts or None)."""
+        r = self.redis()
+        lock, state = r.get(LOCK_KEY), r.get(LOCK_KEY + ':state')
+        return (json.loads(lock) if lock else None), (json.loads(state) if state else None)
 
     def reset(self):
         """Seeded data, release 1.0.0 live and healthy, no lock, no reports."""
