@@ -36,13 +36,15 @@ ALLOWED = {
     ('payments_switch', 'key'),
     # stripe_reconcile: the name of the PaymentIntent metadata field matched against orders.
     ('stripe_reconcile', 'match_metadata_key'),
-    # Endpoints shown in findings and reports, which no_log would mask. They could carry
-    # user:password@; docs/security.md says not to, and lists refusing it as open work.
+    # Endpoints shown in findings and reports, which no_log would mask. The probes' URLs
+    # (health_url, metrics_url) are refused when they carry user:password@ (common/urls.py,
+    # tests/unit/test_urls.py); the AWS endpoint_url is the operator's own moto/VPC endpoint.
     ('cloudwatch_logs_search', 'endpoint_url'),
     ('rds_recovery', 'endpoint_url'),
     ('pm2_process', 'health_url'),
     ('service_watch', 'health_url'),
     ('service_watch', 'metrics_url'),
+    ('stripe_reconcile', 'status_url'),
 }
 
 

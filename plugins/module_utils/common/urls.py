@@ -30,6 +30,10 @@ def check_http_url(url, option='url'):
     if parts.scheme.lower() not in ('http', 'https') or not parts.hostname:
         raise UrlError('%s must be an http:// or https:// URL with a host, not %s'
                        % (option, redact(url) if parts.scheme else repr(url)))
+    if parts.password is not None:
+        # a probe's URL is shown in findings and reports: it may name a user, never carry a secret
+        raise UrlError('%s must not carry a password (user:password@): give credentials as a header '
+                       'from a no_log variable instead: %s' % (option, redact(url)))
     if any(c in url for c in '\r\n\t\0 '):
         raise UrlError('%s must not contain spaces or control characters: %r' % (option, redact(url)))
     return url.strip()

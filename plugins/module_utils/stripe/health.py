@@ -120,7 +120,12 @@ def read_status_page(url, timeout=10, validate_certs=True):
     """Fetch and read the status page; never raises for what the page or the network does."""
     from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
     from ansible.module_utils.urls import open_url
+    from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
     status, body = None, ''
+    try:
+        check_http_url(url, 'status_url')  # http(s) only, never a password in it
+    except UrlError as exc:
+        return status_observation(url, None, str(exc))
     try:
         resp = open_url(url, method='GET', timeout=timeout, validate_certs=validate_certs,
                         follow_redirects='safe', headers={'Accept': 'application/json'})
