@@ -163,8 +163,6 @@ def shop(lab_session, localstripe, side):
     s.conn.close()
 
 
-
-
 def report(lab):
     with open(os.path.join(lab.report_dir, REPORT)) as handle:
         return json.load(handle)
