@@ -15,6 +15,7 @@ import os
 import pytest
 
 from conftest import ROOT, RedisServer, dump_keys, node, run_module
+from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 PASSWORD = 'acl-Test-pa55'
 
@@ -26,9 +27,10 @@ CACHE_FLUSH = '~cache:* +@read +@write -@dangerous +info +ping'
 CACHE_FLUSH_ALL = '+dbsize -@dangerous +info +flushdb +ping'
 DEPLOY_LOCK = '~oncall:lock:* +@read +@write +@scripting -@dangerous +ping'
 CLUSTER_READ = '+ping +info +cluster|info +cluster|nodes'
+CLUSTER_FAILOVER = '+ping +info +cluster|info +cluster|nodes +cluster|failover'
 
 DOCUMENTED = [QUEUE_READ, QUEUE_WRITE, CACHE_HEALTH, CACHE_FLUSH, CACHE_FLUSH_ALL, DEPLOY_LOCK,
-              CLUSTER_READ]
+              CLUSTER_READ, CLUSTER_FAILOVER]
 
 
 def without(rule, *parts):
@@ -84,7 +86,7 @@ def one_sentence(msg):
 
 def test_every_rule_is_in_the_docs():
     with open(os.path.join(ROOT, 'docs', 'redis.md')) as f:
-        doc = f.read()
+        doc = f.read().replace('\\|', '|')  # in a table cell | is escaped
     for rule in DOCUMENTED:
         assert rule in doc, rule
 
@@ -273,3 +275,36 @@ def test_cluster_read_with_the_cluster_acl_on_a_standalone_server(r):
     res = run_module('redis_cluster', as_user(r, without(CLUSTER_READ, '+info')))
     assert res.failed
     assert 'denied the INFO command to this user: grant +info' in res['msg'], res['msg']
+
+
+def test_cluster_read_and_failover_with_the_cluster_acl(redis_cluster):  # noqa: F811
+    """ACLs are per node: the user is created on each of the six nodes."""
+    def user(rule):
+        for port in redis_cluster.ports:
+            redis_cluster.node(port).execute_command(
+                'ACL', 'SETUSER', 'oncall_acl', 'reset', 'on', '>' + PASSWORD, *rule.split())
+        return dict(host='127.0.0.1', port=redis_cluster.ports[0], username='oncall_acl',
+                    password=PASSWORD)
+
+    def roles(res):
+        return sorted((n['name'], n['role'], n.get('primary')) for n in res['nodes'])
+
+    default = run_module('redis_cluster', dict(host='127.0.0.1', port=redis_cluster.ports[0]))
+    res = run_module('redis_cluster', user(CLUSTER_READ))
+    assert not res.failed and res['enabled'] is True, res.result
+    assert roles(res) == roles(default)
+    assert [f['verdict'] for f in res['findings']] == [f['verdict'] for f in default['findings']]
+
+    old = redis_cluster.primaries()[0]
+    before = redis_cluster.roles()
+    res = run_module('redis_cluster', dict(user(CLUSTER_READ), failover_from='127.0.0.1:%d' % old))
+    assert res.failed
+    one_sentence(res['msg'])
+    assert 'denied the CLUSTER|FAILOVER command to this user: grant +cluster|failover' in res['msg'], \
+        res['msg']
+    assert redis_cluster.roles() == before
+
+    res = run_module('redis_cluster', dict(user(CLUSTER_FAILOVER),
+                                           failover_from='127.0.0.1:%d' % old))
+    assert not res.failed and res['changed'] is True, res.result
+    assert redis_cluster.roles(old)[old][0] == 'replica'
