@@ -248,12 +248,19 @@ def test_deploy_lock_with_the_lock_acl(r):
     lock = dict(owner='deploy-42', ttl='10m')
     res = run_module('deploy_lock', as_user(r, without(DEPLOY_LOCK, '+@write')) | lock)
     assert res.failed
-    assert 'denied the SET command to this user: grant +@write' in res['msg'], res['msg']
+    one_sentence(res['msg'])
+    assert SCRIPT_WRITE in res['msg'], res['msg']
+    assert r.keys('*') == []
+    res = run_module('deploy_lock', as_user(r, without(DEPLOY_LOCK, '+@scripting')) | lock)
+    assert res.failed
+    assert 'denied the EVAL command to this user: grant +@scripting' in res['msg'], res['msg']
     assert r.keys('*') == []
 
     res = run_module('deploy_lock', as_user(r, DEPLOY_LOCK) | lock)
     assert not res.failed and res['changed'] is True, res.result
     assert r.exists('oncall:lock:deploy')
+    res = run_module('deploy_lock', as_user(r, DEPLOY_LOCK) | dict(lock, state='renewed'))
+    assert not res.failed, res.result
 
     before = dump_keys(r)
     res = run_module('deploy_lock', as_user(r, without(DEPLOY_LOCK, '+@scripting'))
