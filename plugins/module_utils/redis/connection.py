@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -126,6 +127,52 @@ def client_kwargs(params):
     return kwargs
 
 
+# What to grant for each command the modules send (docs/redis.md, "the ACL each module needs").
+# INFO, FLUSHDB and the CLUSTER subcommands are in @dangerous or @admin: they are granted one by one.
+ACL_GRANT = dict(
+    (cmd, '+@read') for cmd in (
+        'scan', 'type', 'exists', 'llen', 'lrange', 'zcard', 'zcount', 'zrange', 'zrevrange',
+        'zrangebyscore', 'zscore', 'hget', 'hmget', 'hexists', 'hgetall', 'get', 'pttl', 'dbsize'))
+ACL_GRANT.update(
+    (cmd, '+@write') for cmd in (
+        'set', 'del', 'unlink', 'rename', 'hset', 'hdel', 'hmset', 'lpush', 'rpush', 'rpop',
+        'lpop', 'ltrim', 'lrem', 'rpoplpush', 'lmove', 'zadd', 'zrem', 'xadd', 'xtrim', 'incr'))
+ACL_GRANT.update(
+    (cmd, '+@scripting') for cmd in ('eval', 'evalsha', 'script', 'script|load'))
+ACL_GRANT.update(ping='+ping', info='+info', flushdb='+flushdb', publish='+publish',
+                 cluster='+cluster|info +cluster|nodes',
+                 **{'cluster|info': '+cluster|info', 'cluster|nodes': '+cluster|nodes',
+                    'cluster|failover': '+cluster|failover'})
+
+
+def _is_noperm(text):
+    return ('NOPERM' in text or 'no permissions to' in text.lower()
+            or 'The user executing the script can' in text)
+
+
+def describe_noperm(text, loc):
+    """One sentence for an ACL denial: the command, key or channel refused and what to grant."""
+    found = re.search(r"run the '([^']+)' command", text)
+    if found:
+        cmd = found.group(1).lower()
+        return ('Redis at %s denied the %s command to this user: grant %s in its ACL (see docs/redis.md)'
+                % (loc, cmd.upper(), ACL_GRANT.get(cmd, '+' + cmd)))
+    in_script = 'script' in text
+    where_ = ' inside a Lua script' if in_script else ''
+    if 'channel' in text:
+        return ('Redis at %s denied this user publishing to a channel%s: grant +publish and a channel '
+                'pattern such as &bull:* in its ACL (see docs/redis.md)' % (loc, where_))
+    if 'key' in text:
+        return ('Redis at %s denied this user a key outside its key patterns%s: add a key pattern such '
+                'as ~bull:* (the queue prefix) or ~oncall:lock:* to its ACL (see docs/redis.md)'
+                % (loc, where_))
+    if in_script:
+        return ('Redis at %s denied this user a command inside a Lua script: '
+                'the scripts change keys, so grant +@write (with +@read and +@scripting) '
+                'in its ACL (see docs/redis.md)' % loc)
+    return 'Redis at %s denied a command to this user: %s (see docs/redis.md)' % (loc, text)
+
+
 def describe_error(exc, params):
     """Turn a redis-py exception into one sentence that names the server and the cause."""
     loc = where(params)
@@ -133,9 +180,10 @@ def describe_error(exc, params):
         if isinstance(exc, redis_exc.AuthenticationError) or (
                 isinstance(exc, redis_exc.ResponseError) and 'WRONGPASS' in str(exc)):
             return 'Redis at %s refused the credentials: check username and password' % loc
-        if isinstance(exc, redis_exc.AuthorizationError) or (
-                isinstance(exc, redis_exc.ResponseError) and 'NOPERM' in str(exc)):
-            return 'Redis at %s denied a command to this user: %s' % (loc, exc)
+        if isinstance(exc, (redis_exc.AuthorizationError,
+                            getattr(redis_exc, 'NoPermissionError', redis_exc.AuthorizationError))) or (
+                isinstance(exc, redis_exc.ResponseError) and _is_noperm(str(exc))):
+            return describe_noperm(str(exc), loc)
         if isinstance(exc, redis_exc.ResponseError) and 'NOAUTH' in str(exc):
             return 'Redis at %s requires a password: set password (or url)' % loc
         if isinstance(exc, redis_exc.ResponseError) and 'SELECT is not allowed in cluster mode' in str(exc):

@@ -245,6 +245,8 @@ class BaseQueue(object):
     def _check_types(self, expected, types):
         for key, want in expected.items():
             got = types.get(key)
+            if isinstance(got, Exception):
+                raise got  # TYPE itself failed (an ACL denial, say): that is the error to report
             if got not in (None, 'none', want):
                 raise QueueError(
                     'key %s is a %s, not a %s: is flavor %s right for queue %s?'
