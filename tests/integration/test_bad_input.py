@@ -1,0 +1,337 @@
+# -*- coding: utf-8 -*-
+"""Bad input, one sentence each, nothing changed (issue 14): a property test.
+
+Every option of host_health_info, redis_cache, redis_cluster, cert_info, cert_renew,
+kafka_consumer_lag_info, rds_recovery and cloudwatch_logs_search (and the fields of their
+list and dict options) is fed, in turn, wrong types, empty, negative, huge, NaN/inf, unicode and
+very long values. The modules run in-process (their main() under patch_module_args), from base
+arguments with which a valid run would change something or go on the network:
+
+- redis_cache flushes keys of a real redis-server, redis_cluster reads it: the keyspace is
+  dumped before and after each case;
+- cert_renew renews a certificate file that is due: the file is compared before and after;
+- kafka_consumer_lag_info, rds_recovery, cloudwatch_logs_search and cert_info's endpoint entry
+  talk to a loopback listener that records every connection: a refusal must come before any.
+
+A case passes when the module fails with one line that names the option (no traceback, no
+Python class other than AnsibleModule's own "argument 'x' is of type <class 'str'>" sentence)
+and nothing changed, or when the value is legitimately acceptable (ACCEPTABLE, each with its
+reason), runs without a crash and, if it fails, still says so in one line.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import socket
+import threading
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from cert_harness import digest, make_cert
+from conftest import dump_keys
+
+PREFIX = 'ansible_collections.oncall.runbooks.plugins.modules.'
+LONG = 'x' * 100000
+
+# (label, value): the property's generator, fed to every option
+BAD_VALUES = [
+    ('list', [1, 2]),
+    ('dict', {'a': 1}),
+    ('abc', 'abc'),
+    ('empty string', ''),
+    ('empty list', []),
+    ('negative int', -1),
+    ('negative float', -0.5),
+    ('huge float', 1e308),
+    ('huge int', 10 ** 20),
+    ('"nan"', 'nan'),
+    ('"inf"', 'inf'),
+    ('nan', float('nan')),
+    ('inf', float('inf')),
+    ('infMB', 'infMB'),
+    ('aleph', u'\u2135'),
+    ('arabic digits', u'\u0661\u0662\u0663'),
+    ('long', LONG),
+]
+
+
+class Recorder(object):
+    """A loopback listener that counts connections and closes each at once."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class Exited(Exception):
+    pass
+
+
+def run_in_process(module, args):
+    """(result dict, crash text or None) of module's main() with args."""
+    def exit_json(self, **kwargs):
+        raise Exited(dict(kwargs, failed=False))
+
+    def fail_json(self, msg, **kwargs):
+        raise Exited(dict(kwargs, msg=msg, failed=True))
+
+    mod = importlib.import_module(PREFIX + module)
+    saved = basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json
+    basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = exit_json, fail_json
+    try:
+        with patch_module_args(copy.deepcopy(args)):
+            mod.main()
+    except Exited as done:
+        return done.args[0], None
+    except Exception as exc:  # the crash this test exists to find
+        return {}, '%s: %s' % (exc.__class__.__name__, str(exc)[:200])
+    finally:
+        basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = saved
+    return {}, 'main() returned without exit_json or fail_json'
+
+
+def put(args, path, value):
+    """args with value at path ('a', 'a.b', 'a[0].b')."""
+    out = copy.deepcopy(args)
+    node, parts = out, path.replace('[0]', '.0').split('.')
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    last = parts[-1]
+    if last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+# Options (and fields of list/dict options the argument spec does not describe) fed per module.
+OPTIONS = {
+    'host_health_info': [
+        'disks', 'disk_warning', 'disk_critical', 'memory_warning', 'memory_critical', 'processes',
+        'process_memory', 'process_memory[0].name', 'process_memory[0].warning',
+        'process_memory[0].critical', 'top_processes', 'logs', 'logs[0].path', 'logs[0].pattern',
+        'logs[0].lines', 'logs[0].max'],
+    'redis_cache': [
+        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'url',
+        'connect_timeout', 'socket_timeout', 'cluster_mode', 'state', 'patterns', 'flush_all',
+        'confirm', 'scan_count', 'batch_size', 'ttl_sample', 'window', 'thresholds',
+        'thresholds.hit_rate_warning', 'thresholds.hit_rate_critical', 'thresholds.memory_warning',
+        'thresholds.memory_critical', 'thresholds.evictions_warning', 'thresholds.no_ttl_warning'],
+    'redis_cluster': [
+        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'url',
+        'connect_timeout', 'socket_timeout', 'promote', 'failover_from', 'force', 'confirm',
+        'timeout'],
+    'cert_info': [
+        'certificates', 'certificates[0].type', 'certificates[0].host', 'certificates[0].port',
+        'certificates[0].server_name', 'certificates[0].timeout', 'certificates[0].renew_before',
+        'certificates[0].verify_chain', 'certificates[0].trust_chain_root', 'warn_days',
+        'critical_days', 'renew_before', 'ca_path', 'fail_on_critical', 'kubeconfig', 'context',
+        'host', 'api_key', 'validate_certs', 'ca_cert'],
+    'cert_renew': [
+        'name', 'source', 'source.type', 'source.path', 'source.key_path', 'destination',
+        'renew_before', 'subject_alt_names', 'common_name', 'key_type', 'force', 'provider',
+        'valid_days', 'kubeconfig', 'context', 'host', 'api_key', 'validate_certs', 'ca_cert'],
+    'cert_renew acme': [
+        'acme', 'acme.directory', 'acme.account_key_path', 'acme.email', 'acme.terms_agreed',
+        'acme.challenge', 'acme.webroot', 'acme.standalone_address', 'acme.standalone_port',
+        'acme.dns_hook', 'acme.ca_path', 'acme.validate_certs', 'acme.timeout'],
+    'cert_renew ownca': ['ownca', 'ownca.cert_path', 'ownca.key_path', 'ownca.key_passphrase'],
+    'cert_renew cert_manager': [
+        'cert_manager', 'cert_manager.namespace', 'cert_manager.name', 'cert_manager.timeout',
+        'cert_manager.poll_interval'],
+    'kafka_consumer_lag_info': [
+        'bootstrap_servers', 'groups', 'security_protocol', 'sasl_mechanism', 'sasl_username',
+        'sasl_password', 'ca_cert', 'timeout', 'lag_warning', 'lag_critical'],
+    'rds_recovery': [
+        'access_key', 'secret_key', 'session_token', 'profile', 'region', 'endpoint_url',
+        'validate_certs', 'retries', 'db_cluster_identifier', 'db_instance_identifier', 'failover',
+        'target_db_instance_identifier', 'start_stopped', 'reboot', 'reboot_instances',
+        'reboot_force_failover', 'wait', 'wait_timeout'],
+    'cloudwatch_logs_search': [
+        'access_key', 'secret_key', 'session_token', 'profile', 'region', 'endpoint_url',
+        'validate_certs', 'retries', 'log_group_name', 'searches', 'searches[0].name',
+        'searches[0].filter_pattern', 'searches[0].max', 'searches[0].severity',
+        'searches[0].log_stream_names', 'since', 'max_events', 'streams'],
+}
+
+# Values a module may legitimately take for an option: (module, option) -> labels (or '*': any),
+# each with why. Taken, the module runs without a crash; if it then fails, in one line.
+TEXT = {'list', 'dict', 'abc', 'empty string', '"nan"', '"inf"', 'infMB', 'aleph',
+        'arabic digits', 'long', 'negative int', 'negative float', 'huge float', 'huge int', 'nan',
+        'inf'}
+ACCEPTABLE = {
+    # nothing to check is a legitimate (if empty) list: no disk, process, limit or log
+    ('host_health_info', 'disks'): {'empty list'},
+    ('host_health_info', 'logs'): {'empty list'},
+    ('host_health_info', 'process_memory'): {'empty list'},
+    # a process is looked for by any name or command line (read-only; AnsibleModule turns a
+    # number into its text, as for any str option)
+    ('host_health_info', 'processes'): {'*'},
+    ('host_health_info', 'process_memory[0].name'): TEXT - {'long', 'empty string', 'list', 'dict'},
+    # any regular expression that compiles ('abc', 'nan', an aleph, '') is a pattern
+    ('host_health_info', 'logs[0].pattern'): TEXT - {'long', 'list', 'dict', 'negative int', 'negative float',
+                                                     'huge float', 'huge int', 'nan', 'inf', 'empty list'},
+    # Arabic-Indic digits are the number 123 to AnsibleModule's int and float (Python's int())
+    ('host_health_info', 'top_processes'): {'arabic digits'},
+}
+
+
+@pytest.fixture(scope='module')
+def recorder():
+    rec = Recorder()
+    yield rec
+    rec.close()
+
+
+def base_args(module, redis_server, recorder, tmp):
+    """Arguments with which a valid run changes something (or goes on the network)."""
+    if module == 'host_health_info':
+        log = os.path.join(tmp, 'app.log')
+        with open(log, 'w') as f:
+            f.write('ERROR one\nok\n')
+        return dict(disks=['/'], processes=['init'], top_processes=1, logs=[dict(path=log, lines=10, max=5)],
+                    process_memory=[dict(name='init', warning='1GB', critical='2GB')])
+    if module == 'redis_cache':
+        return dict(port=redis_server.port, state='flushed', patterns=['cache:*'], window='0s')
+    if module == 'redis_cluster':
+        return dict(port=redis_server.port)
+    if module == 'cert_info':
+        return dict(certificates=[dict(name='e', type='endpoint', host='127.0.0.1', port=recorder.port,
+                                       timeout=2)])
+    if module.startswith('cert_renew'):
+        crt, key = make_cert(tmp, 'due', ['localhost'], 3)
+        args = dict(name='due', source=dict(type='file', path=crt, key_path=key), provider='selfsigned',
+                    renew_before=30, valid_days=90)
+        if module == 'cert_renew acme':
+            args.update(provider='acme', acme=dict(directory='https://127.0.0.1:%d/dir' % recorder.port,
+                                                   account_key_path=os.path.join(tmp, 'account.key'),
+                                                   timeout=2))
+        if module == 'cert_renew ownca':
+            ca_crt, ca_key = make_cert(tmp, 'ca', ['ca'], 300)
+            args.update(provider='ownca', ownca=dict(cert_path=ca_crt, key_path=ca_key))
+        if module == 'cert_renew cert_manager':
+            args.update(provider='cert_manager', host='http://127.0.0.1:%d' % recorder.port,
+                        api_key='t', cert_manager=dict(name='c', namespace='n', timeout=2))
+        return args
+    if module == 'kafka_consumer_lag_info':
+        return dict(bootstrap_servers=['127.0.0.1:%d' % recorder.port], groups=['g'], timeout=2)
+    aws = dict(access_key='AKIAEXAMPLEEXAMPLE12', secret_key='secret', region='eu-west-1',
+               endpoint_url='http://127.0.0.1:%d' % recorder.port, retries=1)
+    if module == 'rds_recovery':
+        return dict(aws, db_instance_identifier='db-1', reboot=True, wait=False)
+    return dict(aws, log_group_name='/app/api', searches=[dict(name='errors', filter_pattern='ERROR', max=0)],
+                since='1h')
+
+
+def option_named(msg, option):
+    """Whether msg names option (a field also by its own name, as AnsibleModule does)."""
+    leaf = option.split('.')[-1].replace('[0]', '')
+    return option in msg or option.replace('[0]', '') in msg or \
+        ("'%s'" % leaf) in msg or (' %s ' % leaf) in msg or msg.startswith(leaf + ' ') or \
+        (leaf + ':') in msg or (leaf + '.') in msg or ('%s[0]' % leaf) in msg
+
+
+def one_line(msg):
+    """One line, no traceback, no Python class names but in AnsibleModule's own type sentence
+    ("argument 'x' is of type <class 'str'> and we were unable to convert to int", which shows
+    the whole value: not ours to shorten)."""
+    ours = not msg.startswith("argument '") if isinstance(msg, str) else True
+    return isinstance(msg, str) and msg and '\n' not in msg and 'Traceback' not in msg and \
+        (len(msg) <= 400 or not ours) and ("<class '" not in msg or 'and we were unable to convert' in msg
+                             or 'is of type' in msg)
+
+
+def state_of(module, redis_server, files):
+    if module.startswith('redis'):
+        client = redis_server.client()
+        try:
+            return dump_keys(client)
+        finally:
+            client.close()
+    return digest(*files) if files else None
+
+
+def fill(redis_server):
+    client = redis_server.client()
+    client.flushall()
+    client.mset(dict(('cache:%d' % i, 'v%d' % i) for i in range(50)))
+    client.set('keep', 'me')
+    client.close()
+
+
+@pytest.mark.parametrize('module', sorted(OPTIONS))
+def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(module, redis_server, recorder,
+                                                                           tmp_path):
+    name = module.split()[0]
+    base = base_args(module, redis_server, recorder, str(tmp_path))
+    files = [base['source']['path'], base['source']['key_path']] if name == 'cert_renew' else []
+    if name == 'redis_cache':
+        fill(redis_server)
+    problems, accepted = [], []
+    for option in OPTIONS[module]:
+        for label, value in BAD_VALUES:
+            args = put(base, option, value)
+            before = state_of(name, redis_server, files)
+            seen = recorder.connections
+            res, crash = run_in_process(name, args)
+            after = state_of(name, redis_server, files)
+            where = '%s %s=%s' % (module, option, label)
+            if crash:
+                problems.append('%s: crashed: %s' % (where, crash))
+                continue
+            msg = res.get('msg') or ''
+            allowed = ACCEPTABLE.get((name, option), ())
+            if label in allowed or '*' in allowed:
+                accepted.append(where)
+                if res['failed'] and not one_line(msg):
+                    problems.append('%s: not one line: %r' % (where, msg[:300]))
+                if res.get('changed') or after != before:
+                    if name == 'redis_cache':
+                        fill(redis_server)
+                continue
+            if not res['failed']:
+                problems.append('%s: accepted (changed=%s)' % (where, res.get('changed')))
+            elif not one_line(msg):
+                problems.append('%s: not one line: %r' % (where, msg[:300]))
+            elif not option_named(msg, option):
+                problems.append('%s: names no option: %r' % (where, msg[:300]))
+            if after != before:
+                problems.append('%s: changed the server or files' % where)
+                if name == 'redis_cache':
+                    fill(redis_server)
+            if recorder.connections != seen:
+                problems.append('%s: went on the network before refusing' % where)
+    assert not problems, '%d problem(s):\n%s' % (len(problems), '\n'.join(problems))
+
+    # the base arguments do change the world (or go on the network): the checks were not vacuous
+    before, seen = state_of(name, redis_server, files), recorder.connections
+    res, crash = run_in_process(name, base)
+    assert crash is None, crash
+    if name in ('redis_cache', 'cert_renew') and module == name:
+        assert res.get('changed') and state_of(name, redis_server, files) != before, res
+    elif name in ('kafka_consumer_lag_info', 'rds_recovery', 'cloudwatch_logs_search', 'cert_info'):
+        assert recorder.connections > seen, res
