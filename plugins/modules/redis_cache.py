@@ -239,8 +239,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
 
@@ -265,11 +264,7 @@ def observe(nodes, params):
 
 def run(module):
     params = module.params
-    rc.validate(params)
-    try:
-        params['window_s'] = parse_duration(params['window'], 'window')
-    except DurationError as exc:
-        raise rc.CacheError(str(exc))
+    params['window_s'] = rc.validate(params)
     clustered, nodes = rconn.primaries(params, decode_responses=False)
     if clustered and params['db']:
         raise rc.CacheError('a Redis Cluster only has database 0, not %d: set db: 0' % params['db'])
@@ -349,7 +344,7 @@ def main():
             no_ttl_warning=dict(type='float', default=10),
         )),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
     rconn.run_module(module, run, errors=(rc.CacheError,))
 
 

@@ -25,8 +25,10 @@ import copy
 import importlib
 import json
 import os
+import signal
 import socket
 import threading
+import time
 
 import pytest
 from ansible.module_utils import basic
@@ -91,6 +93,22 @@ class Exited(Exception):
     pass
 
 
+class Hung(Exception):
+    pass
+
+
+def _hung(signum, frame):
+    raise Hung('no answer within %d s' % CASE_SECONDS)
+
+
+CASE_SECONDS = 30
+SLOW_CASE = 3
+
+
+def where0(module, option, label):
+    return '%s %s=%s' % (module, option, label)
+
+
 def run_in_process(module, args):
     """(result dict, crash text or None) of module's main() with args."""
     def exit_json(self, **kwargs):
@@ -102,6 +120,8 @@ def run_in_process(module, args):
     mod = importlib.import_module(PREFIX + module)
     saved = basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json
     basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = exit_json, fail_json
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(CASE_SECONDS)
     try:
         with patch_module_args(copy.deepcopy(args)):
             mod.main()
@@ -110,6 +130,8 @@ def run_in_process(module, args):
     except Exception as exc:  # the crash this test exists to find
         return {}, '%s: %s' % (exc.__class__.__name__, str(exc)[:200])
     finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
         basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = saved
     return {}, 'main() returned without exit_json or fail_json'
 
@@ -136,14 +158,12 @@ OPTIONS = {
         'process_memory[0].critical', 'top_processes', 'logs', 'logs[0].path', 'logs[0].pattern',
         'logs[0].lines', 'logs[0].max'],
     'redis_cache': [
-        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'url',
-        'connect_timeout', 'socket_timeout', 'cluster_mode', 'state', 'patterns', 'flush_all',
+        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'cluster_mode', 'state', 'patterns', 'flush_all',
         'confirm', 'scan_count', 'batch_size', 'ttl_sample', 'window', 'thresholds',
         'thresholds.hit_rate_warning', 'thresholds.hit_rate_critical', 'thresholds.memory_warning',
         'thresholds.memory_critical', 'thresholds.evictions_warning', 'thresholds.no_ttl_warning'],
     'redis_cluster': [
-        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'url',
-        'connect_timeout', 'socket_timeout', 'promote', 'failover_from', 'force', 'confirm',
+        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'promote', 'failover_from', 'force', 'confirm',
         'timeout'],
     'cert_info': [
         'certificates', 'certificates[0].type', 'certificates[0].host', 'certificates[0].port',
@@ -197,7 +217,39 @@ ACCEPTABLE = {
                                                      'huge float', 'huge int', 'nan', 'inf', 'empty list'},
     # Arabic-Indic digits are the number 123 to AnsibleModule's int and float (Python's int())
     ('host_health_info', 'top_processes'): {'arabic digits'},
+    ('redis_cluster', 'timeout'): {'arabic digits'},
+    # a key pattern is any glob (AnsibleModule turns a number into its text); one that matches
+    # no key deletes nothing
+    ('redis_cache', 'patterns'): TEXT - {'long', 'empty string', 'dict'},
+    ('redis_cache', 'thresholds'): {'empty list', 'empty string'},
+    ('redis_cache', 'scan_count'): {'arabic digits'},
+    ('redis_cache', 'batch_size'): {'arabic digits'},
+    ('redis_cache', 'ttl_sample'): {'arabic digits'},
+    ('redis_cache', 'thresholds.evictions_warning'): {'arabic digits'},
+    # database 123 is a number the server refuses in its own words ("DB index is out of range")
+    ('redis_cache', 'db'): {'arabic digits'},
+    ('redis_cluster', 'db'): {'arabic digits'},
+    # credentials are any text; the server judges them (no password set here: AUTH is refused)
+    ('redis_cache', 'username'): {'*'},
+    ('redis_cache', 'password'): {'*'},
+    ('redis_cluster', 'username'): {'*'},
+    ('redis_cluster', 'password'): {'*'},
 }
+
+# Values not fed to an option, with why. A Redis host that is a well-formed DNS name ('abc',
+# 'nan', 'infMB', '100000000000000000000') is data for the resolver: the module tries it and
+# fails with the connection's sentence ("cannot reach Redis at abc:6379/0: Name or service not
+# known") after redis-py's retries (about 8 s each); test_redis_cache covers unreachable servers.
+HOST_NAMES = {'abc', '"nan"', '"inf"', 'nan', 'inf', 'infMB', 'huge int'}
+# Arabic-Indic digits are port 123 to AnsibleModule's int (Python's int()), where nothing
+# listens: the same connection sentence after the same retries.
+# User names and passwords are any text the server judges; each refusal costs redis-py's
+# retries (AuthenticationError is a ConnectionError): only the empty value (no AUTH) is fed.
+CREDENTIALS = set(label for label, _value in BAD_VALUES) - {'empty string'}
+NOT_FED = {('redis_cache', 'host'): HOST_NAMES, ('redis_cluster', 'host'): HOST_NAMES,
+           ('redis_cache', 'port'): {'arabic digits'}, ('redis_cluster', 'port'): {'arabic digits'},
+           ('redis_cache', 'username'): CREDENTIALS, ('redis_cache', 'password'): CREDENTIALS,
+           ('redis_cluster', 'username'): CREDENTIALS, ('redis_cluster', 'password'): CREDENTIALS}
 
 
 @pytest.fixture(scope='module')
@@ -259,20 +311,22 @@ def one_line(msg):
     """One line, no traceback, no Python class names but in AnsibleModule's own type sentence
     ("argument 'x' is of type <class 'str'> and we were unable to convert to int", which shows
     the whole value: not ours to shorten)."""
-    ours = not msg.startswith("argument '") if isinstance(msg, str) else True
+    ours = not msg.startswith(("argument '", 'value of ')) if isinstance(msg, str) else True
     return isinstance(msg, str) and msg and '\n' not in msg and 'Traceback' not in msg and \
         (len(msg) <= 400 or not ours) and ("<class '" not in msg or 'and we were unable to convert' in msg
                              or 'is of type' in msg)
 
 
 def state_of(module, redis_server, files):
+    """The keyspace, or the files (and every file name under the run's directory, where a
+    relative path would land: the cases run there)."""
     if module.startswith('redis'):
         client = redis_server.client()
         try:
             return dump_keys(client)
         finally:
             client.close()
-    return digest(*files) if files else None
+    return (digest(*files) if files else None, sorted(os.listdir('.')))
 
 
 def fill(redis_server):
@@ -285,8 +339,11 @@ def fill(redis_server):
 
 @pytest.mark.parametrize('module', sorted(OPTIONS))
 def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(module, redis_server, recorder,
-                                                                           tmp_path):
+                                                                           tmp_path, monkeypatch):
     name = module.split()[0]
+    run_dir = tmp_path / 'cwd'
+    run_dir.mkdir()
+    monkeypatch.chdir(run_dir)
     base = base_args(module, redis_server, recorder, str(tmp_path))
     files = [base['source']['path'], base['source']['key_path']] if name == 'cert_renew' else []
     if name == 'redis_cache':
@@ -294,10 +351,15 @@ def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(module,
     problems, accepted = [], []
     for option in OPTIONS[module]:
         for label, value in BAD_VALUES:
+            if label in NOT_FED.get((name, option), ()):
+                continue
             args = put(base, option, value)
             before = state_of(name, redis_server, files)
             seen = recorder.connections
+            started = time.monotonic()
             res, crash = run_in_process(name, args)
+            if time.monotonic() - started > SLOW_CASE:
+                problems.append('%s: slow, %.1fs' % (where0(module, option, label), time.monotonic() - started))
             after = state_of(name, redis_server, files)
             where = '%s %s=%s' % (module, option, label)
             if crash:

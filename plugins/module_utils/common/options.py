@@ -141,7 +141,8 @@ def _infinite(value):
     return False
 
 
-def _without_ints(spec):
+def _loosened(spec):
+    """spec with its int options raw and its dict options with suboptions raw (without them)."""
     out = {}
     for name, desc in spec.items():
         desc = dict(desc)
@@ -150,18 +151,29 @@ def _without_ints(spec):
         if desc.get('elements') == 'int':
             desc['elements'] = 'raw'
         if desc.get('options'):
-            desc['options'] = _without_ints(desc['options'])
+            if desc.get('type') == 'dict':
+                desc = dict((k, v) for k, v in desc.items() if k not in ('options', 'required_if',
+                                                                         'mutually_exclusive', 'required_one_of',
+                                                                         'required_together', 'required_by'))
+                desc['type'] = 'raw'
+            else:
+                desc['options'] = _loosened(desc['options'])
         out[name] = desc
     return out
+
+
+def _given(params, name, desc):
+    value = (params or {}).get(name)
+    for alias in desc.get('aliases') or ():
+        if value is None and isinstance(params, dict):
+            value = params.get(alias)
+    return value
 
 
 def _infinite_int(spec, params, prefix=''):
     """The name of the first int option (or field of a dict option) given an infinity."""
     for name, desc in spec.items():
-        value = (params or {}).get(name)
-        for alias in desc.get('aliases') or ():
-            if value is None and isinstance(params, dict):
-                value = params.get(alias)
+        value = _given(params, name, desc)
         if desc.get('type') == 'int' and _infinite(value):
             return prefix + name
         if desc.get('elements') == 'int' and isinstance(value, list) and any(_infinite(v) for v in value):
@@ -177,13 +189,37 @@ def _infinite_int(spec, params, prefix=''):
     return None
 
 
+def _not_a_dict(spec, params):
+    """The first dict option with suboptions given something other than a dictionary (which
+    AnsibleModule answers with a TypeError, or a sentence that names no option)."""
+    for name, desc in spec.items():
+        value = _given(params, name, desc)
+        if desc.get('type') == 'dict' and desc.get('options') and value is not None and not isinstance(value, dict):
+            return name
+    return None
+
+
 def ansible_module(module_class, **kwargs):
-    """module_class(**kwargs), except that an int option given an infinity ("inf", .inf) is one
-    sentence naming the option: AnsibleModule's own int check raises OverflowError on it."""
+    """module_class(**kwargs), where two of AnsibleModule's own checks would not be one
+    sentence naming the option: an int option given an infinity ("inf", .inf: OverflowError),
+    and a dict option with suboptions given a number or a string (TypeError, or "dictionary
+    requested, could not parse JSON or key=value")."""
+    spec = kwargs['argument_spec']
     try:
-        return module_class(**kwargs)
-    except OverflowError:
-        spec = kwargs['argument_spec']
-        module = module_class(**dict(kwargs, argument_spec=_without_ints(spec)))
-        name = _infinite_int(spec, module.params) or 'an int option'
-        module.fail_json(msg='%s must be a whole number, not infinity' % name)
+        from ansible.module_utils import basic
+        raw = basic._load_params()  # pylint: disable=protected-access
+    except Exception:  # pylint: disable=broad-except
+        raw = {}
+    msg = None
+    name = _not_a_dict(spec, raw)
+    if name:
+        msg = '%s must be a dictionary of its options, not %s' % (name, shown(_given(raw, name, spec[name])))
+    else:
+        try:
+            return module_class(**kwargs)
+        except OverflowError:
+            module = module_class(**dict(kwargs, argument_spec=_loosened(spec)))
+            msg = '%s must be a whole number, not infinity' % (_infinite_int(spec, module.params) or 'an int option')
+            module.fail_json(msg=msg)
+    module = module_class(**dict(kwargs, argument_spec=_loosened(spec)))
+    module.fail_json(msg=msg)
