@@ -102,7 +102,7 @@ def _hung(signum, frame):
 
 
 CASE_SECONDS = 30
-SLOW_CASE = 3
+SLOW_CASE = float(os.environ.get('BAD_INPUT_SLOW_CASE', 3))
 
 
 def where0(module, option, label):
@@ -203,6 +203,7 @@ OPTIONS = {
 TEXT = {'list', 'dict', 'abc', 'empty string', '"nan"', '"inf"', 'infMB', 'aleph',
         'arabic digits', 'long', 'negative int', 'negative float', 'huge float', 'huge int', 'nan',
         'inf'}
+NAMES = {'abc', '"nan"', '"inf"', 'infMB', 'nan', 'inf', 'huge int'}
 ACCEPTABLE = {
     # nothing to check is a legitimate (if empty) list: no disk, process, limit or log
     ('host_health_info', 'disks'): {'empty list'},
@@ -234,6 +235,63 @@ ACCEPTABLE = {
     ('redis_cache', 'password'): {'*'},
     ('redis_cluster', 'username'): {'*'},
     ('redis_cluster', 'password'): {'*'},
+    # the Kubernetes options only serve k8s_secret locations (none here): the kubernetes client
+    # judges them when one is read
+    ('cert_info', 'kubeconfig'): {'*'}, ('cert_info', 'context'): {'*'}, ('cert_info', 'host'): {'*'},
+    ('cert_info', 'api_key'): {'*'}, ('cert_info', 'ca_cert'): {'*'}, ('cert_info', 'validate_certs'): {'*'},
+    ('cert_renew', 'kubeconfig'): {'*'}, ('cert_renew', 'context'): {'*'}, ('cert_renew', 'host'): {'*'},
+    ('cert_renew', 'api_key'): {'*'}, ('cert_renew', 'ca_cert'): {'*'}, ('cert_renew', 'validate_certs'): {'*'},
+    ('cert_info', 'certificates'): {'empty list'},
+    # well-formed host names: the resolver (or the endpoint) answers, a critical finding
+    ('cert_info', 'certificates[0].host'): {'abc', '"nan"', '"inf"', 'infMB', 'nan', 'inf', 'huge int'},
+    ('cert_info', 'certificates[0].server_name'): {'abc', '"nan"', '"inf"', 'infMB', 'nan', 'inf', 'huge int',
+                                                   'empty string'},
+    # an empty timeout or renew_before is "not set" (the default), as the certificates role passes them
+    ('cert_info', 'certificates[0].timeout'): {'empty string'},
+    ('cert_info', 'certificates[0].renew_before'): {'empty string'},
+    ('cert_info', 'renew_before'): {'arabic digits'},
+    ('cert_info', 'warn_days'): {'arabic digits'},
+    ('cert_info', 'critical_days'): {'arabic digits'},
+    # a certificate's label, common name and SANs are text (a SAN 'abc' is a DNS name)
+    ('cert_renew', 'name'): {'*'},
+    ('cert_renew', 'common_name'): {'*'},
+    ('cert_renew', 'subject_alt_names'): {'list', 'abc', '"nan"', '"inf"', 'infMB', 'nan', 'inf', 'huge int',
+                                          'huge float', 'negative int', 'negative float', 'empty list'},
+    ('cert_renew', 'renew_before'): {'arabic digits'},
+    ('cert_renew', 'valid_days'): {'arabic digits'},
+    ('cert_renew', 'ownca.key_passphrase'): {'*'},
+    ('cert_renew', 'acme.standalone_port'): {'arabic digits'},
+    ('cert_renew', 'acme.timeout'): {'arabic digits'},
+    ('cert_renew', 'cert_manager.timeout'): {'arabic digits'},
+    ('cert_renew', 'cert_manager.name'): {'abc', '"nan"', '"inf"', 'nan', 'inf', 'huge int'},
+    ('cert_renew', 'cert_manager.namespace'): {'abc', '"nan"', '"inf"', 'nan', 'inf', 'huge int'},
+    # well-formed names, keys and free text go to the service, which judges them (here: the
+    # loopback listener, which hangs up: a one-line failure)
+    ('kafka_consumer_lag_info', 'groups'): {'*'},
+    ('kafka_consumer_lag_info', 'sasl_username'): {'*'},
+    ('kafka_consumer_lag_info', 'sasl_password'): {'*'},
+    ('kafka_consumer_lag_info', 'timeout'): {'arabic digits'},
+    ('kafka_consumer_lag_info', 'lag_warning'): {'arabic digits'},
+    ('kafka_consumer_lag_info', 'lag_critical'): {'arabic digits'},
+    ('cloudwatch_logs_search', 'access_key'): NAMES,
+    ('cloudwatch_logs_search', 'secret_key'): {'*'},
+    ('cloudwatch_logs_search', 'session_token'): {'*'},
+    ('cloudwatch_logs_search', 'log_group_name'): {'*'},
+    ('cloudwatch_logs_search', 'searches[0].name'): {'*'},
+    ('cloudwatch_logs_search', 'searches[0].filter_pattern'): {'*'},
+    ('cloudwatch_logs_search', 'searches[0].log_stream_names'): {'*'},
+    ('cloudwatch_logs_search', 'max_events'): {'arabic digits'},
+    ('cloudwatch_logs_search', 'streams'): {'arabic digits'},
+    ('cloudwatch_logs_search', 'retries'): {'arabic digits'},
+    ('rds_recovery', 'access_key'): NAMES,
+    ('rds_recovery', 'secret_key'): {'*'},
+    ('rds_recovery', 'session_token'): {'*'},
+    ('rds_recovery', 'db_cluster_identifier'): NAMES,
+    ('rds_recovery', 'db_instance_identifier'): NAMES,
+    ('rds_recovery', 'target_db_instance_identifier'): NAMES,
+    ('rds_recovery', 'reboot_instances'): NAMES | {'list', 'empty list'},
+    ('rds_recovery', 'wait_timeout'): {'arabic digits'},
+    ('rds_recovery', 'retries'): {'arabic digits'},
 }
 
 # Values not fed to an option, with why. A Redis host that is a well-formed DNS name ('abc',
@@ -246,10 +304,16 @@ HOST_NAMES = {'abc', '"nan"', '"inf"', 'nan', 'inf', 'infMB', 'huge int'}
 # User names and passwords are any text the server judges; each refusal costs redis-py's
 # retries (AuthenticationError is a ConnectionError): only the empty value (no AUTH) is fed.
 CREDENTIALS = set(label for label, _value in BAD_VALUES) - {'empty string'}
+# A consumer group id or SASL credential is any text the broker judges; each one tried waits
+# for the bootstrap timeout: only values the module may refuse (or crash on) are fed.
+KAFKA_TEXT = set(label for label, _value in BAD_VALUES) - {'empty string', 'long', 'dict', 'empty list'}
 NOT_FED = {('redis_cache', 'host'): HOST_NAMES, ('redis_cluster', 'host'): HOST_NAMES,
            ('redis_cache', 'port'): {'arabic digits'}, ('redis_cluster', 'port'): {'arabic digits'},
            ('redis_cache', 'username'): CREDENTIALS, ('redis_cache', 'password'): CREDENTIALS,
-           ('redis_cluster', 'username'): CREDENTIALS, ('redis_cluster', 'password'): CREDENTIALS}
+           ('redis_cluster', 'username'): CREDENTIALS, ('redis_cluster', 'password'): CREDENTIALS,
+           ('kafka_consumer_lag_info', 'groups'): KAFKA_TEXT,
+           ('kafka_consumer_lag_info', 'sasl_username'): KAFKA_TEXT,
+           ('kafka_consumer_lag_info', 'sasl_password'): KAFKA_TEXT}
 
 
 @pytest.fixture(scope='module')
@@ -290,7 +354,7 @@ def base_args(module, redis_server, recorder, tmp):
                         api_key='t', cert_manager=dict(name='c', namespace='n', timeout=2))
         return args
     if module == 'kafka_consumer_lag_info':
-        return dict(bootstrap_servers=['127.0.0.1:%d' % recorder.port], groups=['g'], timeout=2)
+        return dict(bootstrap_servers=['127.0.0.1:%d' % recorder.port], groups=['g'], timeout=1)
     aws = dict(access_key='AKIAEXAMPLEEXAMPLE12', secret_key='secret', region='eu-west-1',
                endpoint_url='http://127.0.0.1:%d' % recorder.port, retries=1)
     if module == 'rds_recovery':
@@ -374,6 +438,8 @@ def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(module,
                 if res.get('changed') or after != before:
                     if name == 'redis_cache':
                         fill(redis_server)
+                    if name == 'cert_renew':
+                        make_cert(str(tmp_path), 'due', ['localhost'], 3)
                 continue
             if not res['failed']:
                 problems.append('%s: accepted (changed=%s)' % (where, res.get('changed')))

@@ -25,6 +25,10 @@ def validate(p):
         opt.ordered('warn_days', warn, 'critical_days', crit, higher_is_worse=False)
         if p.get('renew_before') is not None:
             opt.number('renew_before', p['renew_before'], low=0, high=MAX_DAYS)
+        if p.get('ca_path') is not None:
+            opt.text('ca_path', p['ca_path'], max_length=4096, what='a PEM bundle file')
+            if not p['ca_path'].startswith('/'):
+                raise opt.OptionError('ca_path must be an absolute path, not %s' % opt.shown(p['ca_path']))
     except opt.OptionError as exc:
         raise CertError(str(exc))
     for i, spec in enumerate(p['certificates']):

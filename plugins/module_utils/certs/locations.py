@@ -390,7 +390,7 @@ def check_spec(spec, what='source'):
         if spec.get('host') in (None, ''):
             raise CertError('%s.host is needed: an endpoint location needs the host to connect to' % what)
         _opt(opt.text, what + '.host', spec['host'], max_length=253, pattern=_HOST, what='a host name or address')
-        if spec.get('port') not in (None, ''):
+        if spec.get('port') is not None:
             _opt(opt.number, what + '.port', spec['port'], low=1, high=65535, integer=True)
         if spec.get('server_name') not in (None, ''):
             _opt(opt.text, what + '.server_name', spec['server_name'], max_length=253, pattern=_HOST,

@@ -10,6 +10,7 @@ ownca, acme (``acme_issue.py``). cert_manager is different: it asks cert-manager
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
@@ -18,7 +19,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common import opti
 
 _HTTPS = re.compile(r'https?://[!-~]+', re.ASCII)
 _EMAIL = re.compile(r'[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}', re.ASCII)
-_ADDRESS = re.compile(r'[0-9A-Fa-f:.]{2,45}', re.ASCII)
+_SAN = re.compile(r'((DNS|IP):)?[A-Za-z0-9*_.:-]+', re.ASCII)
 _K8S_NAME = re.compile(r'[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?', re.ASCII)
 
 PROVIDERS = ('selfsigned', 'ownca', 'acme', 'cert_manager')
@@ -98,7 +99,8 @@ def validate(params):
         if params.get('common_name') is not None:
             opt.text('common_name', params['common_name'], max_length=64)
         for i, san in enumerate(params.get('subject_alt_names') or []):
-            opt.text('subject_alt_names[%d]' % i, san, max_length=253)
+            opt.text('subject_alt_names[%d]' % i, san, max_length=253, pattern=_SAN,
+                     what='a DNS name (ASCII, an internationalized name in its xn-- form) or an IP address')
         acme = params.get('acme') or {}
         if params['provider'] == 'acme':
             opt.text('acme.directory', acme['directory'], max_length=2048, pattern=_HTTPS,
@@ -108,8 +110,13 @@ def validate(params):
                 _abs('acme.' + field, acme.get(field))
             if acme.get('email') is not None:
                 opt.text('acme.email', acme['email'], max_length=254, pattern=_EMAIL, what='an e-mail address')
-            opt.text('acme.standalone_address', acme['standalone_address'], max_length=45, pattern=_ADDRESS,
+            opt.text('acme.standalone_address', acme['standalone_address'], max_length=45,
                      what='an IP address to listen on')
+            try:
+                ipaddress.ip_address(acme['standalone_address'])
+            except ValueError:
+                raise opt.OptionError('acme.standalone_address must be an IP address to listen on, such as 0.0.0.0, '
+                                      'not %s' % opt.shown(acme['standalone_address']))
             opt.number('acme.standalone_port', acme['standalone_port'], low=1, high=65535, integer=True)
             opt.number('acme.timeout', acme['timeout'], low=1, high=3600, integer=True)
         if params['provider'] == 'ownca':
