@@ -205,11 +205,13 @@ def ansible_module(module_class, **kwargs):
     and a dict option with suboptions given a number or a string (TypeError, or "dictionary
     requested, could not parse JSON or key=value")."""
     spec = kwargs['argument_spec']
-    try:
-        from ansible.module_utils import basic
-        raw = basic._load_params()  # pylint: disable=protected-access
-    except Exception:  # pylint: disable=broad-except
-        raw = {}
+    from ansible.module_utils import basic
+    raw = {}
+    if getattr(basic, '_ANSIBLE_ARGS', None) is not None:  # as AnsiballZ and patch_module_args set them
+        try:
+            raw = basic._load_params()  # pylint: disable=protected-access
+        except Exception:  # pylint: disable=broad-except
+            raw = {}  # AnsibleModule reports unreadable arguments itself
     msg = None
     name = _not_a_dict(spec, raw)
     if name:
