@@ -66,7 +66,7 @@ options:
     elements: dict
     required: true
   warn_days:
-    description: Fewer days left than this is a V(warning).
+    description: Fewer days left than this is a V(warning); above O(critical_days) (0 to 3650).
     type: int
     default: 30
   critical_days:

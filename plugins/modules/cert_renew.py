@@ -64,7 +64,7 @@ options:
       - V(k8s_secret) - C(namespace), C(name); created as C(kubernetes.io/tls) when missing.
     type: dict
   renew_before:
-    description: Renew when fewer than this many days are left.
+    description: Renew when fewer than this many days are left (0 to 3650).
     type: int
     default: 30
   subject_alt_names:
@@ -93,7 +93,7 @@ options:
     required: true
     choices: [acme, selfsigned, ownca, cert_manager]
   valid_days:
-    description: Validity of V(selfsigned) and V(ownca) certificates.
+    description: Validity of V(selfsigned) and V(ownca) certificates, in days (1 to 3650).
     type: int
     default: 90
   ownca:

@@ -42,15 +42,15 @@ options:
     elements: dict
     required: true
   since:
-    description: Start of the window, as a duration back from now (C(1h), C(30m)).
+    description: Start of the window, as a duration back from now (C(1h), C(30m)); above 0, at most ten years.
     type: str
     default: 1h
   max_events:
-    description: Newest events kept per search (the count covers every match, up to 10000).
+    description: Newest events kept per search, 0 to 10000 (the count covers every match, up to 10000).
     type: int
     default: 50
   streams:
-    description: How many of the most recently written log streams to list (0 for none).
+    description: How many of the most recently written log streams to list, up to 50 (0 for none).
     type: int
     default: 5
 requirements:

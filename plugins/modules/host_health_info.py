@@ -11,7 +11,10 @@ module: host_health_info
 short_description: Disk, memory, processes and recent log errors of a host, with verdicts
 version_added: 0.1.0
 description:
-  - Read-only. The host part of runbook 001's daily health check (C(df -h), C(free -h),
+  - Read-only. Every option is checked before anything is read - thresholds are shares above 0
+    and at most 1, each warning below its critical; log and process limit fields as below; a bad
+    value is one sentence naming the option.
+  - The host part of runbook 001's daily health check (C(df -h), C(free -h),
     C(pm2 list), C(tail -n 100 /var/log/app.log | grep -i error)) as data, each figure with a
     verdict against its threshold (V(ok), V(warning), V(critical)).
 author:
@@ -64,14 +67,14 @@ options:
   top_processes:
     description:
       - How many of the processes using the most resident memory to list in C(top_processes)
-        (C(ps aux | sort -k 4 -r | head)); V(0) lists none.
+        (C(ps aux | sort -k 4 -r | head)), up to 1000; V(0) lists none.
     type: int
     default: 0
   logs:
     description:
       - Logs to scan, each with C(path), C(pattern) (regular expression, default C(error), case
-        insensitive), C(lines) (how many of the last lines, default 100) and C(max) (matches
-        allowed, default 10).
+        insensitive), C(lines) (how many of the last lines, 1 to 1000000, default 100) and C(max)
+        (matches allowed, default 10). C(path) is absolute.
     type: list
     elements: dict
     default: []

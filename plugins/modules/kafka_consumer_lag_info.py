@@ -57,11 +57,11 @@ options:
     description: CA bundle to verify the brokers' certificates with.
     type: path
   timeout:
-    description: Seconds to wait for each request.
+    description: Seconds to wait for each request (1 to 3600).
     type: int
     default: 30
   lag_warning:
-    description: Total lag of a group (messages) that is a warning.
+    description: Total lag of a group (messages) that is a warning; below O(lag_critical).
     type: int
     default: 1000
   lag_critical:

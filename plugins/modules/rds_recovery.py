@@ -70,7 +70,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Longest wait, in seconds.
+    description: Longest wait, in seconds (1 to 21600).
     type: int
     default: 900
 requirements:

@@ -53,7 +53,7 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for the replica to become primary and the cluster to be C(ok).
+    description: Seconds to wait for the replica to become primary and the cluster to be C(ok) (1 to 3600).
     type: int
     default: 30
 requirements:

@@ -32,6 +32,10 @@ def shown(value, limit=40):
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
+def _fmt(bound):
+    return str(int(bound)) if float(bound).is_integer() else '%g' % bound
+
+
 def number(option, value, low=None, high=None, integer=False, low_open=False):
     """value as an int (integer) or float within [low, high] (low excluded with low_open).
 
@@ -39,10 +43,10 @@ def number(option, value, low=None, high=None, integer=False, low_open=False):
     other digits and anything else are refused."""
     kind = 'a whole number' if integer else 'a number'
     if low is not None and high is not None:
-        kind += ' %s %g and %g' % ('above' if low_open else 'from', low, high) if low_open else \
-            ' from %g to %g' % (low, high)
+        kind += ' above %s and at most %s' % (_fmt(low), _fmt(high)) if low_open else \
+            ' from %s to %s' % (_fmt(low), _fmt(high))
     elif low is not None:
-        kind += ' above %g' % low if low_open else (' of at least %g' % low)
+        kind += ' above %s' % _fmt(low) if low_open else (' of at least %s' % _fmt(low))
     if isinstance(value, str) and len(value) <= 64 and \
             (_INTEGER.fullmatch(value.strip()) if integer else _DECIMAL.fullmatch(value.strip())):
         value = int(value) if integer else float(value)
