@@ -401,8 +401,8 @@ def fill(redis_server):
 
 
 @pytest.mark.parametrize('module', sorted(OPTIONS))
-def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(module, redis_server, recorder, tmp_path,
-                                                                           monkeypatch):
+def test_bad_input_is_one_sentence_naming_the_option_and_changes_nothing(
+        module, redis_server, recorder, tmp_path, monkeypatch):
     name = module.split()[0]
     run_dir = tmp_path / 'cwd'
     run_dir.mkdir()
