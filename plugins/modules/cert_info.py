@@ -66,7 +66,7 @@ options:
     elements: dict
     required: true
   warn_days:
-    description: Fewer days left than this is a V(warning).
+    description: Fewer days left than this is a V(warning); above O(critical_days) (0 to 3650).
     type: int
     default: 30
   critical_days:
@@ -163,10 +163,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import info, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.renew import k8s_params
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 
 
 def main():
-    module = AnsibleModule(
+    module = ansible_module(
+        AnsibleModule,
         argument_spec=dict(
             certificates=dict(type='list', elements='dict', required=True),
             warn_days=dict(type='int', default=30),
@@ -184,6 +186,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        info.validate(p)
+    except x509.CertError as exc:
+        module.fail_json(msg=str(exc))
     problem = x509.cryptography_problem()
     if problem:
         # a missing dependency is a finding (unknown: nothing was looked at), never a crash

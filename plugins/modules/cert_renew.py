@@ -64,7 +64,7 @@ options:
       - V(k8s_secret) - C(namespace), C(name); created as C(kubernetes.io/tls) when missing.
     type: dict
   renew_before:
-    description: Renew when fewer than this many days are left.
+    description: Renew when fewer than this many days are left (0 to 3650).
     type: int
     default: 30
   subject_alt_names:
@@ -93,7 +93,7 @@ options:
     required: true
     choices: [acme, selfsigned, ownca, cert_manager]
   valid_days:
-    description: Validity of V(selfsigned) and V(ownca) certificates.
+    description: Validity of V(selfsigned) and V(ownca) certificates, in days (1 to 3650).
     type: int
     default: 90
   ownca:
@@ -259,10 +259,12 @@ backups:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import renew, x509
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module, shown
 
 
 def main():
-    module = AnsibleModule(
+    module = ansible_module(
+        AnsibleModule,
         argument_spec=dict(
             name=dict(type='str'),
             source=dict(type='dict', required=True),
@@ -315,7 +317,9 @@ def main():
         module.fail_json(msg=problem, renewed=False)
     params = dict(module.params)
     src = params['source'] or {}
-    name = params.get('name') or str(src.get('path') or src.get('name') or src.get('host'))
+    name = shown(params.get('name') or str(src.get('path') or src.get('name') or src.get('host')), 80) \
+        if isinstance(src, dict) else 'source'
+    name = name.strip("'")
     try:
         result = renew.run(params, module.check_mode)
     except x509.CertError as exc:

@@ -42,15 +42,15 @@ options:
     elements: dict
     required: true
   since:
-    description: Start of the window, as a duration back from now (C(1h), C(30m)).
+    description: Start of the window, as a duration back from now (C(1h), C(30m)); above 0, at most ten years.
     type: str
     default: 1h
   max_events:
-    description: Newest events kept per search (the count covers every match, up to 10000).
+    description: Newest events kept per search, 0 to 10000 (the count covers every match, up to 10000).
     type: int
     default: 50
   streams:
-    description: How many of the most recently written log streams to list (0 for none).
+    description: How many of the most recently written log streams to list, up to 50 (0 for none).
     type: int
     default: 5
 requirements:
@@ -100,8 +100,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import logs as cwl
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import OptionError, ansible_module
 
 
 def main():
@@ -113,27 +112,25 @@ def main():
         max_events=dict(type='int', default=50),
         streams=dict(type='int', default=5),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
     if not aws.HAS_BOTO3:
         module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
     p = module.params
     try:
-        since = parse_duration(p['since'], 'since')
-    except DurationError as exc:
+        aws.validate(p)
+        since, searches = cwl.validate(p)
+    except (aws.AwsError, OptionError) as exc:
         module.fail_json(msg=str(exc))
-    for i, s in enumerate(p['searches']):
-        if not s.get('name'):
-            module.fail_json(msg='searches[%d] needs a name' % i)
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(since * 1000)
     out, findings = [], []
     try:
         logs = aws.client(p, 'logs')
-        for s in p['searches']:
+        for s in searches:
             events, truncated = cwl.search(logs, p['log_group_name'], s.get('filter_pattern') or '', start_ms, end_ms,
                                            s.get('log_stream_names') or [])
             count = len(events)
-            maximum = int(s.get('max', 0))
+            maximum = s['max']
             out.append({'name': s['name'], 'filter_pattern': s.get('filter_pattern') or '', 'count': count,
                         'truncated': truncated, 'events': events[-p['max_events']:] if p['max_events'] else []})
             findings.append({'object': 'log search %s in %s' % (s['name'], p['log_group_name']),

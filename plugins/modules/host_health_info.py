@@ -11,7 +11,10 @@ module: host_health_info
 short_description: Disk, memory, processes and recent log errors of a host, with verdicts
 version_added: 0.1.0
 description:
-  - Read-only. The host part of runbook 001's daily health check (C(df -h), C(free -h),
+  - Read-only. Every option is checked before anything is read - thresholds are shares above 0
+    and at most 1, each warning below its critical; log and process limit fields as below; a bad
+    value is one sentence naming the option.
+  - The host part of runbook 001's daily health check (C(df -h), C(free -h),
     C(pm2 list), C(tail -n 100 /var/log/app.log | grep -i error)) as data, each figure with a
     verdict against its threshold (V(ok), V(warning), V(critical)).
 author:
@@ -64,14 +67,14 @@ options:
   top_processes:
     description:
       - How many of the processes using the most resident memory to list in C(top_processes)
-        (C(ps aux | sort -k 4 -r | head)); V(0) lists none.
+        (C(ps aux | sort -k 4 -r | head)), up to 1000; V(0) lists none.
     type: int
     default: 0
   logs:
     description:
       - Logs to scan, each with C(path), C(pattern) (regular expression, default C(error), case
-        insensitive), C(lines) (how many of the last lines, default 100) and C(max) (matches
-        allowed, default 10).
+        insensitive), C(lines) (how many of the last lines, 1 to 1000000, default 100) and C(max)
+        (matches allowed, default 10). C(path) is absolute.
     type: list
     elements: dict
     default: []
@@ -116,11 +119,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import health
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.size import SizeError, parse_size
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
+    OptionError, ansible_module, shown)
 
 
 def main():
-    module = AnsibleModule(
+    module = ansible_module(
+        AnsibleModule,
         argument_spec=dict(
             disks=dict(type='list', elements='path', default=['/']),
             disk_warning=dict(type='float', default=0.8),
@@ -138,28 +143,26 @@ def main():
     findings = []
     band = '>= %.0f%% warning, >= %.0f%% critical'
     try:
-        disks = [health.disk(path) for path in p['disks']]
+        wanted_limits, wanted_logs = health.validate(p)
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
+    where = 'disks'
+    try:
+        disks = []
+        for i, path in enumerate(p['disks']):
+            where = 'disks[%d]' % i
+            disks.append(health.disk(path))
+        where = 'memory'
         mem = health.memory()
         procs = health.processes(p['processes'])
-        limits = []
-        for i, lim in enumerate(p['process_memory']):
-            if not lim.get('name') or lim.get('warning') is None and lim.get('critical') is None:
-                module.fail_json(msg='process_memory[%d] needs a name and a warning or critical size' % i)
-            try:
-                warn = parse_size(lim['warning']) if lim.get('warning') is not None else None
-                crit = parse_size(lim['critical']) if lim.get('critical') is not None else None
-            except SizeError as exc:
-                module.fail_json(msg='process_memory[%d] (%s): %s' % (i, lim['name'], exc))
-            limits.append((health.processes([lim['name']])[0], warn, crit))
+        limits = [(health.processes([name])[0], warn, crit) for name, warn, crit in wanted_limits]
         top = health.top_processes(p['top_processes'], mem['total']) if p['top_processes'] > 0 else []
         logs = []
-        for i, log in enumerate(p['logs']):
-            if not log.get('path'):
-                module.fail_json(msg='logs[%d] needs a path' % i)
-            logs.append(dict(health.log_errors(log['path'], log.get('pattern', 'error'), int(log.get('lines', 100))),
-                             max=int(log.get('max', 10))))
+        for i, log in enumerate(wanted_logs):
+            where = 'logs[%d].path' % i
+            logs.append(dict(health.log_errors(log['path'], log['pattern'], log['lines']), max=log['max']))
     except OSError as exc:
-        module.fail_json(msg='cannot read %s: %s' % (exc.filename, exc.strerror))
+        module.fail_json(msg='%s: cannot read %s: %s' % (where, shown(exc.filename, 200), exc.strerror))
     for d in disks:
         findings.append({'object': 'disk %s' % d['path'], 'figure': '%.0f%%' % (d['used_ratio'] * 100),
                          'threshold': band % (p['disk_warning'] * 100, p['disk_critical'] * 100),

@@ -44,8 +44,9 @@ options:
     default: PLAINTEXT
     choices: [PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]
   sasl_mechanism:
-    description: C(PLAIN), C(SCRAM-SHA-256) or C(SCRAM-SHA-512).
+    description: SASL mechanism; not set - no SASL.
     type: str
+    choices: [PLAIN, SCRAM-SHA-256, SCRAM-SHA-512]
   sasl_username:
     description: SASL user.
     type: str
@@ -56,11 +57,11 @@ options:
     description: CA bundle to verify the brokers' certificates with.
     type: path
   timeout:
-    description: Seconds to wait for each request.
+    description: Seconds to wait for each request (1 to 3600).
     type: int
     default: 30
   lag_warning:
-    description: Total lag of a group (messages) that is a warning.
+    description: Total lag of a group (messages) that is a warning; below O(lag_critical).
     type: int
     default: 1000
   lag_critical:
@@ -107,17 +108,19 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.kafka import lag as kl
 
 
 def main():
-    module = AnsibleModule(
+    module = ansible_module(
+        AnsibleModule,
         argument_spec=dict(
             bootstrap_servers=dict(type='list', elements='str', required=True),
             groups=dict(type='list', elements='str', required=True),
             security_protocol=dict(type='str', default='PLAINTEXT',
                                    choices=['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']),
-            sasl_mechanism=dict(type='str'),
+            sasl_mechanism=dict(type='str', choices=list(kl.SASL_MECHANISMS)),
             sasl_username=dict(type='str'),
             sasl_password=dict(type='str', no_log=True),
             ca_cert=dict(type='path'),
@@ -130,6 +133,10 @@ def main():
     if not kl.HAS_KAFKA:
         module.fail_json(msg=missing_required_lib('kafka-python'), exception=kl.KAFKA_IMP_ERR)
     p = module.params
+    try:
+        kl.validate(p)
+    except kl.LagError as exc:
+        module.fail_json(msg=str(exc))
     groups, findings = [], []
     try:
         admin, consumer = kl.clients(p)

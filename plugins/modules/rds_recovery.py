@@ -70,7 +70,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Longest wait, in seconds.
+    description: Longest wait, in seconds (1 to 21600).
     type: int
     default: 900
 requirements:
@@ -142,6 +142,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import rds as rdsr
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
+    OptionError, ansible_module, number)
+
+MAX_WAIT = 6 * 3600
 
 
 def _view(obs):
@@ -163,11 +167,23 @@ def main():
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=900),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_one_of=[('db_cluster_identifier', 'db_instance_identifier')])
+    module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
+                            required_one_of=[('db_cluster_identifier', 'db_instance_identifier')])
     if not aws.HAS_BOTO3:
         module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
     p = dict(module.params)
+    try:
+        aws.validate(p)
+        for option in ('db_cluster_identifier', 'db_instance_identifier', 'target_db_instance_identifier'):
+            if p[option] is not None:
+                aws.identifier(option, p[option])
+        for i, ident in enumerate(p['reboot_instances']):
+            aws.identifier('reboot_instances[%d]' % i, ident)
+        number('wait_timeout', p['wait_timeout'], low=1, high=MAX_WAIT, integer=True)
+    except aws.AwsError as exc:
+        module.fail_json(msg=str(exc))
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     p['reboot_instances'] = p['reboot_instances'] or ([p['db_instance_identifier']] if p['db_instance_identifier'] else [])
     if p['reboot'] and not p['reboot_instances']:
         module.fail_json(msg='reboot needs reboot_instances or db_instance_identifier: name the instance to reboot')

@@ -73,7 +73,7 @@ options:
     choices: [auto, cluster, standalone]
     default: auto
   scan_count:
-    description: COUNT hint of each SCAN step (keys examined per step, per primary).
+    description: COUNT hint of each SCAN step (keys examined per step, per primary), 1 to 100000.
     type: int
     default: 1000
   batch_size:
@@ -92,11 +92,14 @@ options:
       - Measure the hit rate and the evictions over this window (C(10s), C(1m) or seconds)
         instead of since the server started - INFO stats is read at its start and at its end.
       - The cumulative counters include the whole history of the server; a window shows the
-        cache as it serves now, for example after a flush and a warm-up.
+        cache as it serves now, for example after a flush and a warm-up. At most C(1h).
     type: str
     default: '0s'
   thresholds:
-    description: Thresholds of RV(findings); the defaults are runbook 001's (7.3, 5.2).
+    description:
+      - Thresholds of RV(findings); the defaults are runbook 001's (7.3, 5.2).
+      - Percentages from 0 to 100; a hit-rate warning above its critical, a memory warning below
+        its critical (a threshold that could never be seen is refused).
     type: dict
     default: {}
     suboptions:
@@ -239,8 +242,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-    DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
 
@@ -265,11 +267,7 @@ def observe(nodes, params):
 
 def run(module):
     params = module.params
-    rc.validate(params)
-    try:
-        params['window_s'] = parse_duration(params['window'], 'window')
-    except DurationError as exc:
-        raise rc.CacheError(str(exc))
+    params['window_s'] = rc.validate(params)
     clustered, nodes = rconn.primaries(params, decode_responses=False)
     if clustered and params['db']:
         raise rc.CacheError('a Redis Cluster only has database 0, not %d: set db: 0' % params['db'])
@@ -349,7 +347,7 @@ def main():
             no_ttl_warning=dict(type='float', default=10),
         )),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
     rconn.run_module(module, run, errors=(rc.CacheError,))
 
 

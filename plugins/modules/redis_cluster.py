@@ -53,7 +53,7 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for the replica to become primary and the cluster to be C(ok).
+    description: Seconds to wait for the replica to become primary and the cluster to be C(ok) (1 to 3600).
     type: int
     default: 30
 requirements:
@@ -134,6 +134,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cluster as rcl
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
@@ -146,6 +147,7 @@ def roles(state, names):
 
 def run(module):
     params = module.params
+    rcl.validate(params)
     state = rcl.observe(params)
     actions = rcl.plan(state, params)
     result = dict(changed=bool(actions), plan=[a.to_dict() for a in actions], actions=[],
@@ -177,8 +179,8 @@ def main():
         confirm=dict(type='bool', default=False),
         timeout=dict(type='int', default=30),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('promote', 'failover_from')])
+    module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
+                            mutually_exclusive=[('promote', 'failover_from')])
     rconn.run_module(module, run, errors=(rcl.ClusterError,))
 
 

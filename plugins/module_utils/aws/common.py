@@ -9,7 +9,15 @@ are retried with exponential backoff and jitter, up to ``retries`` attempts.
 
 from __future__ import annotations
 
+import re
 import traceback
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover
+    from urlparse import urlsplit  # type: ignore
 
 BOTO3_IMP_ERR = None
 try:
@@ -38,6 +46,55 @@ def aws_argument_spec():
         validate_certs=dict(type='bool', default=True),
         retries=dict(type='int', default=5),
     )
+
+
+ACCESS_KEY = re.compile(r'[A-Za-z0-9]{1,128}', re.ASCII)
+PRINTABLE = re.compile(r'[!-~]+', re.ASCII)  # visible ASCII, no spaces
+PROFILE = re.compile(r'[A-Za-z0-9_.@+=,:/-]{1,128}', re.ASCII)
+REGION = re.compile(r'[a-z]{2}(-[a-z]+)+-[0-9]{1,2}', re.ASCII)
+IDENTIFIER = re.compile(r'[A-Za-z][A-Za-z0-9-]{0,62}', re.ASCII)  # RDS instance and cluster identifiers
+
+
+def validate(params):
+    """The connection options, before any call (one sentence naming the option)."""
+    try:
+        if params.get('access_key') is not None:
+            opt.text('access_key', params['access_key'], max_length=128, pattern=ACCESS_KEY,
+                     what='an AWS access key id (letters and digits)')
+        if params.get('secret_key') is not None:
+            opt.text('secret_key', params['secret_key'], max_length=128, pattern=PRINTABLE,
+                     what='an AWS secret access key')
+        if params.get('session_token') is not None:
+            opt.text('session_token', params['session_token'], max_length=8192, pattern=PRINTABLE,
+                     what='an AWS session token')
+        if params.get('profile') is not None:
+            opt.text('profile', params['profile'], max_length=128, pattern=PROFILE, what='a profile name of ~/.aws/config')
+        if params.get('region') is not None:
+            opt.text('region', params['region'], max_length=32, pattern=REGION, what='an AWS region such as eu-west-1')
+        if params.get('endpoint_url') is not None:
+            url = opt.text('endpoint_url', params['endpoint_url'], max_length=2048, pattern=PRINTABLE,
+                           what='a URL such as https://rds.eu-west-1.amazonaws.com')
+            try:
+                parts = urlsplit(url)
+                port = parts.port
+            except ValueError:
+                port = parts = None
+            if parts is None or parts.scheme not in ('http', 'https') or not parts.hostname or \
+                    (port is not None and not 0 < port < 65536):
+                raise opt.OptionError('endpoint_url must be an http:// or https:// URL with a host, such as '
+                                      'https://rds.eu-west-1.amazonaws.com')
+        opt.number('retries', params.get('retries'), low=1, high=20, integer=True)
+    except opt.OptionError as exc:
+        raise AwsError(str(exc))
+
+
+def identifier(option, value):
+    """An RDS instance or cluster identifier (1 to 63 letters, digits and hyphens, a letter first)."""
+    try:
+        return opt.text(option, value, max_length=63, pattern=IDENTIFIER,
+                        what='an RDS identifier (letters, digits and hyphens, a letter first)')
+    except opt.OptionError as exc:
+        raise AwsError(str(exc))
 
 
 def client(params, service):

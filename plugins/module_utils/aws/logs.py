@@ -6,8 +6,51 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws.common import call
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+
+LOG_GROUP = re.compile(r'[A-Za-z0-9_./#-]{1,512}', re.ASCII)
+LOG_STREAM = re.compile(r'[^:*\x00-\x1f]{1,512}')
+SEARCH_FIELDS = ('name', 'filter_pattern', 'max', 'severity', 'log_stream_names')
+MAX_SINCE = 3660 * 86400  # ten years: CloudWatch keeps logs for at most that long
+
+
+def validate(p):
+    """Every option but the connection's, before any call: (since in seconds, searches with
+    their max as a number). Raises options.OptionError naming the option."""
+    opt.text('log_group_name', p['log_group_name'], max_length=512, pattern=LOG_GROUP,
+             what='a log group name (letters, digits and _ . / # -)')
+    since = opt.duration('since', p['since'], high=MAX_SINCE)
+    if since <= 0:
+        raise opt.OptionError('since must be a duration above 0s, such as 1h')
+    opt.number('max_events', p['max_events'], low=0, high=10000, integer=True)
+    opt.number('streams', p['streams'], low=0, high=50, integer=True)
+    if not p['searches']:
+        raise opt.OptionError('searches must list at least one search (name and filter_pattern)')
+    searches = []
+    for i, s in enumerate(p['searches']):
+        where = 'searches[%d]' % i
+        opt.fields(where, s, SEARCH_FIELDS)
+        if s.get('name') in (None, ''):
+            raise opt.OptionError('%s.name is needed' % where)
+        opt.text(where + '.name', s['name'], max_length=256)
+        if s.get('filter_pattern') is not None:
+            opt.text(where + '.filter_pattern', s['filter_pattern'], max_length=1024, empty=True,
+                     what='a CloudWatch filter pattern')
+        severity = s.get('severity', 'warning')
+        if severity not in ('warning', 'critical'):
+            raise opt.OptionError('%s.severity must be warning or critical, not %s' % (where, opt.shown(severity)))
+        streams = s.get('log_stream_names') or []
+        if not isinstance(streams, list) or len(streams) > 100:
+            raise opt.OptionError('%s.log_stream_names must be a list of at most 100 stream names' % where)
+        for j, stream in enumerate(streams):
+            opt.text('%s.log_stream_names[%d]' % (where, j), stream, max_length=512, pattern=LOG_STREAM,
+                     what='a log stream name')
+        searches.append(dict(s, max=opt.number(where + '.max', s.get('max', 0), low=0, high=10000, integer=True),
+                             severity=severity))
+    return since, searches
 
 
 def search(logs, group, pattern, start_ms, end_ms, streams, cap=10000):

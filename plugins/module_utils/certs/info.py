@@ -8,9 +8,31 @@ from __future__ import annotations
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import findings
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 
 # what to run for a certificate inside its renewal threshold
 RENEW_COMMAND = 'ansible-playbook playbooks/runbooks/ssl_certificate_expiry.yml --tags remediate'
+
+
+MAX_DAYS = 3650
+
+
+def validate(p):
+    """Every option and entry before any certificate is read (one sentence, CertError)."""
+    try:
+        warn = opt.number('warn_days', p['warn_days'], low=0, high=MAX_DAYS, integer=True)
+        crit = opt.number('critical_days', p['critical_days'], low=0, high=MAX_DAYS, integer=True)
+        opt.ordered('warn_days', warn, 'critical_days', crit, higher_is_worse=False)
+        if p.get('renew_before') is not None:
+            opt.number('renew_before', p['renew_before'], low=0, high=MAX_DAYS)
+        if p.get('ca_path') is not None:
+            opt.text('ca_path', p['ca_path'], max_length=4096, what='a PEM bundle file')
+            if not p['ca_path'].startswith('/'):
+                raise opt.OptionError('ca_path must be an absolute path, not %s' % opt.shown(p['ca_path']))
+    except opt.OptionError as exc:
+        raise CertError(str(exc))
+    for i, spec in enumerate(p['certificates']):
+        locations.check_spec(spec, 'certificates[%d]' % i)
 
 
 def verdict_for(days, warn_days, critical_days, renew_before=None):

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import re
 import shutil
 import socket
 import ssl
 import tempfile
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
 
 LOCATION_TYPES = ('file', 'k8s_secret', 'endpoint')
@@ -333,7 +335,77 @@ class SecretLocation(object):
             raise k8s_error(exc, 'writing %s' % self.name)
 
 
+_HOST = re.compile(r'(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?|[0-9A-Fa-f:.]{2,45}|'
+                   r'\[[0-9A-Fa-f:.]{2,45}\]', re.ASCII)
+_K8S_NAME = re.compile(r'[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?', re.ASCII)
+
+
+def _opt(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except opt.OptionError as exc:
+        raise CertError(str(exc))
+
+
+def _abs_path(option, value):
+    _opt(opt.text, option, value, max_length=4096, what='an absolute path')
+    if not os.path.isabs(value) or '\0' in value:
+        raise CertError('%s must be an absolute path, not %s' % (option, opt.shown(value)))
+
+
+def check_spec(spec, what='source'):
+    """The fields of a location (and of an inventory entry around it), before anything is read
+    or written: one sentence naming the field (CertError)."""
+    if not isinstance(spec, dict):
+        raise CertError('%s must be a dictionary with type and its fields, not %s' % (what, opt.shown(spec)))
+    if spec.get('renew_before') not in (None, ''):
+        _opt(opt.number, what + '.renew_before', spec['renew_before'], low=0, high=3650)
+    for field in ('verify_chain', 'trust_chain_root', 'backup'):
+        if spec.get(field) is not None:
+            _opt(opt.flag, '%s.%s' % (what, field), spec[field])
+    if isinstance(spec.get('source'), dict) or 'source' in spec:
+        if spec.get('name') is not None:
+            _opt(opt.text, what + '.name', spec['name'], max_length=253)
+        return check_spec(spec['source'], what + '.source')
+    kind = spec.get('type')
+    if kind not in LOCATION_TYPES:
+        raise CertError('%s.type must be one of %s, not %s' % (what, ', '.join(LOCATION_TYPES), opt.shown(kind)))
+    if kind == 'file':
+        if spec.get('path') in (None, ''):
+            raise CertError('%s.path is needed: a file location needs the certificate file' % what)
+        for field in ('path', 'key_path', 'chain_path'):
+            if spec.get(field) is not None:
+                _abs_path('%s.%s' % (what, field), spec[field])
+        for field in ('owner', 'group'):
+            if spec.get(field) is not None:
+                _opt(opt.text, '%s.%s' % (what, field), str(spec[field]) if isinstance(spec[field], int)
+                     and not isinstance(spec[field], bool) else spec[field], max_length=64)
+        for field in ('mode', 'key_mode'):
+            if spec.get(field) not in (None, ''):
+                value = spec[field]
+                if isinstance(value, bool) or not isinstance(value, (int, str)) or \
+                        not re.fullmatch(r'0?[0-7]{3,4}', str(value), re.ASCII):
+                    raise CertError('%s.%s must be an octal mode such as 0600, not %s' % (what, field, opt.shown(value)))
+    elif kind == 'endpoint':
+        if spec.get('host') in (None, ''):
+            raise CertError('%s.host is needed: an endpoint location needs the host to connect to' % what)
+        _opt(opt.text, what + '.host', spec['host'], max_length=253, pattern=_HOST, what='a host name or address')
+        if spec.get('port') is not None:
+            _opt(opt.number, what + '.port', spec['port'], low=1, high=65535, integer=True)
+        if spec.get('server_name') not in (None, ''):
+            _opt(opt.text, what + '.server_name', spec['server_name'], max_length=253, pattern=_HOST,
+                 what='a host name (SNI)')
+        if spec.get('timeout') not in (None, ''):
+            _opt(opt.number, what + '.timeout', spec['timeout'], low=0, high=300, low_open=True)
+    else:
+        for field in ('namespace', 'name'):
+            if spec.get(field) is not None or field == 'name':
+                _opt(opt.text, '%s.%s' % (what, field), spec.get(field), max_length=253, pattern=_K8S_NAME,
+                     what='a Kubernetes name')
+
+
 def location(spec, k8s_params=None, what='source'):
+    check_spec(spec, what)
     kind = (spec or {}).get('type')
     if kind == 'file':
         return FileLocation(spec)

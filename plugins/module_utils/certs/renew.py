@@ -10,8 +10,17 @@ ownca, acme (``acme_issue.py``). cert_manager is different: it asks cert-manager
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+
+_HTTPS = re.compile(r'https?://[!-~]+', re.ASCII)
+_EMAIL = re.compile(r'[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}', re.ASCII)
+_SAN = re.compile(r'((DNS|IP):)?[A-Za-z0-9*_.:-]+', re.ASCII)
+_K8S_NAME = re.compile(r'[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?', re.ASCII)
 
 PROVIDERS = ('selfsigned', 'ownca', 'acme', 'cert_manager')
 
@@ -72,8 +81,61 @@ def k8s_params(params):
     return dict((k, params.get(k)) for k in ('kubeconfig', 'context', 'host', 'api_key', 'validate_certs', 'ca_cert'))
 
 
+def _abs(option, value):
+    if value is not None:
+        opt.text(option, value, max_length=4096, what='an absolute path')
+        if not value.startswith('/') or '\0' in value:
+            raise opt.OptionError('%s must be an absolute path, not %s' % (option, opt.shown(value)))
+
+
+def validate(params):
+    """The options beyond source and destination (checked by locations.location), before
+    anything is read or written: one sentence naming the option (CertError)."""
+    try:
+        opt.number('renew_before', params['renew_before'], low=0, high=3650, integer=True)
+        opt.number('valid_days', params['valid_days'], low=1, high=3650, integer=True)
+        if params.get('name') is not None:
+            opt.text('name', params['name'], max_length=253)
+        if params.get('common_name') is not None:
+            opt.text('common_name', params['common_name'], max_length=64)
+        for i, san in enumerate(params.get('subject_alt_names') or []):
+            opt.text('subject_alt_names[%d]' % i, san, max_length=253, pattern=_SAN,
+                     what='a DNS name (ASCII, an internationalized name in its xn-- form) or an IP address')
+        acme = params.get('acme') or {}
+        if params['provider'] == 'acme':
+            opt.text('acme.directory', acme['directory'], max_length=2048, pattern=_HTTPS,
+                     what='an https:// (or http://) URL of an ACME directory')
+            _abs('acme.account_key_path', acme['account_key_path'])
+            for field in ('webroot', 'dns_hook', 'ca_path'):
+                _abs('acme.' + field, acme.get(field))
+            if acme.get('email') is not None:
+                opt.text('acme.email', acme['email'], max_length=254, pattern=_EMAIL, what='an e-mail address')
+            opt.text('acme.standalone_address', acme['standalone_address'], max_length=45,
+                     what='an IP address to listen on')
+            try:
+                ipaddress.ip_address(acme['standalone_address'])
+            except ValueError:
+                raise opt.OptionError('acme.standalone_address must be an IP address to listen on, such as 0.0.0.0, '
+                                      'not %s' % opt.shown(acme['standalone_address']))
+            opt.number('acme.standalone_port', acme['standalone_port'], low=1, high=65535, integer=True)
+            opt.number('acme.timeout', acme['timeout'], low=1, high=3600, integer=True)
+        if params['provider'] == 'ownca':
+            _abs('ownca.cert_path', params['ownca']['cert_path'])
+            _abs('ownca.key_path', params['ownca']['key_path'])
+        if params['provider'] == 'cert_manager':
+            cm = params['cert_manager']
+            for field in ('namespace', 'name'):
+                opt.text('cert_manager.' + field, cm[field], max_length=253, pattern=_K8S_NAME,
+                         what='a Kubernetes name')
+            opt.number('cert_manager.timeout', cm['timeout'], low=1, high=3600, integer=True)
+            opt.number('cert_manager.poll_interval', cm['poll_interval'], low=0.1, high=60)
+    except opt.OptionError as exc:
+        raise CertError(str(exc))
+
+
 def run(params, check_mode):
     """Observe, plan, apply. Returns the module result (without private keys)."""
+    validate(params)
     source = locations.location(params['source'], k8s_params(params), 'source')
     dest_spec = params.get('destination')
     destination = locations.location(dest_spec, k8s_params(params), 'destination') if dest_spec else None

@@ -14,6 +14,68 @@ import os
 import re
 import stat
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+
+LOG_FIELDS = ('path', 'pattern', 'lines', 'max')
+PROCESS_MEMORY_FIELDS = ('name', 'warning', 'critical')
+MAX_LOG_LINES = 1000000
+MAX_PATTERN = 4096
+
+
+def _path(option, value):
+    opt.text(option, value, max_length=4096, what='an absolute path')
+    if not os.path.isabs(value) or '\0' in value:
+        raise opt.OptionError('%s must be an absolute path, not %s' % (option, opt.shown(value)))
+    return value
+
+
+def _ratio(option, value):
+    return opt.number(option, value, low=0, high=1, low_open=True)
+
+
+def validate(params):
+    """Every option checked before anything is read; returns (process limits, logs) as
+    [(name, warning bytes, critical bytes)] and [{path, pattern (compiled), lines, max}].
+    Raises options.OptionError with one sentence naming the option."""
+    for i, path in enumerate(params['disks']):
+        _path('disks[%d]' % i, path)
+    for kind in ('disk', 'memory'):
+        warning = _ratio('%s_warning' % kind, params['%s_warning' % kind])
+        critical = _ratio('%s_critical' % kind, params['%s_critical' % kind])
+        opt.ordered('%s_warning' % kind, warning, '%s_critical' % kind, critical)
+    for i, name in enumerate(params['processes']):
+        opt.text('processes[%d]' % i, name, max_length=MAX_PATTERN)
+    opt.number('top_processes', params['top_processes'], low=0, high=1000, integer=True)
+    limits = []
+    for i, lim in enumerate(params['process_memory']):
+        where = 'process_memory[%d]' % i
+        opt.fields(where, lim, PROCESS_MEMORY_FIELDS)
+        name = opt.text(where + '.name', lim.get('name'), max_length=MAX_PATTERN, what='a process name')
+        if lim.get('warning') is None and lim.get('critical') is None:
+            raise opt.OptionError('%s needs a warning or critical size' % where)
+        warn = opt.size(where + '.warning', lim['warning']) if lim.get('warning') is not None else None
+        crit = opt.size(where + '.critical', lim['critical']) if lim.get('critical') is not None else None
+        if warn is not None and crit is not None:
+            opt.ordered(where + '.warning', warn, where + '.critical', crit)
+        limits.append((name, warn, crit))
+    logs = []
+    for i, log in enumerate(params['logs']):
+        where = 'logs[%d]' % i
+        opt.fields(where, log, LOG_FIELDS)
+        if log.get('path') in (None, ''):
+            raise opt.OptionError('%s.path is needed: the log file to scan' % where)
+        path = _path(where + '.path', log['path'])
+        pattern = opt.text(where + '.pattern', log.get('pattern', 'error'), max_length=MAX_PATTERN,
+                           what='a regular expression')
+        try:
+            regex = re.compile(pattern, re.IGNORECASE)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise opt.OptionError('%s.pattern is not a regular expression (%s)' % (where, exc))
+        lines = opt.number(where + '.lines', log.get('lines', 100), low=1, high=MAX_LOG_LINES, integer=True)
+        maximum = opt.number(where + '.max', log.get('max', 10), low=0, high=MAX_LOG_LINES, integer=True)
+        logs.append(dict(path=path, pattern=regex, lines=lines, max=maximum))
+    return limits, logs
+
 
 def disk(path):
     st = os.statvfs(path)
@@ -124,7 +186,7 @@ def tail_lines(path, lines):
 
 
 def log_errors(path, pattern, lines):
-    regex = re.compile(pattern, re.IGNORECASE)
+    regex = pattern if hasattr(pattern, 'search') else re.compile(pattern, re.IGNORECASE)
     if not os.path.exists(path):
         return {'path': path, 'exists': False, 'errors': 0, 'sample': []}
     matching = [ln for ln in tail_lines(path, lines) if regex.search(ln)]

@@ -10,8 +10,11 @@ same for the live admin API (``collect``) and for recorded answers of it (the un
 
 from __future__ import annotations
 
+import os
+import re
 import traceback
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 
 KAFKA_IMP_ERR = None
@@ -26,6 +29,38 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
 
 class LagError(Exception):
     pass
+
+
+SASL_MECHANISMS = ('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512')
+SERVER = re.compile(r'(?P<host>[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})', re.ASCII)
+GROUP = re.compile(r'[^\x00-\x1f\x7f]{1,255}')
+MAX_LAG = 2 ** 63 - 1
+
+
+def validate(params):
+    """Every option, before any connection (one sentence naming the option)."""
+    try:
+        if not params['bootstrap_servers']:
+            raise opt.OptionError('bootstrap_servers must list at least one broker as host:port')
+        for i, server in enumerate(params['bootstrap_servers']):
+            option = 'bootstrap_servers[%d]' % i
+            opt.text(option, server, max_length=300, pattern=SERVER, what='a broker as host:port')
+            opt.number(option + ' port', int(server.rsplit(':', 1)[1]), low=1, high=65535, integer=True)
+        if not params['groups']:
+            raise opt.OptionError('groups must list at least one consumer group')
+        for i, group in enumerate(params['groups']):
+            opt.text('groups[%d]' % i, group, max_length=255, pattern=GROUP, what='a consumer group id')
+        for option in ('sasl_username', 'sasl_password'):
+            if params.get(option) is not None:
+                opt.text(option, params[option], max_length=1024)
+        if params.get('ca_cert') is not None and not os.path.isfile(params['ca_cert']):
+            raise opt.OptionError('ca_cert: no file at %s' % opt.shown(params['ca_cert'], 200))
+        opt.number('timeout', params['timeout'], low=1, high=3600, integer=True)
+        warning = opt.number('lag_warning', params['lag_warning'], low=1, high=MAX_LAG, integer=True)
+        critical = opt.number('lag_critical', params['lag_critical'], low=1, high=MAX_LAG, integer=True)
+        opt.ordered('lag_warning', warning, 'lag_critical', critical)
+    except opt.OptionError as exc:
+        raise LagError(str(exc))
 
 
 def lag(group, committed, end_offsets, state=None, members=None):

@@ -19,6 +19,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
     import Queue as queue  # type: ignore
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import (
     finding, verdict, verdict_below)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
@@ -306,15 +307,37 @@ def apply(nodes, action, params, clustered, stats=None):
                                params['batch_size'], clustered, stats) for node in nodes)
 
 
+MAX_COUNT = 100000
+MAX_PATTERN = 1024
+MAX_WINDOW = 3600
+
+
 def validate(params):
-    if params['scan_count'] < 1 or params['batch_size'] < 1:
-        raise CacheError('scan_count and batch_size must be at least 1')
-    if params.get('ttl_sample', 0) < 0:
-        raise CacheError('ttl_sample must not be negative, got %d' % params['ttl_sample'])
+    """Every option, before anything is read or deleted (one sentence naming the option).
+    Returns the window in seconds."""
+    from ansible_collections.oncall.runbooks.plugins.module_utils.redis.cluster import check_server_options
+    check_server_options(params, CacheError)
+    try:
+        opt.number('scan_count', params['scan_count'], low=1, high=MAX_COUNT, integer=True)
+        opt.number('batch_size', params['batch_size'], low=1, high=MAX_COUNT, integer=True)
+        opt.number('ttl_sample', params['ttl_sample'], low=0, high=MAX_COUNT, integer=True)
+        window = opt.duration('window', params['window'], high=MAX_WINDOW)
+        t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (params.get('thresholds') or {}).items()
+                                        if v is not None})
+        for name in ('hit_rate_warning', 'hit_rate_critical'):
+            opt.number('thresholds.' + name, t[name], low=0, high=100)
+        for name in ('memory_warning', 'memory_critical', 'no_ttl_warning'):
+            opt.number('thresholds.' + name, t[name], low=0, high=100, low_open=True)
+        opt.number('thresholds.evictions_warning', t['evictions_warning'], low=1, high=2 ** 62, integer=True)
+        opt.ordered('thresholds.hit_rate_warning', t['hit_rate_warning'], 'thresholds.hit_rate_critical',
+                    t['hit_rate_critical'], higher_is_worse=False)
+        opt.ordered('thresholds.memory_warning', t['memory_warning'], 'thresholds.memory_critical',
+                    t['memory_critical'])
+        for i, pattern in enumerate(params.get('patterns') or []):
+            opt.text('patterns[%d]' % i, pattern, max_length=MAX_PATTERN, what='a key pattern')
+    except opt.OptionError as exc:
+        raise CacheError(str(exc))
     patterns = params.get('patterns') or []
-    for i, pattern in enumerate(patterns):
-        if not pattern:
-            raise CacheError('patterns[%d] is empty' % i)
     if params['state'] == 'flushed':
         if params.get('flush_all'):
             if patterns:
@@ -327,7 +350,8 @@ def validate(params):
                              'confirm: true')
         for pattern in patterns:
             if pattern.strip('*') == '':
-                raise CacheError('pattern %r matches every key: use flush_all: true with '
+                raise CacheError('patterns: %r matches every key: use flush_all: true with '
                                  'confirm: true if that is really meant' % pattern)
     elif params.get('flush_all'):
         raise CacheError('flush_all only applies with state: flushed')
+    return window

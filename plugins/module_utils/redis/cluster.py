@@ -13,8 +13,11 @@ with the primary and can lose the writes the replica has not received; it needs 
 
 from __future__ import annotations
 
+import os
+import re
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
@@ -22,6 +25,43 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.redis import conne
 
 class ClusterError(Exception):
     """A refusal or failure, already phrased for the operator."""
+
+
+# host:port, [v6]:port or a 40-character node id, as CLUSTER NODES writes them
+NODE_NAME = re.compile(r'[A-Za-z0-9_.:\[\]-]{1,300}', re.ASCII)
+# a DNS name, an IPv4 or an IPv6 address (ASCII: a Redis host is not an internationalized name)
+HOST_NAME = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?|[0-9A-Fa-f:.]{2,45}|'
+                       r'\[[0-9A-Fa-f:.]{2,45}\]', re.ASCII)
+MAX_TIMEOUT = 3600
+
+
+def check_server_options(params, error=ClusterError):
+    """host, port and db of the shared Redis options, before any connection (one sentence;
+    the timeouts and url are checked by connection.check_params where it exists)."""
+    try:
+        if not params.get('url'):
+            opt.text('host', params.get('host'), max_length=253, pattern=HOST_NAME, what='a host name or address')
+            opt.number('port', params.get('port'), low=1, high=65535, integer=True)
+        opt.number('db', params.get('db'), low=0, high=2 ** 31 - 1, integer=True)
+        if params.get('ca_cert') is not None:
+            opt.text('ca_cert', params['ca_cert'], max_length=4096, what='a CA bundle file')
+            if not os.path.isfile(params['ca_cert']):
+                raise opt.OptionError('ca_cert: no file at %s' % opt.shown(params['ca_cert'], 200))
+    except opt.OptionError as exc:
+        raise error(str(exc))
+
+
+def validate(params):
+    """Every option of redis_cluster, before anything is read or sent."""
+    check_server_options(params)
+    try:
+        for option in ('promote', 'failover_from'):
+            if params.get(option) is not None:
+                opt.text(option, params[option], max_length=300, pattern=NODE_NAME,
+                         what='a node as host:port or a node id')
+        opt.number('timeout', params['timeout'], low=1, high=MAX_TIMEOUT, integer=True)
+    except opt.OptionError as exc:
+        raise ClusterError(str(exc))
 
 
 def _info_dict(text):
@@ -116,12 +156,12 @@ def findings(state):
     return out
 
 
-def find(state, name):
+def find(state, name, option='promote'):
     for node in state['nodes']:
         if node['name'] == name or node.get('id') == name:
             return node
-    raise ClusterError('node %s is not in the cluster (CLUSTER NODES lists %s): give host:port or a '
-                       'node id' % (name, ', '.join(n['name'] for n in state['nodes'])))
+    raise ClusterError('%s: node %s is not in the cluster (CLUSTER NODES lists %s): give host:port or a '
+                       'node id' % (option, opt.shown(name, 80), opt.shown(', '.join(n['name'] for n in state['nodes']), 200)))
 
 
 def plan(state, params):
@@ -130,8 +170,8 @@ def plan(state, params):
     if not (params.get('promote') or params.get('failover_from')):
         return []
     if not state['enabled']:
-        raise ClusterError('the server at %s is not a Redis Cluster node: there is nothing to fail '
-                           'over' % rconn.where(params))
+        raise ClusterError('%s: the server at %s is not a Redis Cluster node: there is nothing to fail '
+                           'over' % ('promote' if params.get('promote') else 'failover_from', rconn.where(params)))
     force = params.get('force')
     if params.get('promote'):
         target = find(state, params['promote'])
@@ -139,7 +179,7 @@ def plan(state, params):
             return []
         primary = target.get('primary')
     else:
-        old = find(state, params['failover_from'])
+        old = find(state, params['failover_from'], 'failover_from')
         if old['role'] != 'primary':
             return []
         candidates = [n for n in state['nodes'] if n['name'] in old['replicas'] and not n['failed']
