@@ -43,7 +43,7 @@ FAULTS = {
                                   ('database', 'postgres', 'connection')),
     'app down': ({'oncall_app_port': CLOSED}, ('health', 'app', 'http', 'process')),
     'certificate endpoint down': ({'oncall_certificates': [{
-        'name': 'lab-endpoint', 'source': {'type': 'endpoint', 'host': '127.0.0.1', 'port': CLOSED, 'timeout': '2s'},
+        'name': 'lab-endpoint', 'source': {'type': 'endpoint', 'host': '127.0.0.1', 'port': CLOSED, 'timeout': 2},
         'provider': 'selfsigned', 'subject_alt_names': ['localhost'], 'verify_chain': False, 'notify': 'none'}]},
         ('certificate', 'lab-endpoint')),
 }
