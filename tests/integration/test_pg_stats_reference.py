@@ -327,6 +327,7 @@ def test_least_privilege_terminate_needs_pg_read_all_stats_and_pg_signal_backend
         assert res['done'] == [] and res['changed'] is False
         assert 'pg_signal_backend' in res['skipped_items'][0]['why']
         sql(idle, 'SELECT 1')
+        time.sleep(1.2)  # idle again for longer than idle_for (the SELECT made it active)
         # 3. with pg_signal_backend it is terminated
         sql(conn, 'GRANT pg_signal_backend TO maint_lp')
         res = run_module('pg_maintenance', lp_args(server, db, operations=ops))

@@ -309,12 +309,13 @@ def test_http_check_a_redirect_to_another_scheme_is_an_answer_never_followed(ser
     assert PASSWD not in res.stdout + res.stderr and server.seen == [path]
 
 
-def test_http_check_a_password_in_the_url_is_never_shown(server):
+def test_http_check_a_password_in_the_url_is_refused_and_never_shown(server):
+    # a probe's URL is echoed in results, reports and -vvv output: it never carries a password
     url = server.url.replace('http://', 'http://probe:s3cr3t-pw@') + '/health'
     res = run_module('http_check', {'checks': [{'url': url}]})
-    assert not res.failed and res['checks'][0]['ok'], res.result
-    assert res['checks'][0]['url'] == server.url.replace('http://', 'http://probe:********@') + '/health'
-    assert 's3cr3t-pw' not in json_dump(res['checks']) + json_dump(res['findings'])
+    assert res.failed and one_sentence(res['msg']).startswith('checks[0].url must not carry a password'), res.result
+    assert 's3cr3t-pw' not in res['msg'] and 'probe:********@' in res['msg']
+    assert server.seen == []  # refused before anything was fetched
 
 
 def json_dump(value):
