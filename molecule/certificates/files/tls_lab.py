@@ -88,6 +88,7 @@ def make_ca():
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
     return cert, key
 
@@ -103,6 +104,9 @@ def make_leaf(ca, cn, sans, days):
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            # RFC 5280 4.2.1.1: a CA-issued certificate names its issuer's key (cryptography's
+            # verifier, like browsers, refuses a chain without it)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca[1].public_key()), critical=False)
             .sign(ca[1], hashes.SHA256()))
     return cert, key
 
