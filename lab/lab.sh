@@ -2,7 +2,8 @@
 # The local lab: a real redis-server and PostgreSQL 15 on loopback, data under .lab/.
 #   lab/lab.sh up       start both (seeding them the first time) and the sample app under pm2;
 #                       harmless when running
-#   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox);
+#   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox,
+#                       logs, certificates; no backups);
 #                       a running sample app is restarted, so that its own queue exists again
 #   lab/lab.sh down     stop both; --purge also removes .lab/
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
@@ -114,6 +115,8 @@ seed() {
     say "seeded postgresql database payment_sandbox"
     seed_logs
     seed_certs
+    # backups written by earlier jobs are lab state too: the seeded lab has none
+    rm -rf -- "$LAB_DIR/backups"
     touch "$LAB_DIR/seeded"
     restart_app_after_seed
 }
