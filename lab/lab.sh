@@ -24,8 +24,17 @@ remembered_port() { # remembered_port FILE DEFAULT
 REDIS_PORT="${LAB_REDIS_PORT:-$(remembered_port "$LAB_DIR/redis.port" 16379)}"
 PG_PORT="${LAB_PG_PORT:-$(remembered_port "$LAB_DIR/pg.port" 15432)}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-PGDATA="$LAB_DIR/pg/data"
-RUN="$LAB_DIR/run"
+# The cluster lives in $LAB_DIR/pg, unless the lab had to put it elsewhere (see pg_home_for_root):
+# then $LAB_DIR/pg.home names the directory.
+PG_HOME="$LAB_DIR/pg"
+PG_HOMES=/var/lib/oncall-lab
+if [[ -f "$LAB_DIR/pg.home" ]]; then
+    PG_HOME="$(cat "$LAB_DIR/pg.home")"
+    # the lab removes that directory on `down --purge`: only ever one of its own
+    [[ "$PG_HOME" =~ ^$PG_HOMES/[0-9a-f]{16}$ ]] || { echo "lab: $LAB_DIR/pg.home does not name a directory under $PG_HOMES" >&2; exit 1; }
+fi
+PGDATA="$PG_HOME/data"
+RUN="$PG_HOME/run"
 
 say() { printf 'lab: %s\n' "$*"; }
 die() { printf 'lab: %s\n' "$*" >&2; exit 1; }
@@ -71,18 +80,36 @@ start_redis() {
     say "redis up on 127.0.0.1:$REDIS_PORT (pid $(redis_pid))"
 }
 
+# As root the cluster belongs to $(pg_user), which may not be allowed into the checkout: a clone
+# in root's home directory, or in a `mktemp -d` directory, has parents only root may enter. The
+# lab then keeps the cluster under $PG_HOMES/<hash of LAB_DIR> (owned by that user,
+# mode 0700) and records the place in $LAB_DIR/pg.home; nobody's home directory is chmod-ed.
+pg_home_for_root() {
+    [[ -f "$LAB_DIR/pg.home" ]] && return
+    mkdir -p "$LAB_DIR"
+    # the lab directory itself is ours to open; its parents are not
+    if runuser -u "$(pg_user)" -- test -x "$(dirname "$LAB_DIR")"; then chmod 755 "$LAB_DIR"; return; fi
+    PG_HOME="$PG_HOMES/$(printf '%s' "$LAB_DIR" | sha256sum | cut -c1-16)"
+    PGDATA="$PG_HOME/data"
+    RUN="$PG_HOME/run"
+    mkdir -p "$PG_HOMES"
+    chmod 755 "$PG_HOMES"
+    echo "$PG_HOME" >"$LAB_DIR/pg.home"
+    say "user $(pg_user) cannot enter $LAB_DIR: the lab's postgresql cluster lives in $PG_HOME"
+}
+
 start_pg() {
     if pg_up; then say "postgresql already up on 127.0.0.1:$PG_PORT"; return; fi
     pg_ping && die "127.0.0.1:$PG_PORT answers but is not this lab's postgresql ($PGDATA): set LAB_PG_PORT"
-    mkdir -p "$LAB_DIR/pg" "$RUN"
+    if [[ $(id -u) -eq 0 ]]; then pg_home_for_root; fi
+    mkdir -p "$PG_HOME" "$RUN"
     if [[ $(id -u) -eq 0 ]]; then
-        chmod 755 "$LAB_DIR"
-        chown "$(pg_user)" "$LAB_DIR/pg" "$RUN"
-        as_pg test -w "$LAB_DIR/pg" \
-            || die "user $(pg_user) cannot reach $LAB_DIR: make its parent directories searchable (chmod o+x)"
+        chown "$(pg_user)" "$PG_HOME" "$RUN"
+        chmod 700 "$PG_HOME"
+        as_pg test -w "$PG_HOME" || die "user $(pg_user) cannot write to $PG_HOME"
     fi
     if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
-        local pwfile="$LAB_DIR/pg/.pw"
+        local pwfile="$PG_HOME/.pw"
         echo postgres >"$pwfile"
         if [[ $(id -u) -eq 0 ]]; then chown "$(pg_user)" "$pwfile"; fi
         as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --pwfile="$pwfile" \
@@ -98,8 +125,8 @@ log_min_duration_statement = 500
 CONF
     fi
     # -p: the port asked for now, not only the one postgresql.conf got when the cluster was made
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LAB_DIR/pg/log" -o "-p $PG_PORT" -w start >/dev/null
-    pg_up || die "postgresql did not start: see $LAB_DIR/pg/log"
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_HOME/log" -o "-p $PG_PORT" -w start >/dev/null
+    pg_up || die "postgresql did not start: see $PG_HOME/log"
     psql_lab -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'payment_sandbox'" | grep -q 1 \
         || psql_lab -d postgres -c 'CREATE DATABASE payment_sandbox'
     say "postgresql up on 127.0.0.1:$PG_PORT"
@@ -178,7 +205,10 @@ down() {
     fi
     if pg_ours; then as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null; fi
     say "down"
-    if [[ "${1:-}" == --purge ]]; then rm -rf "$LAB_DIR"; say "removed $LAB_DIR"; fi
+    if [[ "${1:-}" == --purge ]]; then
+        if [[ "$PG_HOME" != "$LAB_DIR/pg" ]]; then rm -rf -- "$PG_HOME"; say "removed $PG_HOME"; fi
+        rm -rf "$LAB_DIR"; say "removed $LAB_DIR"
+    fi
 }
 
 # ---- The sample application under pm2 (issue 6) ------------------------------------------
