@@ -155,18 +155,24 @@ def test_queue_change_with_the_queue_acl(r, op, flavor, args, taken, sentence):
     assert counts(r, flavor, queue) == expected
 
 
-def test_bull_pause_without_the_channel_is_half_done_and_says_so(r):
-    """Redis does not roll a script back: Bull's pause script renames wait to paused and sets
-    meta-paused before its PUBLISH is refused. The queue is paused (its workers are not told) and
-    the module fails naming the channel permission; docs/redis.md warns of it."""
+def test_bull_pause_without_the_channel_is_refused_before_anything_is_written(r):
+    """Redis does not roll a script back: with Bull's order (rename, flag, then PUBLISH) a user
+    denied the channel left the queue paused while the module failed. The PUBLISH now comes first,
+    so the refusal leaves every key as it was."""
     seed_queue(r, 'bull', 'acl-chan')
+    before = dump_keys(r)
     res = run_module('redis_queue', dict(as_user(r, without(QUEUE_WRITE, '&bull:*')),
                                          name='acl-chan', flavor='bull', state='paused'))
     assert res.failed
     assert ('denied this user publishing to a channel inside a Lua script: grant +publish and a '
             'channel pattern such as &bull:*') in res['msg'], res['msg']
+    assert counts(r, 'bull', 'acl-chan')['isPaused'] is False
+    assert dump_keys(r) == before
+    # with the documented ACL it pauses, and the rerun has nothing more to do
+    res = run_module('redis_queue', dict(as_user(r, QUEUE_WRITE), name='acl-chan', flavor='bull',
+                                         state='paused'))
+    assert not res.failed and res['changed'] is True, res.result
     assert counts(r, 'bull', 'acl-chan')['isPaused'] is True
-    # with the documented ACL the rerun converges: paused, and nothing more to do
     res = run_module('redis_queue', dict(as_user(r, QUEUE_WRITE), name='acl-chan', flavor='bull',
                                          state='paused'))
     assert not res.failed and res['changed'] is False, res.result

@@ -108,7 +108,11 @@ return removed
 # Pause or resume a Bull v3 queue the way Bull does: the wait list is renamed so that
 # workers blocked on it see nothing, and the meta-paused flag tells producers where to
 # push. KEYS: src list, dst list, meta-paused, event channel, meta hash. ARGV: paused|resumed
+# The PUBLISH comes first (Bull's own script sends it last): Redis does not roll a script back,
+# so a user denied the channel must be refused before anything is written, not after the rename.
+# Nobody can observe the order: subscribers act on the message after the script has ended.
 BULL_PAUSE_LUA = r"""
+redis.call('PUBLISH', KEYS[4], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RENAME', KEYS[1], KEYS[2])
 end
@@ -119,7 +123,6 @@ else
   redis.call('DEL', KEYS[3])
   redis.call('HDEL', KEYS[5], 'paused')
 end
-redis.call('PUBLISH', KEYS[4], ARGV[1])
 return 1
 """
 
