@@ -32,6 +32,9 @@ options:
         (expected code or list of codes, default V(200)), C(body_contains), C(max_latency)
         (C(100ms), C(2s)), C(timeout) (default C(10s)), C(headers) and C(body) (sent as is, or as
         JSON when a dict; the method then defaults to C(POST)).
+      - The values of headers whose name says they carry a credential (C(Authorization), C(Cookie),
+        names with C(token), C(key), C(secret), C(auth), C(session), C(signature) or C(passw)) are
+        treated as secrets and never shown in the output.
       - Redirects are not followed, so a redirect to a login page does not pass for healthy.
       - Only C(http://) and C(https://) URLs with a host; any other (C(file://), C(ftp://), C(data:))
         is refused with one sentence before any URL is requested. A password in the URL
@@ -79,11 +82,16 @@ failed_checks:
   elements: str
 '''
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import http
+
+# header names whose values are credentials
+SECRET_HEADER = re.compile(r'auth|cookie|token|key|secret|passw|session|signature', re.I)
 
 
 def main():
@@ -96,6 +104,10 @@ def main():
         supports_check_mode=True,
     )
     for i, check in enumerate(module.params['checks']):
+        # credentials sent as headers never reach the output, -vvv or a report
+        for name, value in (check.get('headers') or {}).items():
+            if value and SECRET_HEADER.search(str(name)):
+                module.no_log_values.add(str(value))
         if not check.get('url'):
             module.fail_json(msg='checks[%d] needs a url' % i)
         try:

@@ -251,10 +251,12 @@ class Server(object):
         import http.server
         import threading
         seen = self.seen = []
+        headers = self.headers = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (the stdlib's name)
                 seen.append(self.path)
+                headers.append(dict(self.headers))
                 target = {'/to-file': 'file:///etc/passwd', '/to-ftp': 'ftp://127.0.0.1/'}.get(self.path)
                 body = b'app_requests_total 10\napp_errors_total 0\n' if self.path == '/metrics' else b'{"status":"ok"}'
                 self.send_response(302 if target else 200)
@@ -316,6 +318,19 @@ def test_http_check_a_password_in_the_url_is_refused_and_never_shown(server):
     assert res.failed and one_sentence(res['msg']).startswith('checks[0].url must not carry a password'), res.result
     assert 's3cr3t-pw' not in res['msg'] and 'probe:********@' in res['msg']
     assert server.seen == []  # refused before anything was fetched
+
+
+def test_http_check_credentials_in_headers_are_sent_and_never_shown(server):
+    token, cookie = 'Bearer tok-s3cr3t-1', 'sid=cookie-s3cr3t-2'
+    res = run_module('http_check', {'checks': [{'url': server.url + '/health', 'headers': {
+        'Authorization': token, 'Cookie': cookie, 'X-Request-Source': 'oncall-probe'}}]},
+        verbosity=3)
+    assert not res.failed and res['checks'][0]['ok'], res.result
+    sent = server.headers[0]
+    assert sent['Authorization'] == token and sent['Cookie'] == cookie
+    out = res.stdout + res.stderr
+    assert 'tok-s3cr3t-1' not in out and 'cookie-s3cr3t-2' not in out
+    assert 'oncall-probe' in out  # an ordinary header is not hidden
 
 
 def json_dump(value):
