@@ -13,6 +13,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from app_harness import LOCK_KEY, QUEUES, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
 from conftest import dump_keys, run_module
 
@@ -206,6 +208,57 @@ def test_rollback_after_a_deploy_killed_between_switch_and_restart(app_lab):
     assert '20261124000000' not in migrations and not notes  # the dead deploy's migration undone
     assert paused_names(app_lab) == [] and app_lab.lock_state() == (None, None)
     assert app_lab.records('rollback')[-1]['dead_deploy']['owner'] == token
+
+
+def test_a_record_in_redis_never_supplies_the_migration_rollback_command(app_lab, tmp_path):
+    """The record beside the lock lives in Redis, which the application (or whoever holds its
+    password) may write: a command written there never runs; the inventory's command does, for the
+    recorded releases."""
+    token = kill_between_switch_and_restart(app_lab, '60s')[0]
+    deadline = time.time() + 100
+    while app_lab.redis().exists(LOCK_KEY) and time.time() < deadline:
+        time.sleep(0.5)
+    marker = tmp_path / 'pwned'
+    r = app_lab.redis()
+    state = json.loads(r.get(LOCK_KEY + ':state'))
+    assert state['info']['migrate_rollback_command'], state  # the dead deploy had run its migrations
+    state['info']['migrate_rollback_command'] = 'touch %s' % marker
+    r.set(LOCK_KEY + ':state', json.dumps(state), keepttl=True)
+
+    run = app_lab.deploy(None, playbook='rollback.yml')
+    text = full(run)
+    assert run.returncode == 0, out(run)
+    assert not marker.exists() and 'touch %s' % marker not in text
+    assert app_lab.live_release() == '1.0.0' and app_lab.version() == '1.0.0'
+    migrations, notes = app_lab.db_state()
+    assert '20261124000000' not in migrations and not notes  # undone by the inventory's command
+    assert app_lab.records('rollback')[-1]['dead_deploy']['owner'] == token
+
+
+@pytest.mark.parametrize('field, value', [('previous_version', '../../../../tmp/evil'),
+                                          ('app_dir', '/tmp/elsewhere')])
+def test_a_record_naming_a_path_is_refused_before_anything_changes(app_lab, field, value):
+    first = app_lab.deploy('2.0.0')
+    assert first.returncode == 0, out(first)
+    path = os.path.join(app_lab.report_dir, 'deploy-lab-latest.json')
+    with open(path) as f:
+        record = json.load(f)
+    record[field] = value
+    with open(path, 'w') as f:
+        json.dump(record, f)
+    before = os.readlink(os.path.join(app_lab.app_dir, 'current'))
+    run = app_lab.deploy(None, playbook='rollback.yml')
+    assert run.returncode != 0
+    assert 'the deploy record to roll back names release' in full(run) and 'nothing was changed' in full(run)
+    assert os.readlink(os.path.join(app_lab.app_dir, 'current')) == before and app_lab.version() == '2.0.0'
+    assert app_lab.lock_state() == (None, None)
+
+
+def test_a_version_that_is_a_path_is_refused(app_lab):
+    run = app_lab.deploy('../../../tmp/evil')
+    assert run.returncode != 0 and 'letters, digits and . _ + -' in full(run), out(run)
+    assert app_lab.live_release() == '1.0.0' and app_lab.lock_state() == (None, None)
+    assert not os.path.exists('/tmp/evil')
 
 
 # ---- 3. the lock is renewed while the deploy runs -------------------------------------------
