@@ -128,22 +128,34 @@ EXAMPLES = r'''
     login_host: db.internal
     login_user: maintenance
     login_password: "{{ vault_pg_password }}"
-    db: payment_sandbox
+    login_db: payment_sandbox
     operations:
       vacuum: {min_dead_ratio: 0.2}
       analyze: {}
     exclude_tables: ['audit.*']
     max_runtime: 2h
 
-- name: Monthly window - rebuild bloated and invalid indexes without blocking writes
-  oncall.runbooks.pg_maintenance:
-    db: payment_sandbox
-    operations:
-      reindex: {min_bloat_ratio: 0.3}
+- name: Connection options set once for every module of the postgres action group
+  module_defaults:
+    group/oncall.runbooks.postgres:
+      login_host: db.internal
+      login_user: maintenance
+      login_password: "{{ vault_pg_password }}"
+      login_db: payment_sandbox
+  block:
+    - name: Monthly window - rebuild bloated and invalid indexes without blocking writes
+      oncall.runbooks.pg_maintenance:
+        operations:
+          reindex: {min_bloat_ratio: 0.3}
+
+    - name: Then a verified backup
+      oncall.runbooks.pg_backup:
+        dest: /var/backups/postgres
+        max_age: 25d
 
 - name: Connection pool exhausted - terminate idle sessions of the app after 10 minutes
   oncall.runbooks.pg_maintenance:
-    db: payment_sandbox
+    login_db: payment_sandbox
     operations:
       terminate:
         idle_for: 10m
@@ -248,7 +260,7 @@ def run(module):
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
                   skipped_items=list(maint.not_planned), findings=maint.findings,
-                  database=dict(name=params['db'], server=pgc.where(params)))
+                  database=dict(name=params['login_db'], server=pgc.where(params)))
     warnings = list(maint.warnings)
     if maint.scope_is_empty(obs):
         warnings.append('no table matches schemas %s, tables %s, exclude_tables %s'

@@ -281,12 +281,10 @@ def validate(params):
     """The one validation step of pg_maintenance, before anything is touched: fills in
     lock_timeout_s, statement_timeout_s, max_runtime_s and measure_max_size_b and returns the
     normalised operations."""
-    port = params.get('login_port')
-    if port is not None and not 1 <= port <= 65535:
-        raise _bad('login_port', 'a port number from 1 to 65535', port)
-    timeout = params.get('connect_timeout')
-    if timeout is not None and not 0 <= timeout <= 3600:
-        raise _bad('connect_timeout', 'a number of seconds from 0 to 3600', timeout)
+    try:
+        pgc.check_params(params)  # login_port, connect_timeout, ssl_cert and ssl_key
+    except pgc.PgConnectionError as exc:
+        raise MaintenanceError(str(exc))
     params['lock_timeout_s'] = check_duration(params.get('lock_timeout'), 'lock_timeout', PG_TIMEOUT_MAX_S)
     if not params['lock_timeout_s']:
         raise MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
@@ -402,7 +400,7 @@ class Measurer(object):
         if not rows:
             self.why_not = ('the pgstattuple extension is not installed in database %s: run CREATE EXTENSION '
                             'pgstattuple there (it ships with PostgreSQL\'s contrib), or ANALYZE the tables'
-                            % params.get('db'))
+                            % params.get('login_db'))
         elif not rows[0]['allowed']:
             self.why_not = ('role %s may not execute pgstattuple\'s functions: GRANT pg_stat_scan_tables TO %s, '
                             'or ANALYZE the tables' % (params.get('login_user'), params.get('login_user')))
