@@ -207,15 +207,22 @@ skipped_items:
   type: list
   elements: dict
 before:
-  description: Dead tuples of the planned tables and bloat of the planned indexes before.
+  description:
+    - Dead tuples of the planned tables, size, validity and bloat of the planned indexes, and
+      C(pid), C(user) and C(state) of the sessions planned for termination, before.
   returned: always
   type: dict
-  sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096}}, indexes: {}}
+  sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096, modified_since_analyze: 0}},
+           indexes: {}, sessions: {}}
 after:
   description:
     - The same figures after the run; in check mode, the predicted figures (no dead tuples after a
-      planned VACUUM, nothing modified since ANALYZE, no bloat after REINDEX; unchanged for
-      statements PostgreSQL would skip).
+      planned VACUUM, nothing modified since ANALYZE, no bloat after REINDEX, a dropped leftover
+      index and a terminated session gone; unchanged for statements PostgreSQL would skip).
+    - With C(--diff), the diff shows of both the figures each planned statement acts on (dead
+      tuples for VACUUM, rows modified since ANALYZE, validity and bloat against
+      C(min_bloat_ratio) for REINDEX, the session's state): check mode's diff is the one the real
+      run then shows, when nothing else changed in between.
   returned: always
   type: dict
 findings:
@@ -284,7 +291,7 @@ def run(module):
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             module.fail_json(**result)
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
-        result['after'] = maint.figures(items)
+        result['after'] = maint.figures(items, done)
     if warnings:
         result['warnings'] = warnings
     if module.check_mode:
@@ -294,7 +301,9 @@ def run(module):
         result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
                                                              len(result['skipped_items']))
     if module._diff:
-        result['diff'] = dict(before=result['before'], after=result['after'])
+        # the figures each planned statement acts on; in check mode after is the prediction
+        result['diff'] = dict(before=maint.diff_view(result['before'], items),
+                              after=maint.diff_view(result['after'], items))
     return result
 
 
