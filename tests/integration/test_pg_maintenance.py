@@ -16,7 +16,7 @@ from conftest import run_module
 
 
 def conn_args(server, db, **extra):
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db)
     args.update(extra)
     return args
 
@@ -321,7 +321,7 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
     (dict(operations={'vaccum': {}}), "unknown operation 'vaccum'"),
     (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'operations.vacuum.min_dead_ratio must be a number from 0 to 1'),
     (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
-    (dict(operations={'vacuum': {}}, db='no_such_db'), 'database no_such_db does not exist'),
+    (dict(operations={'vacuum': {}}, login_db='no_such_db'), 'database no_such_db does not exist'),
     (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),
 ])
 def test_bad_input_is_one_sentence(pgdb, args, needle):
@@ -338,7 +338,7 @@ def test_bad_input_is_one_sentence(pgdb, args, needle):
 def test_unreachable_server_and_empty_scope(pgdb):
     server, db, conn = pgdb
     from conftest import free_port
-    res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), db=db,
+    res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), login_db=db,
                                             operations={'vacuum': {}}))
     assert res.failed and res['msg'].startswith('cannot connect to PostgreSQL at 127.0.0.1:')
     make_table(conn, 'lonely', rows=100)
