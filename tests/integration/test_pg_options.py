@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 
+import psycopg2
 import pytest
 
 from conftest import PG_BIN, ROOT, free_port, run_module, run_playbook
@@ -203,12 +204,14 @@ def test_durations_are_parsed_and_named(pgdb):
             assert res.failed and needle in res['msg'] and '\n' not in res['msg'], (module, value, res['msg'])
     assert not os.path.exists('/nonexistent/never')
 
-    # a query running 3 s: over long_query_after 1s (and the alias, in seconds), under 1m
+    # a query running for seconds: over long_query_after 1s (and the alias, in seconds), under 1m
+    busy = server.connect(db=db)
+
     def sleeper():
-        c = server.connect(db=db)
-        with c.cursor() as cur:
-            cur.execute('SELECT pg_sleep(4)')
-        c.close()
+        try:
+            busy.cursor().execute('SELECT pg_sleep(120)')
+        except psycopg2.errors.QueryCanceled:
+            pass  # cancelled below, once the module has run
     worker = threading.Thread(target=sleeper)
     worker.start()
     time.sleep(2)
@@ -220,7 +223,9 @@ def test_durations_are_parsed_and_named(pgdb):
             (finding,) = [f for f in res['findings'] if f['object'].startswith('queries running longer than')]
             figures[json.dumps(thresholds)] = (finding['object'], finding['figure'], finding['verdict'])
     finally:
+        conn.cursor().execute('SELECT pg_cancel_backend(%s)', (busy.get_backend_pid(),))
         worker.join()
+        busy.close()
     assert figures == {'{"long_query_after": "1s"}': ('queries running longer than 1s', 1, 'warning'),
                        '{"long_query_seconds": 1}': ('queries running longer than 1s', 1, 'warning'),
                        '{"long_query_after": "1m"}': ('queries running longer than 1m', 0, 'ok')}, figures
