@@ -221,8 +221,8 @@ after:
       index and a terminated session gone; unchanged for statements PostgreSQL would skip).
     - With C(--diff), the diff shows of both the figures each planned statement acts on (dead
       tuples for VACUUM, rows modified since ANALYZE, validity and bloat against
-      C(min_bloat_ratio) for REINDEX, the session's state): check mode's diff is the one the real
-      run then shows, when nothing else changed in between.
+      C(min_bloat_ratio) for REINDEX, the session's state), so check mode's diff is the one the
+      real run then shows, when nothing else changed in between.
   returned: always
   type: dict
 findings:

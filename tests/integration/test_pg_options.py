@@ -253,7 +253,9 @@ GROUP_PLAY = r'''
       oncall.runbooks.pg_health_info:
         sections: [checks]
         checks:
-          - {name: "which database", sql: "SELECT count(*) FROM pg_database WHERE datname = current_database() AND datname <> %s", params: ["{{ oncall_pg_db }}"]}
+          - name: which database
+            sql: SELECT count(*) FROM pg_database WHERE datname = current_database() AND datname <> %s
+            params: ["{{ oncall_pg_db }}"]
       register: r_health
     - name: pg_maintenance
       oncall.runbooks.pg_maintenance:
