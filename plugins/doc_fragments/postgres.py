@@ -31,22 +31,44 @@ options:
     description: Directory of the server's Unix socket, for local connections.
     type: str
     default: ''
-  db:
-    description: Database to connect to.
+  login_db:
+    description:
+      - Database to connect to (the database the module works on).
+      - O(db) is the former name, kept as an alias.
     type: str
     required: true
+    aliases: [db]
   ssl_mode:
     description: libpq C(sslmode).
     type: str
     default: prefer
     choices: [allow, disable, prefer, require, verify-ca, verify-full]
   ca_cert:
-    description: CA bundle to verify the server certificate with (libpq C(sslrootcert)).
+    description:
+      - CA bundle to verify the server certificate with (libpq C(sslrootcert)); with O(ssl_mode)
+        V(verify-ca) or V(verify-full) the server's certificate must be signed by one of them.
+    type: path
+    aliases: [ssl_rootcert]
+  ssl_cert:
+    description:
+      - Client certificate (PEM) presented to the server (libpq C(sslcert)), for certificate
+        authentication (a C(hostssl ... cert) line of C(pg_hba.conf)) or C(clientcert=verify-full).
+      - Must be a file the module's user can read; the module fails before connecting otherwise.
+    type: path
+  ssl_key:
+    description:
+      - Private key of O(ssl_cert) (libpq C(sslkey)). Only the path is passed on; the module never
+        reads, logs or returns the key.
+      - libpq refuses a key file that its group or others can read (mode C(0600) or stricter).
+        An encrypted key needs C(sslpassword) in O(connect_params).
     type: path
   connect_timeout:
-    description: Seconds to wait for the connection before failing.
-    type: int
-    default: 10
+    description:
+      - How long to wait for the connection, a duration such as V(10s) or V(1m); a bare number is
+        seconds. libpq counts whole seconds (rounded up, at least 2); V(0) waits without limit.
+        At most V(1h).
+    type: str
+    default: 10s
   connect_params:
     description:
       - Further libpq connection parameters, such as C(application_name) or C(options).

@@ -73,7 +73,7 @@ options:
 EXAMPLES = r'''
 - name: Stop accepting payments during the Stripe outage
   oncall.runbooks.payments_switch:
-    db: payment_sandbox
+    login_db: payment_sandbox
     enabled: false
     reason: "INC-2211 Stripe API returning 500"
 '''

@@ -11,7 +11,7 @@ module: pg_backup
 short_description: Keep a verified, checksummed pg_dump no older than max_age, and rotate old ones
 version_added: 0.1.0
 description:
-  - Makes sure O(dest) holds a verified backup of O(db) younger than O(max_age). When there is
+  - Makes sure O(dest) holds a verified backup of O(login_db) younger than O(max_age). When there is
     none it runs C(pg_dump --format=custom) to a new temporary file, verifies it with
     C(pg_restore --list) and a full C(pg_restore) to C(/dev/null), records its SHA-256 (in
     C(sha256sum) format) and what it holds in a manifest, and only then renames it into place.
@@ -25,7 +25,7 @@ description:
   - Use O(max_age=0) to always take a fresh backup (before a deploy).
   - The password reaches C(pg_dump) through its environment, never its command line. The
     connection is one C(--dbname=) argument, a libpq connection string whose every value is
-    quoted, so no option value (O(db) included) can become a C(pg_dump) option or another
+    quoted, so no option value (O(login_db) included) can become a C(pg_dump) option or another
     connection parameter. C(connect_params.sslpassword) is refused (it could only be passed on
     the command line).
   - Files are created relative to O(dest) opened without following links, with C(O_EXCL) and
@@ -80,7 +80,7 @@ seealso:
 EXAMPLES = r'''
 - name: Monthly verified backup, keep a year of them
   oncall.runbooks.pg_backup:
-    db: payment_sandbox
+    login_db: payment_sandbox
     login_host: db.internal
     login_password: "{{ vault_pg_password }}"
     dest: /var/backups/postgres
@@ -89,7 +89,7 @@ EXAMPLES = r'''
 
 - name: Backup right before a deploy
   oncall.runbooks.pg_backup:
-    db: payment_sandbox
+    login_db: payment_sandbox
     dest: /var/backups/postgres/pre-deploy
     max_age: 0
     keep: 5
@@ -178,7 +178,7 @@ def main():
         module.fail_json(msg='keep must be at least 1 (the backup this run takes), got %d' % p['keep'])
     if not 0 <= p['compress'] <= 9:
         module.fail_json(msg='compress must be between 0 and 9, got %d' % p['compress'])
-    dest, db = os.path.abspath(p['dest']), p['db']
+    dest, db = os.path.abspath(p['dest']), p['login_db']
     result = dict(changed=False, plan=[], backup={}, removed=[], actions=[], findings=[], set_aside=[],
                   database=dict(name=db, server=pgc.where(p)))
     dfd = None

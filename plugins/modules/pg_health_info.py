@@ -111,10 +111,14 @@ options:
         description: Share of C(max_connections) in use that is critical.
         type: float
         default: 0.9
-      long_query_seconds:
-        description: A query running this long is reported (runbook 001 4.4 - 5 minutes).
-        type: int
-        default: 300
+      long_query_after:
+        description:
+          - A query running this long is reported (runbook 001 4.4 - 5 minutes), a duration such
+            as V(90s) or V(5m); a bare number is seconds.
+          - O(thresholds.long_query_seconds) is the former name (seconds), kept as an alias.
+        type: str
+        default: 5m
+        aliases: [long_query_seconds]
       slow_query_mean_ms:
         description: Mean execution time above which a statement is slow (runbook 001 4.1 - 100 ms).
         type: int
@@ -146,7 +150,7 @@ seealso:
 EXAMPLES = r'''
 - name: Database diagnosis, with the runbook's duplicate-cards check
   oncall.runbooks.pg_health_info:
-    db: payment_sandbox
+    login_db: payment_sandbox
     checks:
       - name: duplicate generated_cards
         sql: >-
@@ -157,7 +161,7 @@ EXAMPLES = r'''
 
 - name: A check over names and values that come from variables (never spliced into the SQL)
   oncall.runbooks.pg_health_info:
-    db: payment_sandbox
+    login_db: payment_sandbox
     check_role: oncall_readonly
     check_timeout: 30s
     sections: [checks]
@@ -167,6 +171,20 @@ EXAMPLES = r'''
         identifiers: {table: "{{ pool_table }}", column: reserved_at}
         params: ["{{ max_age_seconds }}"]
         severity: warning
+
+- name: Connections and long queries, authenticated with a client certificate (hostssl ... cert)
+  oncall.runbooks.pg_health_info:
+    login_host: db.internal
+    login_user: oncall_monitor
+    login_db: payment_sandbox
+    ssl_mode: verify-full
+    ca_cert: /etc/oncall/pg/root.crt
+    ssl_cert: /etc/oncall/pg/oncall_monitor.crt
+    ssl_key: /etc/oncall/pg/oncall_monitor.key
+    connect_timeout: 5s
+    sections: [connections, long_queries]
+    thresholds:
+      long_query_after: 2m
 
 - name: Fail on a critical finding
   ansible.builtin.assert:
@@ -221,7 +239,7 @@ def main():
         thresholds=dict(type='dict', default={}, options=dict(
             connections_warning=dict(type='float', default=0.8),
             connections_critical=dict(type='float', default=0.9),
-            long_query_seconds=dict(type='int', default=300),
+            long_query_after=dict(type='str', default='5m', aliases=['long_query_seconds']),
             slow_query_mean_ms=dict(type='int', default=100),
             seq_scan_min_rows=dict(type='int', default=10000),
             dead_ratio_warning=dict(type='float', default=0.2),

@@ -128,22 +128,34 @@ EXAMPLES = r'''
     login_host: db.internal
     login_user: maintenance
     login_password: "{{ vault_pg_password }}"
-    db: payment_sandbox
+    login_db: payment_sandbox
     operations:
       vacuum: {min_dead_ratio: 0.2}
       analyze: {}
     exclude_tables: ['audit.*']
     max_runtime: 2h
 
-- name: Monthly window - rebuild bloated and invalid indexes without blocking writes
-  oncall.runbooks.pg_maintenance:
-    db: payment_sandbox
-    operations:
-      reindex: {min_bloat_ratio: 0.3}
+- name: Connection options set once for every module of the postgres action group
+  module_defaults:
+    group/oncall.runbooks.postgres:
+      login_host: db.internal
+      login_user: maintenance
+      login_password: "{{ vault_pg_password }}"
+      login_db: payment_sandbox
+  block:
+    - name: Monthly window - rebuild bloated and invalid indexes without blocking writes
+      oncall.runbooks.pg_maintenance:
+        operations:
+          reindex: {min_bloat_ratio: 0.3}
+
+    - name: Then a verified backup
+      oncall.runbooks.pg_backup:
+        dest: /var/backups/postgres
+        max_age: 25d
 
 - name: Connection pool exhausted - terminate idle sessions of the app after 10 minutes
   oncall.runbooks.pg_maintenance:
-    db: payment_sandbox
+    login_db: payment_sandbox
     operations:
       terminate:
         idle_for: 10m
@@ -195,15 +207,22 @@ skipped_items:
   type: list
   elements: dict
 before:
-  description: Dead tuples of the planned tables and bloat of the planned indexes before.
+  description:
+    - Dead tuples of the planned tables, size, validity and bloat of the planned indexes, and
+      C(pid), C(user) and C(state) of the sessions planned for termination, before.
   returned: always
   type: dict
-  sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096}}, indexes: {}}
+  sample: {tables: {public.generated_cards: {dead_tuples: 20480, dead_ratio: 0.4096, modified_since_analyze: 0}},
+           indexes: {}, sessions: {}}
 after:
   description:
     - The same figures after the run; in check mode, the predicted figures (no dead tuples after a
-      planned VACUUM, nothing modified since ANALYZE, no bloat after REINDEX; unchanged for
-      statements PostgreSQL would skip).
+      planned VACUUM, nothing modified since ANALYZE, no bloat after REINDEX, a dropped leftover
+      index and a terminated session gone; unchanged for statements PostgreSQL would skip).
+    - With C(--diff), the diff shows of both the figures each planned statement acts on (dead
+      tuples for VACUUM, rows modified since ANALYZE, validity and bloat against
+      C(min_bloat_ratio) for REINDEX, the session's state), so check mode's diff is the one the
+      real run then shows, when nothing else changed in between.
   returned: always
   type: dict
 findings:
@@ -248,7 +267,7 @@ def run(module):
     items = maint.plan(obs)
     result = dict(changed=False, plan=[i.to_dict() for i in items], done=[],
                   skipped_items=list(maint.not_planned), findings=maint.findings,
-                  database=dict(name=params['db'], server=pgc.where(params)))
+                  database=dict(name=params['login_db'], server=pgc.where(params)))
     warnings = list(maint.warnings)
     if maint.scope_is_empty(obs):
         warnings.append('no table matches schemas %s, tables %s, exclude_tables %s'
@@ -272,7 +291,7 @@ def run(module):
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             module.fail_json(**result)
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
-        result['after'] = maint.figures(items)
+        result['after'] = maint.figures(items, done)
     if warnings:
         result['warnings'] = warnings
     if module.check_mode:
@@ -282,7 +301,9 @@ def run(module):
         result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
                                                              len(result['skipped_items']))
     if module._diff:
-        result['diff'] = dict(before=result['before'], after=result['after'])
+        # the figures each planned statement acts on; in check mode after is the prediction
+        result['diff'] = dict(before=maint.diff_view(result['before'], items),
+                              after=maint.diff_view(result['after'], items))
     return result
 
 

@@ -179,7 +179,7 @@ EXAMPLES = r'''
   oncall.runbooks.stripe_reconcile:
     api_key: "{{ vault_stripe_secret_key }}"
     login_host: db.internal
-    db: payment_sandbox
+    login_db: payment_sandbox
     orders:
       table: marketplace.Order
       payment_intent_column: stripePaymentIntentId
@@ -189,7 +189,7 @@ EXAMPLES = r'''
 
 - name: After a Stripe outage - fix statuses and refund duplicates of the window
   oncall.runbooks.stripe_reconcile:
-    db: payment_sandbox
+    login_db: payment_sandbox
     since: "2026-11-21T14:00:00Z"
     until: "2026-11-21T16:30:00Z"
     state: reconciled

@@ -28,7 +28,7 @@ def shop(pgdb):
                     'note text)')
         cur.execute("INSERT INTO marketplace.configuration VALUES ('PAYMENTS_ENABLED', true, 'x')")
         cur.execute('CREATE TABLE marketplace.not_audit (x int)')
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db)
     return dict(args=args, conn=conn)
 
 

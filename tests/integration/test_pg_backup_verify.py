@@ -24,7 +24,7 @@ from conftest import PG_BIN, run_module
 
 
 def conn_args(server, db, **extra):
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db)
     args.update(extra)
     return args
 
@@ -211,7 +211,7 @@ def test_connection_values_are_quoted_as_libpq_reads_them():
     """The conninfo pg_backup hands to pg_dump, parsed back by libpq itself (PQconninfoParse)."""
     import psycopg2.extensions
     from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import backup as pgb
-    params = dict(db="we'ird db\\ host=evil", login_host="h'ost port=1", login_port=5433, login_user='u -f x',
+    params = dict(login_db="we'ird db\\ host=evil", login_host="h'ost port=1", login_port=5433, login_user='u -f x',
                   login_password="pa ss'word", ssl_mode='require', connect_timeout=5, ca_cert='/a b/ca.pem',
                   connect_params={'sslcert': "/c'ert", 'options': '-c search_path=x', 'password': 'override'})
     arg, env = pgb.connection(params)

@@ -16,7 +16,7 @@ from conftest import run_module
 
 
 def conn_args(server, db, **extra):
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db)
     args.update(extra)
     return args
 
@@ -136,6 +136,62 @@ def test_a_locked_table_is_skipped_within_lock_timeout(pgdb):
     assert [d['object'] for d in res['done']] == ['public.free']
     assert [s['object'] for s in res['skipped_items']] == ['public.busy']
     assert 'lock not granted within lock_timeout 1s' in res['skipped_items'][0]['why']
+
+
+def test_check_mode_diff_predicts_the_real_run(pgdb):
+    """--check --diff shows what the real run then shows (issue 16): VACUUM, ANALYZE, REINDEX,
+    the drop of an invalid leftover and a termination - and check mode changes nothing."""
+    server, db, conn = pgdb
+    make_table(conn, 'bloated', rows=30000, delete_share=0.9)
+    wait_stats(conn, 'bloated', 27000)
+    with conn.cursor() as cur:
+        cur.execute('CREATE TABLE fresh (id int) WITH (autovacuum_enabled = false)')
+        cur.execute('INSERT INTO fresh SELECT generate_series(1, 100)')
+        flush_stats(cur)
+        # an invalid leftover of an interrupted REINDEX CONCURRENTLY (as the interrupted test makes one)
+        snapshot = old_snapshot(server, db)
+        other = server.connect(db=db)
+        with other.cursor() as ocur:
+            ocur.execute("SET statement_timeout = '1s'")
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                ocur.execute('REINDEX INDEX CONCURRENTLY bloated_v')
+        other.close()
+        snapshot.rollback()
+        snapshot.close()
+    assert ('bloated_v_ccnew', False) in [(st[0], st[1]) for st in index_state(conn, 'bloated')]
+    ensure_role(conn, 'idler', 'idler-pw')
+    idle = server.connect(db=db, user='idler', password='idler-pw', application_name='idle-app')
+    time.sleep(1.2)
+    ops = {'vacuum': {}, 'analyze': {}, 'reindex': {'min_size': '0'}, 'terminate': {'idle_for': '1s', 'users': ['idler']}}
+    before = stats(conn)
+
+    check = run_module('pg_maintenance', conn_args(server, db, operations=ops), check=True, diff=True)
+    assert not check.failed, check.result
+    assert stats(conn) == before  # nothing vacuumed, analyzed, rebuilt or dropped
+    with idle.cursor() as cur:  # and the idle session is alive
+        cur.execute('SELECT 1')
+    time.sleep(1.2)  # idle again for longer than idle_for
+    d = check['diff']
+    assert d['before'] != d['after']
+    assert d['before']['tables']['public.bloated'] == {
+        'dead_tuples': 27000, 'dead_ratio': 0.9, 'modified_since_analyze': 27000}
+    assert d['after']['tables']['public.bloated'] == {'dead_tuples': 0, 'dead_ratio': 0.0, 'modified_since_analyze': 0}
+    assert d['after']['tables']['public.fresh'] == {'modified_since_analyze': 0}
+    assert d['before']['indexes']['public.bloated_v']['bloat'] == 'at or above 30%'
+    assert d['after']['indexes']['public.bloated_v'] == {'valid': True, 'bloat': 'below 30%'}
+    assert d['before']['indexes']['public.bloated_v_ccnew'] == {'valid': False, 'bloat': 'unknown'}
+    assert 'public.bloated_v_ccnew' not in d['after']['indexes']
+    (session,) = d['before']['sessions']
+    assert d['before']['sessions'][session] == {'pid': idle.get_backend_pid(), 'user': 'idler', 'state': 'idle'}
+    assert d['after']['sessions'] == {}
+
+    real = run_module('pg_maintenance', conn_args(server, db, operations=ops), diff=True)
+    assert not real.failed, real.result
+    assert real['changed'] and real['skipped_items'] == [], real['skipped_items']
+    assert real['diff'] == check['diff']
+    assert stats(conn) != before
+    with pytest.raises(psycopg2.OperationalError):
+        idle.cursor().execute('SELECT 1')
 
 
 def index_state(conn, table):
@@ -265,7 +321,7 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
     (dict(operations={'vaccum': {}}), "unknown operation 'vaccum'"),
     (dict(operations={'vacuum': {'min_dead_ratio': 2}}), 'operations.vacuum.min_dead_ratio must be a number from 0 to 1'),
     (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
-    (dict(operations={'vacuum': {}}, db='no_such_db'), 'database no_such_db does not exist'),
+    (dict(operations={'vacuum': {}}, login_db='no_such_db'), 'database no_such_db does not exist'),
     (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),
 ])
 def test_bad_input_is_one_sentence(pgdb, args, needle):
@@ -282,7 +338,7 @@ def test_bad_input_is_one_sentence(pgdb, args, needle):
 def test_unreachable_server_and_empty_scope(pgdb):
     server, db, conn = pgdb
     from conftest import free_port
-    res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), db=db,
+    res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), login_db=db,
                                             operations={'vacuum': {}}))
     assert res.failed and res['msg'].startswith('cannot connect to PostgreSQL at 127.0.0.1:')
     make_table(conn, 'lonely', rows=100)

@@ -96,12 +96,12 @@ def test_slow_queries_diagnosis_and_remediation(lab):
     app_role(admin)
     rb = 'runbooks/slow_queries.yml'
     switches = {'slow_queries_terminate_long': True, 'slow_queries_reset_statements': True,
-                'slow_queries_long_query_seconds': 2}
+                'slow_queries_long_query_after': '2s'}
     with admin.cursor() as cur:  # healthy: the seed's bloat vacuumed, its bulk load forgotten
         cur.execute('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s' % APP_ROLE)
         cur.execute('VACUUM ANALYZE generated_cards, card_uniqueness_pool')
         cur.execute('SELECT pg_stat_statements_reset()')
-    healthy = lab.playbook(rb, extra_vars={'slow_queries_long_query_seconds': 2})
+    healthy = lab.playbook(rb, extra_vars={'slow_queries_long_query_after': '2s'})
     ok_run(healthy)
     assert worst(report(lab.report_dir, 'slow_queries')) == 'ok', healthy.stdout[-3000:]
 
@@ -130,7 +130,7 @@ def test_slow_queries_diagnosis_and_remediation(lab):
     thread.start()
     try:
         time.sleep(3)
-        broken = lab.playbook(rb, extra_vars={'slow_queries_long_query_seconds': 2})
+        broken = lab.playbook(rb, extra_vars={'slow_queries_long_query_after': '2s'})
         ok_run(broken)
         v = verdicts(report(lab.report_dir, 'slow_queries'))
         assert v['queries running longer than 2s'] == 'warning'

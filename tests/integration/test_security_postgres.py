@@ -16,7 +16,7 @@ from conftest import recap, run_module
 
 
 def conn_args(server, db, **extra):
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db)
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db)
     args.update(extra)
     return args
 
@@ -209,7 +209,7 @@ def test_a_password_given_through_connect_params_never_appears_with_vvv(victim, 
         verb = 'ALTER' if cur.fetchone() else 'CREATE'
         cur.execute("%s ROLE cp_user LOGIN PASSWORD '%s'" % (verb, secret))
         cur.execute('GRANT SELECT ON victim TO cp_user')
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='cp_user', db=db,
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='cp_user', login_db=db,
                 connect_params={'password': secret, 'sslpassword': secret + '-key', 'application_name': 'cp'})
     ok = run_module('pg_health_info', dict(args, sections=['checks'],
                                            checks=[{'name': 'rows', 'sql': 'SELECT count(*) FROM victim', 'max': 99}]),

@@ -78,7 +78,7 @@ def shop(stripe_server, pgdb):
                 ('shared2-' + tag, shared, 300, 'eur', 'paid')]
         cur.executemany('INSERT INTO orders (id, stripe_payment_intent_id, amount, currency, status) '
                         'VALUES (%s, %s, %s, %s, %s)', rows)
-    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=db, api_key=KEY,
+    args = dict(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=db, api_key=KEY,
                 api_base=stripe_server, since='1h', max_network_retries=1)
     return dict(args=args, tag=tag, conn=conn, url=stripe_server, dup_b=dup_b, dup_a=dup_a, ghost=ghost,
                 shared=shared, drift=drift)

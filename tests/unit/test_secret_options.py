@@ -36,6 +36,13 @@ ALLOWED = {
     ('payments_switch', 'key'),
     # stripe_reconcile: the name of the PaymentIntent metadata field matched against orders.
     ('stripe_reconcile', 'match_metadata_key'),
+    # ssl_key (community.postgresql's name): the path of the client key, which libpq reads; the
+    # module never reads, logs or returns the key itself.
+    ('payments_switch', 'ssl_key'),
+    ('pg_backup', 'ssl_key'),
+    ('pg_health_info', 'ssl_key'),
+    ('pg_maintenance', 'ssl_key'),
+    ('stripe_reconcile', 'ssl_key'),
     # Endpoints shown in findings and reports, which no_log would mask. The probes' URLs
     # (health_url, metrics_url) are refused when they carry user:password@ (common/urls.py,
     # tests/unit/test_urls.py); the AWS endpoint_url is the operator's own moto/VPC endpoint.

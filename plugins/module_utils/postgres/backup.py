@@ -38,6 +38,8 @@ import stat
 import subprocess
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+
 STAMP = '%Y%m%dT%H%M%SZ'
 _KEYWORD = re.compile(r'^[a-z][a-z_]*$')
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
@@ -58,15 +60,24 @@ def conninfo_quote(value):
 def connection(params):
     """(argument for pg_dump, environment): the libpq parameters as one --dbname=<conninfo>
     argument of quoted values, the password in PGPASSWORD, never on the command line."""
-    parts = dict(dbname=params['db'], user=params.get('login_user') or 'postgres',
+    try:
+        pgc.check_params(params)
+        timeout = pgc.connect_timeout_seconds(params)
+    except pgc.PgConnectionError as exc:
+        raise BackupError(str(exc))
+    parts = dict(dbname=params['login_db'], user=params.get('login_user') or 'postgres',
                  port=params.get('login_port') or 5432, sslmode=params.get('ssl_mode') or 'prefer',
-                 connect_timeout=params.get('connect_timeout') or 10,
+                 connect_timeout=10 if timeout is None else timeout,
                  application_name='oncall.runbooks backup')
     host = params.get('login_host') or params.get('login_unix_socket')
     if host:
         parts['host'] = host
     if params.get('ca_cert'):
         parts['sslrootcert'] = params['ca_cert']
+    if params.get('ssl_cert'):
+        parts['sslcert'] = params['ssl_cert']
+    if params.get('ssl_key'):
+        parts['sslkey'] = params['ssl_key']
     env = dict(os.environ)
     env.pop('PGPASSWORD', None)
     if params.get('login_password'):
@@ -91,9 +102,9 @@ def connection(params):
 
 
 def check_db_name(db):
-    """db names the backup files: it may hold anything PostgreSQL allows but a path separator."""
+    """login_db names the backup files: it may hold anything PostgreSQL allows but a path separator."""
     if not db or '/' in db or '\0' in db:
-        raise BackupError('db %r cannot name a backup file in dest: it must not be empty or hold "/"' % db)
+        raise BackupError('login_db %r cannot name a backup file in dest: it must not be empty or hold "/"' % db)
 
 
 # ---- the directory ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import format_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict as _verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import statements
@@ -62,9 +63,9 @@ class Health(object):
             WHERE state <> 'idle' AND pid <> pg_backend_pid() AND backend_type = 'client backend'
               AND query_start IS NOT NULL
             ORDER BY query_start LIMIT %s""", (self.p['limit'],))
-        limit = self.p['thresholds']['long_query_seconds']
+        limit = self.p['thresholds']['long_query_after_s']
         over = [r for r in rows if r['seconds'] >= limit]
-        self.findings.append({'object': 'queries running longer than %ds' % limit, 'figure': len(over),
+        self.findings.append({'object': 'queries running longer than %s' % format_duration(limit), 'figure': len(over),
                               'threshold': '> 0 warning', 'verdict': 'warning' if over else 'ok'})
         return rows
 
@@ -337,7 +338,11 @@ def validate_options(params):
         for key in ('connections_warning', 'connections_critical', 'dead_ratio_warning', 'xid_warning',
                     'xid_critical'):
             t[key] = pgm.check_number(t.get(key), 'thresholds.' + key, 0, 1)
-        for key in ('long_query_seconds', 'slow_query_mean_ms', 'seq_scan_min_rows'):
+        t['long_query_after_s'] = pgm.check_duration(t.get('long_query_after'), 'thresholds.long_query_after',
+                                                     pgm.RUNTIME_MAX_S * 100)
+        if t['long_query_after_s'] is None:
+            raise pgm.MaintenanceError('thresholds.long_query_after must be a duration such as 5m, not empty')
+        for key in ('slow_query_mean_ms', 'seq_scan_min_rows'):
             t[key] = pgm.check_number(t.get(key), 'thresholds.' + key, 0, pgm.INT_MAX, integer=True)
         for low, high in (('connections_warning', 'connections_critical'), ('xid_warning', 'xid_critical')):
             if t[low] > t[high]:

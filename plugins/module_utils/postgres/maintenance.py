@@ -281,12 +281,10 @@ def validate(params):
     """The one validation step of pg_maintenance, before anything is touched: fills in
     lock_timeout_s, statement_timeout_s, max_runtime_s and measure_max_size_b and returns the
     normalised operations."""
-    port = params.get('login_port')
-    if port is not None and not 1 <= port <= 65535:
-        raise _bad('login_port', 'a port number from 1 to 65535', port)
-    timeout = params.get('connect_timeout')
-    if timeout is not None and not 0 <= timeout <= 3600:
-        raise _bad('connect_timeout', 'a number of seconds from 0 to 3600', timeout)
+    try:
+        pgc.check_params(params)  # login_port, connect_timeout, ssl_cert and ssl_key
+    except pgc.PgConnectionError as exc:
+        raise MaintenanceError(str(exc))
     params['lock_timeout_s'] = check_duration(params.get('lock_timeout'), 'lock_timeout', PG_TIMEOUT_MAX_S)
     if not params['lock_timeout_s']:
         raise MaintenanceError('lock_timeout must be greater than 0: a maintenance statement must '
@@ -402,7 +400,7 @@ class Measurer(object):
         if not rows:
             self.why_not = ('the pgstattuple extension is not installed in database %s: run CREATE EXTENSION '
                             'pgstattuple there (it ships with PostgreSQL\'s contrib), or ANALYZE the tables'
-                            % params.get('db'))
+                            % params.get('login_db'))
         elif not rows[0]['allowed']:
             self.why_not = ('role %s may not execute pgstattuple\'s functions: GRANT pg_stat_scan_tables TO %s, '
                             'or ANALYZE the tables' % (params.get('login_user'), params.get('login_user')))
@@ -865,25 +863,27 @@ class Maintenance(object):
     # -- figures --------------------------------------------------------------------------
     @staticmethod
     def figures_before(items):
-        """The figures the plan was made from, per planned table and index."""
-        out = {'tables': {}, 'indexes': {}}
+        """The figures the plan was made from, per planned table, index and session."""
+        out = {'tables': {}, 'indexes': {}, 'sessions': {}}
         for i in items:
             f = i.figures
             if i.operation in ('vacuum', 'vacuum analyze', 'analyze'):
                 out['tables'][i.object] = {'dead_tuples': f.get('dead_tuples'), 'dead_ratio': f.get('dead_ratio'),
                                            'modified_since_analyze': f.get('modified_since_analyze', 0)}
-            elif i.operation == 'reindex':
+            elif i.operation in ('reindex', 'drop invalid index'):
                 out['indexes'][i.object] = {'size': f.get('size'), 'valid': f.get('valid'),
                                             'bloat_ratio': f.get('bloat_ratio')}
+            elif i.operation == 'terminate':
+                out['sessions'][i.object] = {'pid': f.get('pid'), 'user': f.get('user'), 'state': f.get('state')}
         return out
 
     @staticmethod
     def predict_after(before, items, skipped):
         """Check mode's diff: what the figures will be once the plan ran (VACUUM leaves no dead
-        tuples, ANALYZE nothing modified since, a rebuilt index no bloat); items PostgreSQL would
-        skip stay as they are."""
-        after = {'tables': dict((k, dict(v)) for k, v in before['tables'].items()),
-                 'indexes': dict((k, dict(v)) for k, v in before['indexes'].items())}
+        tuples, ANALYZE nothing modified since, a rebuilt index no bloat, a dropped leftover and a
+        terminated session are gone); items PostgreSQL would skip stay as they are."""
+        after = dict((kind, dict((k, dict(v)) for k, v in before.get(kind, {}).items()))
+                     for kind in ('tables', 'indexes', 'sessions'))
         unchanged = set(s['object'] for s in skipped)
         for i in items:
             if i.object in unchanged:
@@ -896,13 +896,21 @@ class Maintenance(object):
                 ix = after['indexes'][i.object]
                 ratio = ix.get('bloat_ratio') or 0.0
                 ix.update(valid=True, bloat_ratio=0.0, size=int(ix['size'] * (1 - ratio)) if ix['size'] else ix['size'])
+            if i.operation == 'drop invalid index':
+                after['indexes'].pop(i.object, None)
+            if i.operation == 'terminate':
+                after['sessions'].pop(i.object, None)
         return after
 
-    def figures(self, items):
-        """Dead tuples of the planned tables and bloat of the planned indexes, as of now."""
+    def figures(self, items, done=(), clock=None, wait=5.0):
+        """Dead tuples of the planned tables, bloat of the planned indexes and the state of the
+        planned sessions, as of now. A terminated backend leaves pg_stat_activity a moment after
+        pg_terminate_backend() returned: wait for it (at most *wait* seconds)."""
+        clock = clock or self.clock
         tables = set(i.object for i in items if i.operation in ('vacuum', 'vacuum analyze', 'analyze'))
-        indexes = dict((i.object, i) for i in items if i.operation == 'reindex')
-        out = {'tables': {}, 'indexes': {}}
+        indexes = dict((i.object, i) for i in items if i.operation in ('reindex', 'drop invalid index'))
+        sessions = dict((i.figures['pid'], i.object) for i in items if i.operation == 'terminate')
+        out = {'tables': {}, 'indexes': {}, 'sessions': {}}
         if tables:
             for t in pgc.query(self.conn, TABLES_SQL):
                 key = '%s.%s' % (t['schema'], t['name'])
@@ -915,13 +923,50 @@ class Maintenance(object):
                 if key in indexes:
                     ix['size'] = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (ix['oid'],))[0]['size']
                     ix['pages'] = ix['size'] // ix['block_size']
-                    bloat = index_bloat(ix)
-                    if indexes[key].figures.get('source') == 'pgstatindex':
+                    bloat = index_bloat(ix) if ix['valid'] else None
+                    if ix['valid'] and indexes[key].figures.get('source') == 'pgstatindex':
                         m, _why = self.measurer().index(ix['oid'])
                         bloat = measured_index_bloat(m, ix['fillfactor'], ix['block_size']) if m else None
                     out['indexes'][key] = {'size': ix['size'], 'valid': ix['valid'],
                                            'bloat_ratio': None if bloat is None else round(bloat, 4)}
+        if sessions:
+            terminated = set(d['figures']['pid'] for d in done if d.get('operation') == 'terminate')
+            deadline = clock() + wait
+            while True:
+                rows = pgc.query(self.conn, 'SELECT pid, usename AS "user", state FROM pg_stat_activity '
+                                            'WHERE pid = ANY(%s)', (list(sessions),))
+                if not terminated & set(r['pid'] for r in rows) or clock() >= deadline:
+                    break
+                time.sleep(0.05)
+            for r in rows:
+                out['sessions'][sessions[r['pid']]] = {'pid': r['pid'], 'user': r['user'], 'state': r['state']}
         return out
+
+    def diff_view(self, figs, items):
+        """What the diff shows of *figs*: per planned object, the figures its statement acts on
+        (dead tuples for VACUUM, rows modified since ANALYZE, validity and bloat against
+        min_bloat_ratio for REINDEX, the session's state for a termination), so that check mode's
+        prediction reads as the real run's measurement does."""
+        view = {'tables': {}, 'indexes': {}, 'sessions': dict((k, dict(v)) for k, v in figs.get('sessions', {}).items())}
+        threshold = (self.ops.get('reindex') or {}).get('min_bloat_ratio')
+        for i in items:
+            if i.operation in ('vacuum', 'vacuum analyze', 'analyze') and i.object in figs['tables']:
+                t = figs['tables'][i.object]
+                shown = {}
+                if i.operation != 'analyze':
+                    shown.update(dead_tuples=t['dead_tuples'], dead_ratio=t['dead_ratio'])
+                if i.operation != 'vacuum':
+                    shown['modified_since_analyze'] = t['modified_since_analyze']
+                view['tables'][i.object] = shown
+            elif i.operation in ('reindex', 'drop invalid index') and i.object in figs['indexes']:
+                ix = figs['indexes'][i.object]
+                ratio = ix.get('bloat_ratio')
+                if ratio is None or threshold is None or not ix['valid']:
+                    bloat = 'unknown'
+                else:
+                    bloat = '%s %.0f%%' % ('at or above' if ratio >= threshold else 'below', threshold * 100)
+                view['indexes'][i.object] = {'valid': ix['valid'], 'bloat': bloat}
+        return view
 
 
 class ApplyInterrupted(Exception):
