@@ -38,7 +38,7 @@ def play(tmp_path, emulator):
 
     def run(entry, check=False, **extra):
         extra_vars = dict({'entry': entry, 'services_backend': 'kubernetes', 'services_name': 'api',
-                           'services_k8s_namespace': 'prod', 'services_k8s_kubeconfig': emulator.kubeconfig,
+                           'services_k8s_namespace': 'prod', 'oncall_k8s': {'kubeconfig': emulator.kubeconfig},
                            'services_k8s_poll': 1, 'services_wait_timeout': '20s'}, **extra)
         return run_playbook(str(path), extra_vars=extra_vars, check=check, inventory='localhost,')
     return run
