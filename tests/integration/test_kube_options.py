@@ -118,7 +118,7 @@ def pki(tmp_path):
     ca_file = str(tmp_path / 'ca.pem')
     with open(ca_file, 'w') as f:
         f.write(x509.cert_pem(ca[0]))
-    leaf_crt, _ = make_cert(str(tmp_path), 'festivals', ['festivals.oncall.test'], 20)
+    leaf_crt, dummy = make_cert(str(tmp_path), 'festivals', ['festivals.oncall.test'], 20)
     with open(leaf_crt, 'rb') as f:
         pem = f.read()
     return {'ca': ca, 'ca_file': ca_file, 'secret_pem': pem, 'dir': str(tmp_path)}
