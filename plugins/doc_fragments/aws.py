@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """AWS connection options shared by the AWS modules (names and aliases as amazon.aws)."""
+    """AWS connection options shared by the AWS modules (names and aliases as amazon.aws 10 has them)."""
 
     DOCUMENTATION = r'''
 options:
@@ -14,15 +14,15 @@ options:
     description:
       - AWS access key ID. When unset, boto3's own chain applies (environment, profile, instance role).
     type: str
-    aliases: [aws_access_key_id, aws_access_key, ec2_access_key]
+    aliases: [aws_access_key_id, aws_access_key]
   secret_key:
     description: AWS secret access key. Never logged, never returned.
     type: str
-    aliases: [aws_secret_access_key, aws_secret_key, ec2_secret_key]
+    aliases: [aws_secret_access_key, aws_secret_key]
   session_token:
     description: AWS session token, for temporary credentials. Never logged, never returned.
     type: str
-    aliases: [aws_session_token, security_token, aws_security_token]
+    aliases: [aws_session_token]
   profile:
     description: Named profile of the AWS configuration files.
     type: str
@@ -30,12 +30,12 @@ options:
   region:
     description: AWS region (C(eu-west-1)); boto3's configured region when unset.
     type: str
-    aliases: [aws_region, ec2_region]
+    aliases: [aws_region]
   endpoint_url:
     description:
       - URL of the service endpoint, for an AWS-compatible API such as moto or a VPC endpoint.
     type: str
-    aliases: [aws_endpoint_url, ec2_url, s3_url]
+    aliases: [aws_endpoint_url]
   validate_certs:
     description: Verify the endpoint's TLS certificate.
     type: bool

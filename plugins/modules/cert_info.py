@@ -54,7 +54,8 @@ options:
         C(chain_path) and C(key_path) (checked to match).
       - V(k8s_secret) - C(namespace), C(name) of a C(kubernetes.io/tls) secret (C(tls.crt), C(tls.key));
         C(name) is then the secret's name.
-      - V(endpoint) - C(host), C(port) (443), C(server_name) (SNI, defaults to C(host)), C(timeout).
+      - V(endpoint) - C(host), C(port) (443), C(server_name) (SNI, defaults to C(host)),
+        C(timeout) (a duration such as V(10s), the default; a bare number is seconds).
       - An entry may also be shaped like the inventory's C(oncall_certificates) - C(name) and a
         C(source) holding the location - so the same list feeds M(oncall.runbooks.cert_renew).
       - C(verify_chain=false) reports the chain without letting it make the verdict critical
@@ -107,6 +108,15 @@ EXAMPLES = r'''
     warn_days: 30
     critical_days: 7
   register: certs
+
+- name: The cluster's options set once for every module of the group (kubernetes.core's names)
+  module_defaults:
+    group/oncall.runbooks.k8s: "{{ oncall_k8s | default({}) }}"
+  block:
+    - name: Certificates in Kubernetes secrets
+      oncall.runbooks.cert_info:
+        certificates:
+          - {type: k8s_secret, namespace: festivals, name: festivals-tls}
 '''
 
 RETURN = r'''
@@ -163,6 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import info, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.renew import k8s_params
+from ansible_collections.oncall.runbooks.plugins.module_utils.kube import kube_argument_spec
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 
 
@@ -176,12 +187,7 @@ def main():
             renew_before=dict(type='float'),
             ca_path=dict(type='path'),
             fail_on_critical=dict(type='bool', default=False),
-            kubeconfig=dict(type='path'),
-            context=dict(type='str'),
-            host=dict(type='str'),
-            api_key=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_cert=dict(type='path'),
+            **kube_argument_spec()
         ),
         supports_check_mode=True,
     )

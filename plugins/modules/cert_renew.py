@@ -50,7 +50,7 @@ options:
     description:
       - Where the current certificate lives. C(type) is V(file) (C(path), C(key_path),
         C(chain_path)), V(k8s_secret) (C(namespace), C(name)) or V(endpoint) (C(host), C(port),
-        C(server_name), C(timeout)).
+        C(server_name), C(timeout) - a duration such as V(10s)).
       - For V(file), C(path) holds the certificate followed by its chain unless C(chain_path) is
         given.
     type: dict
@@ -161,9 +161,11 @@ options:
         type: bool
         default: true
       timeout:
-        description: Seconds to wait for the order to be validated and the certificate issued.
-        type: int
-        default: 120
+        description:
+          - How long to wait for the order to be validated and the certificate issued (and for a
+            C(dns_hook) run), a duration such as V(30s) or V(2m); a bare number is seconds (1s to 1h).
+        type: str
+        default: 2m
   cert_manager:
     description: The Certificate for O(provider=cert_manager).
     type: dict
@@ -177,13 +179,17 @@ options:
         type: str
         required: true
       timeout:
-        description: Seconds to wait for the Certificate to be Ready with a new certificate.
-        type: int
-        default: 300
+        description:
+          - How long to wait for the Certificate to be Ready with a new certificate, a duration
+            such as V(30s) or V(5m); a bare number is seconds (1s to 1h).
+        type: str
+        default: 5m
       poll_interval:
-        description: Seconds between two reads of the Certificate while waiting.
-        type: float
-        default: 2
+        description:
+          - Time between two reads of the Certificate while waiting, a duration such as V(2s) or
+            V(500ms); a bare number is seconds (100ms to 1m).
+        type: str
+        default: 2s
 '''
 
 EXAMPLES = r'''
@@ -211,8 +217,12 @@ EXAMPLES = r'''
   oncall.runbooks.cert_renew:
     source: {type: k8s_secret, namespace: festivals, name: festivals-tls}
     provider: cert_manager
-    cert_manager: {namespace: festivals, name: festivals-tls}
+    cert_manager: {namespace: festivals, name: festivals-tls, timeout: 10m}
     renew_before: 20
+    # the cluster, as kubernetes.core names it (or set once for the group oncall.runbooks.k8s
+    # through module_defaults)
+    kubeconfig: /etc/oncall/kubeconfig
+    context: production
 '''
 
 RETURN = r'''
@@ -259,6 +269,7 @@ backups:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import renew, x509
+from ansible_collections.oncall.runbooks.plugins.module_utils.kube import kube_argument_spec
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module, shown
 
 
@@ -293,20 +304,15 @@ def main():
                 dns_hook=dict(type='path'),
                 ca_path=dict(type='path'),
                 validate_certs=dict(type='bool', default=True),
-                timeout=dict(type='int', default=120),
+                timeout=dict(type='str', default='2m'),
             )),
             cert_manager=dict(type='dict', options=dict(
                 namespace=dict(type='str', default='default'),
                 name=dict(type='str', required=True),
-                timeout=dict(type='int', default=300),
-                poll_interval=dict(type='float', default=2),
+                timeout=dict(type='str', default='5m'),
+                poll_interval=dict(type='str', default='2s'),
             )),
-            kubeconfig=dict(type='path'),
-            context=dict(type='str'),
-            host=dict(type='str'),
-            api_key=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_cert=dict(type='path'),
+            **kube_argument_spec()
         ),
         required_if=[('provider', 'acme', ['acme']), ('provider', 'ownca', ['ownca']),
                      ('provider', 'cert_manager', ['cert_manager'])],

@@ -57,9 +57,11 @@ options:
     description: CA bundle to verify the brokers' certificates with.
     type: path
   timeout:
-    description: Seconds to wait for each request (1 to 3600).
-    type: int
-    default: 30
+    description:
+      - How long to wait for each request, a duration such as V(30s) or V(2m); a bare number is
+        seconds (1s to 1h).
+    type: str
+    default: 30s
   lag_warning:
     description: Total lag of a group (messages) that is a warning; below O(lag_critical).
     type: int
@@ -124,7 +126,7 @@ def main():
             sasl_username=dict(type='str'),
             sasl_password=dict(type='str', no_log=True),
             ca_cert=dict(type='path'),
-            timeout=dict(type='int', default=30),
+            timeout=dict(type='str', default='30s'),
             lag_warning=dict(type='int', default=1000),
             lag_critical=dict(type='int', default=10000),
         ),

@@ -91,9 +91,11 @@ options:
     type: str
     default: 60s
   min_uptime:
-    description: How long (seconds) each instance must have been online, so that a crash loop is not taken for health.
-    type: float
-    default: 1.0
+    description:
+      - How long each instance must have been online, so that a crash loop is not taken for health;
+        a duration such as V(1s) or V(500ms) (a bare number is seconds).
+    type: str
+    default: 1s
 '''
 
 EXAMPLES = r'''
@@ -164,6 +166,7 @@ def run(module):
     params = module.params
     try:
         timeout = parse_duration(params['wait_timeout'], 'wait_timeout')
+        min_uptime = parse_duration(params['min_uptime'], 'min_uptime')
     except DurationError as exc:
         raise p2.Pm2Error(str(exc))
     p2.check_name(params['name'])
@@ -190,7 +193,7 @@ def run(module):
     elif params['wait']:
         want = params['instances'] or max(before['instances'], 1)
         result['process'], health = p2.wait_healthy(pm2, params['name'], want, params['health_url'],
-                                                    timeout, params['min_uptime'])
+                                                    timeout, min_uptime)
         if health is not None:
             result['health'] = health
     else:
@@ -218,7 +221,7 @@ def main():
             health_url=dict(type='str'),
             wait=dict(type='bool', default=True),
             wait_timeout=dict(type='str', default='60s'),
-            min_uptime=dict(type='float', default=1.0),
+            min_uptime=dict(type='str', default='1s'),
         ),
         supports_check_mode=True,
     )

@@ -70,9 +70,10 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Longest wait, in seconds (1 to 21600).
-    type: int
-    default: 900
+    description:
+      - Longest wait, a duration such as V(15m) or V(1h); a bare number is seconds (1s to 6h).
+    type: str
+    default: 15m
 requirements:
   - boto3 (Python library)
 seealso:
@@ -142,8 +143,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import rds as rdsr
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import format_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
-    OptionError, ansible_module, number)
+    OptionError, ansible_module, duration)
 
 MAX_WAIT = 6 * 3600
 
@@ -165,7 +167,7 @@ def main():
         reboot_instances=dict(type='list', elements='str', default=[]),
         reboot_force_failover=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=900),
+        wait_timeout=dict(type='str', default='15m'),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             required_one_of=[('db_cluster_identifier', 'db_instance_identifier')])
@@ -179,7 +181,7 @@ def main():
                 aws.identifier(option, p[option])
         for i, ident in enumerate(p['reboot_instances']):
             aws.identifier('reboot_instances[%d]' % i, ident)
-        number('wait_timeout', p['wait_timeout'], low=1, high=MAX_WAIT, integer=True)
+        wait_seconds = duration('wait_timeout', p['wait_timeout'], low=1, high=MAX_WAIT)
     except aws.AwsError as exc:
         module.fail_json(msg=str(exc))
     except OptionError as exc:
@@ -199,11 +201,11 @@ def main():
             acted = [i['target'] if i['operation'] == 'failover' else i['object'] for i in items]
             if p['wait']:
                 obs, ok = rdsr.wait_available(rds, p['db_instance_identifier'], p['db_cluster_identifier'],
-                                              acted, p['wait_timeout'])
+                                              acted, wait_seconds)
                 if not ok:
                     result.update(_view(obs))
-                    module.fail_json(msg='%s not available within %ds after %s'
-                                     % (', '.join(acted), p['wait_timeout'],
+                    module.fail_json(msg='%s not available within %s after %s'
+                                     % (', '.join(acted), format_duration(wait_seconds),
                                         ', '.join('%s %s' % (i['operation'], i['object']) for i in items)), **result)
             else:
                 obs = rdsr.observe(rds, p['db_instance_identifier'], p['db_cluster_identifier'])

@@ -70,6 +70,53 @@ def test_rds_recovery_errors_are_one_sentence_and_secrets_never_shown(aws, modul
     assert 'testing-secret' not in run.stdout + run.stderr
 
 
+# The aliases amazon.aws 10.0.0 removed (its changelog, "Removed Features": ec2_access_key,
+# ec2_secret_key, security_token, aws_security_token, ec2_region, ec2_url, s3_url) are refused.
+REMOVED_ALIASES = {'ec2_access_key': 'testing', 'ec2_secret_key': 'testing-secret', 'security_token': 'tok',
+                   'aws_security_token': 'tok', 'ec2_region': 'eu-west-1', 'ec2_url': None, 's3_url': None}
+
+
+@pytest.mark.parametrize('alias', sorted(REMOVED_ALIASES))
+def test_an_alias_amazon_aws_removed_is_refused_in_one_sentence_and_nothing_is_done(aws, module, alias):
+    rds = aws.client('rds')
+    aurora_cluster(rds)
+    rds.stop_db_instance(DBInstanceIdentifier='festivals-1')  # a failover would be planned and done
+    args = aws.module_args(db_cluster_identifier='festivals-cluster', failover=True)
+    args[alias] = REMOVED_ALIASES[alias] or args['endpoint_url']
+    run = module('rds_recovery', args)
+    assert run.failed and '\n' not in run['msg'] and 'Traceback' not in run['msg']
+    assert run['msg'].startswith('Unsupported parameters for (oncall.runbooks.rds_recovery) module: %s. ' % alias)
+    cluster = rds.describe_db_clusters(DBClusterIdentifier='festivals-cluster')['DBClusters'][0]
+    assert [m['DBInstanceIdentifier'] for m in cluster['DBClusterMembers'] if m['IsClusterWriter']] == ['festivals-1']
+
+
+def test_the_aliases_amazon_aws_10_keeps_still_work(aws, module):
+    rds = aws.client('rds')
+    aurora_cluster(rds)
+    run = module('rds_recovery', dict(aws_access_key_id='testing', aws_secret_access_key='testing-secret',
+                                      aws_session_token='testing-token', aws_region='eu-west-1',
+                                      aws_endpoint_url=aws.url, db_cluster_identifier='festivals-cluster'))
+    assert not run.failed and run['cluster']['writer'] == 'festivals-1', run.result
+    run = module('rds_recovery', dict(aws_access_key='testing', aws_secret_key='testing-secret',
+                                      region='eu-west-1', endpoint_url=aws.url, db_cluster_identifier='festivals-cluster'))
+    assert not run.failed and run['cluster']['writer'] == 'festivals-1', run.result
+
+
+def test_rds_recovery_wait_timeout_is_a_duration(aws, module):
+    rds = aws.client('rds')
+    aurora_cluster(rds)
+    rds.stop_db_instance(DBInstanceIdentifier='festivals-1')
+    args = aws.module_args(db_cluster_identifier='festivals-cluster', start_stopped=True)
+    for bad, msg in (('7h', "wait_timeout must be a duration from 1s to 21600s, not '7h'"),
+                     ('an hour', "wait_timeout must be a duration such as 30s, 10m, 24h or 7d, not 'an hour'")):
+        run = module('rds_recovery', dict(args, wait_timeout=bad))
+        assert run.failed and run['msg'] == msg
+    assert dict((i['DBInstanceIdentifier'], i['DBInstanceStatus']) for i in rds.describe_db_instances()['DBInstances'])[
+        'festivals-1'] == 'stopped'
+    run = module('rds_recovery', dict(args, wait_timeout='2m'))
+    assert not run.failed and [d['operation'] for d in run['done']] == ['start'], run.result
+
+
 def test_cloudwatch_logs_search_counts_matches_against_their_maximum(aws, module):
     logs = aws.client('logs')
     logs.create_log_group(logGroupName='/aws/lambda/iamenu-logs')
@@ -106,9 +153,12 @@ def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws
                         logEvents=[{'timestamp': int(time.time() * 1000) - 1000,
                                     'message': 'ERROR: terminating connection due to administrator command'}])
     reports = str(tmp_path / 'reports')
-    xv = {'rds_failure_cluster': 'festivals-cluster', 'rds_failure_region': 'eu-west-1',
-          'rds_failure_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
-          'oncall_aws_secret_key': 'testing-secret', 'rds_failure_log_group': 'festivals-db',
+    # the shared AWS connection (oncall_aws_*), given to both modules of the group
+    # oncall.runbooks.aws through the play's module_defaults
+    xv = {'rds_failure_cluster': 'festivals-cluster', 'oncall_aws_region': 'eu-west-1',
+          'oncall_aws_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+          'oncall_aws_secret_key': 'testing-secret', 'oncall_aws_session_token': 'testing-session-token',
+          'rds_failure_log_group': 'festivals-db',
           'rds_failure_log_searches': [{'name': 'errors', 'filter_pattern': 'ERROR', 'max': 5}]}
     rb = 'playbooks/runbooks/rds_failure.yml'
 
@@ -118,6 +168,7 @@ def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws
     healthy = run(extra_vars=xv)
     ok_run(healthy, 'localhost')
     assert worst(report(reports, 'rds_failure')) == 'ok', healthy.stdout[-3000:]
+    assert 'testing-session-token' not in healthy.stdout + healthy.stderr
 
     rds.stop_db_instance(DBInstanceIdentifier='festivals-1')
     broken = run(extra_vars=xv)
@@ -151,8 +202,8 @@ def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws
     # the reboot switch reboots the instance (moto accepts the call; its state does not change)
     rds.create_db_instance(DBInstanceIdentifier='festivals-production', Engine='postgres',
                            DBInstanceClass='db.t3.micro', AllocatedStorage=20)
-    single = {'rds_failure_instance': 'festivals-production', 'rds_failure_region': 'eu-west-1',
-              'rds_failure_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+    single = {'rds_failure_instance': 'festivals-production', 'oncall_aws_region': 'eu-west-1',
+              'oncall_aws_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
               'oncall_aws_secret_key': 'testing-secret',
               'rds_failure_db_check': {'login_host': '127.0.0.1', 'login_port': free_port(), 'db': 'postgres'}}
     down = run(extra_vars=single)
@@ -173,7 +224,7 @@ def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
     from conftest import free_port
     port = free_port()
     run = module('kafka_consumer_lag_info', {'bootstrap_servers': ['127.0.0.1:%d' % port], 'groups': ['holdwall-worker'],
-                                             'timeout': 3, 'sasl_password': 'kafka-Secret-9'}, verbosity=3)
+                                             'timeout': '3s', 'sasl_password': 'kafka-Secret-9'}, verbosity=3)
     assert run.failed and run['msg'].startswith('cannot reach Kafka at 127.0.0.1:%d' % port), run.result
     assert 'Traceback' not in run['msg'] and 'kafka-Secret-9' not in run.stdout + run.stderr
 
@@ -189,8 +240,8 @@ def test_log_search_playbook_reports_the_counts_and_changes_nothing(aws, tmp_pat
                         logEvents=[{'timestamp': now - 5000 + i, 'message': m} for i, m in
                                    enumerate(['ERROR db timeout'] * 3 + ['INFO ok', 'notification_error smtp'])])
     reports = str(tmp_path / 'reports')
-    xv = {'log_search_group': '/aws/lambda/iamenu-logs', 'log_search_region': 'eu-west-1',
-          'log_search_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
+    xv = {'log_search_group': '/aws/lambda/iamenu-logs', 'oncall_aws_region': 'eu-west-1',
+          'oncall_aws_endpoint_url': aws.url, 'oncall_aws_access_key': 'testing',
           'oncall_aws_secret_key': 'testing-secret',
           'log_search_searches': [{'name': 'errors', 'filter_pattern': 'ERROR', 'max': 2},
                                   {'name': 'notification errors', 'filter_pattern': 'notification_error', 'max': 1}]}

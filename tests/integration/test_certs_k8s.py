@@ -129,7 +129,7 @@ def test_cert_manager_renewal_like_cmctl_renew(kube, tmp_path):
     make_certificate(kube, 'festivals-tls', 'festivals-tls')
     args = dict(source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'),
                 provider='cert_manager', host=kube.url,
-                cert_manager=dict(namespace='festivals', name='festivals-tls', timeout=60, poll_interval=0.2))
+                cert_manager=dict(namespace='festivals', name='festivals-tls', timeout='1m', poll_interval='200ms'))
     check = run_module('cert_renew', args, check=True)
     assert check['would_renew'] is True
     from kubernetes import client
@@ -158,7 +158,7 @@ def test_cert_manager_failed_issuance_is_reported(kube, tmp_path):
     try:
         run = run_module('cert_renew', dict(
             source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'), provider='cert_manager',
-            host=kube.url, cert_manager=dict(namespace='festivals', name='festivals-tls', timeout=60, poll_interval=0.2)))
+            host=kube.url, cert_manager=dict(namespace='festivals', name='festivals-tls', timeout='1m', poll_interval='200ms')))
     finally:
         manager.stop()
     assert run.failed and 'cert-manager failed to issue Certificate festivals/festivals-tls: ACME order failed' in run['msg']
@@ -194,7 +194,7 @@ def test_runbook_renews_the_secret_and_restarts_the_ingress_controller(kube, tmp
                               'spec': {'containers': [{'name': 'c', 'image': 'ingress-nginx'}]}}}})
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(INVENTORY)
-    extra = {'oncall_report_dir': str(tmp_path / 'reports'), 'oncall_kube': {'host': kube.url, 'api_key': 'kmock-accepts-any-token'},
+    extra = {'oncall_report_dir': str(tmp_path / 'reports'), 'oncall_k8s': {'host': kube.url, 'api_key': 'kmock-accepts-any-token'},
              'oncall_certificates': [{
                  'name': 'festivals-tls', 'provider': 'selfsigned', 'verify_chain': False, 'notify': 'ingress',
                  'source': {'type': 'k8s_secret', 'namespace': 'festivals', 'name': 'festivals-tls'}}]}
@@ -228,3 +228,62 @@ def test_runbook_renews_the_secret_and_restarts_the_ingress_controller(kube, tmp
 
 
 PLAYBOOK = 'playbooks/runbooks/ssl_certificate_expiry.yml'
+
+
+def test_cert_manager_timeout_and_poll_interval_are_durations(kube, tmp_path):
+    """Nothing issues here (no controller): the wait ends after cert_manager.timeout, a duration."""
+    import time
+    original = put_secret(kube, tmp_path, 'festivals-tls', 5)
+    make_certificate(kube, 'festivals-tls', 'festivals-tls')
+    started = time.monotonic()
+    run = run_module('cert_renew', dict(
+        source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'), provider='cert_manager',
+        host=kube.url, cert_manager=dict(namespace='festivals', name='festivals-tls', timeout='3s', poll_interval='500ms')))
+    assert run.failed and 'Certificate festivals/festivals-tls was not Ready with a new certificate within 3s' in run['msg']
+    assert time.monotonic() - started >= 3
+    assert read_secret(kube, 'festivals-tls') == original
+    bad = run_module('cert_renew', dict(
+        source=dict(type='k8s_secret', namespace='festivals', name='festivals-tls'), provider='cert_manager',
+        host=kube.url, cert_manager=dict(name='festivals-tls', poll_interval='soon')))
+    assert bad.failed and bad['msg'] == ("certificate festivals-tls: cert_manager.poll_interval must be a duration "
+                                         "such as 30s, 10m, 24h or 7d, not 'soon'")
+
+
+def test_daily_health_check_reads_a_k8s_secret_with_oncall_k8s(kube, tmp_path):
+    """The daily check reads a k8s_secret certificate from the cluster of oncall_k8s (kubeconfig
+    and context, through module_defaults group/oncall.runbooks.k8s), not from ~/.kube/config."""
+    import json
+    from conftest import run_playbook
+    put_secret(kube, tmp_path, 'festivals-tls', 20)
+    kubeconfig = tmp_path / 'kubeconfig'
+    kubeconfig.write_text(json.dumps({
+        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'elsewhere',
+        'clusters': [{'name': 'closed', 'cluster': {'server': 'http://127.0.0.1:1'}},
+                     {'name': 'kmock', 'cluster': {'server': kube.url}}],
+        'users': [{'name': 'u', 'user': {'token': 'kmock-accepts-any-token'}}],
+        'contexts': [{'name': 'elsewhere', 'context': {'cluster': 'closed', 'user': 'u'}},
+                     {'name': 'production', 'context': {'cluster': 'kmock', 'user': 'u'}}]}))
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(INVENTORY)
+    home = tmp_path / 'home'
+    home.mkdir()
+
+    def daily(**extra):
+        reports = tmp_path / ('reports-%d' % len(extra))
+        run = run_playbook('playbooks/daily_health_check.yml', inventory=str(inventory), env={'HOME': str(home)},
+                           extra_vars=dict({'oncall_report_dir': str(reports), 'oncall_disks': [],
+                                            'oncall_certificates': [{
+                                                'name': 'festivals-tls', 'verify_chain': False,
+                                                'source': {'type': 'k8s_secret', 'namespace': 'festivals',
+                                                           'name': 'festivals-tls'}}]}, **extra))
+        with open(reports / 'daily_health_check-latest.json') as f:
+            findings = json.load(f)['findings']
+        return run, [f for f in findings if f['object'] == 'certificate festivals-tls']
+
+    run, found = daily(oncall_k8s={'kubeconfig': str(kubeconfig), 'context': 'production'})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert len(found) == 1 and found[0]['verdict'] == 'warning', found  # 20 days < warn_days 30
+    # without oncall_k8s the default kubeconfig (none in this HOME) is all there is: critical
+    run, found = daily()
+    assert run.returncode != 0 and len(found) == 1 and found[0]['verdict'] == 'critical', found
+    assert 'cannot load the kubeconfig ~/.kube/config' in json.dumps(found[0])

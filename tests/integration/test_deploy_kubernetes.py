@@ -24,7 +24,7 @@ def emulator():
 def k8s_vars(emulator, **extra):
     return dict({'deploy_target': 'kubernetes', 'oncall_app_image': 'registry.local/api',
                  'oncall_app_name': 'api', 'services_backend': 'kubernetes', 'services_name': 'api',
-                 'services_k8s_namespace': 'prod', 'services_k8s_kubeconfig': emulator.kubeconfig,
+                 'services_k8s_namespace': 'prod', 'oncall_k8s': {'kubeconfig': emulator.kubeconfig},
                  'services_k8s_poll': 1, 'deploy_restart_timeout': '15s', 'oncall_deploy_health_checks': [],
                  'deploy_smoke_tests': [], 'deploy_watch_health_url': '', 'deploy_migrate_command': ''}, **extra)
 

@@ -124,7 +124,7 @@ def test_queue_backlog_broken_then_remediated_once(lab):
     emulator.create_deployment('festivals', 'festivals-worker', replicas=2, image='registry.local/worker:1.0.0')
     ctl = FakeController(emulator, 'festivals', 'festivals-worker')
     fix.update({'queue_backlog_prioritize': True, 'services_backend': 'kubernetes',
-                'services_k8s_kubeconfig': emulator.kubeconfig, 'services_k8s_namespace': 'festivals',
+                'oncall_k8s': {'kubeconfig': emulator.kubeconfig}, 'services_k8s_namespace': 'festivals',
                 'services_k8s_poll': 1, 'services_wait_timeout': '20s'})
 
     def worker_env():

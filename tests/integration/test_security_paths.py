@@ -365,7 +365,7 @@ def pm2_two_apps(tmp_path):
     for name in ('victim', 'all'):
         out = home.pm2('start', str(script), '--name', name)
         assert out.returncode == 0, out.stdout + out.stderr
-    yield home, {'pm2_bin': PM2, 'pm2_home': home.home, 'min_uptime': 0.1, 'wait_timeout': '20s'}, str(script)
+    yield home, {'pm2_bin': PM2, 'pm2_home': home.home, 'min_uptime': '100ms', 'wait_timeout': '20s'}, str(script)
     home.stop()
 
 

@@ -23,7 +23,7 @@ def pm2_app(tmp_path):
     shutil.copytree(os.path.join(RELEASES, '1.0.0'), str(release))
     port = free_port()
     base = {'name': 'app', 'pm2_bin': PM2, 'pm2_home': home.home,
-            'health_url': 'http://127.0.0.1:%d/version' % port, 'wait_timeout': '30s'}
+            'health_url': 'http://127.0.0.1:%d/version' % port, 'wait_timeout': '30s', 'min_uptime': '500ms'}
     env = {'APP_PORT': str(port), 'REDIS_PORT': str(free_port()), 'PG_PORT': str(free_port()),
            'NODE_PATH': os.path.join(os.path.dirname(PM2), '..')}
     yield home, base, str(release), env
@@ -88,6 +88,14 @@ def test_an_unknown_process_without_script_is_one_clear_sentence(pm2_app):
     res = run_module('pm2_process', dict(base, name='nope'))
     assert res.failed and res['msg'] == ('pm2 has no process named nope: set script to start it, '
                                          'or check name and pm2_home')
+
+
+def test_min_uptime_is_a_duration(pm2_app):
+    home, base, release, env = pm2_app
+    res = run_module('pm2_process', dict(base, script=os.path.join(release, 'server.js'), env=env, min_uptime='soon'))
+    # refused before pm2 is called: no daemon was started for this PM2_HOME
+    assert res.failed and res['msg'] == "min_uptime must be a duration such as 30s, 10m, 24h or 7d, not 'soon'"
+    assert not os.path.exists(os.path.join(home.home, 'pm2.pid'))
 
 
 def test_deploy_lock_refuses_a_second_owner_and_only_the_owner_releases(redis_server, r):

@@ -38,7 +38,7 @@ def play(tmp_path, emulator):
 
     def run(entry, check=False, **extra):
         extra_vars = dict({'entry': entry, 'services_backend': 'kubernetes', 'services_name': 'api',
-                           'services_k8s_namespace': 'prod', 'services_k8s_kubeconfig': emulator.kubeconfig,
+                           'services_k8s_namespace': 'prod', 'oncall_k8s': {'kubeconfig': emulator.kubeconfig},
                            'services_k8s_poll': 1, 'services_wait_timeout': '20s'}, **extra)
         return run_playbook(str(path), extra_vars=extra_vars, check=check, inventory='localhost,')
     return run
@@ -190,3 +190,11 @@ def test_env_sets_only_what_differs_keeps_the_rest_and_waits_for_the_rollout(emu
         refused = play('env', services_backend=backend, **wanted)
         assert refused.returncode != 0
         assert 'backend does not set environment variables on api' in ' '.join(refused.stdout.split())
+
+
+def test_oncall_k8s_takes_kubernetes_cores_option_names_only(play, deployment):
+    """oncall_k8s is validated with the role's arguments: a key that is not one of kubernetes.core's
+    options (a namespace belongs in services_k8s_namespace) fails before any API call."""
+    run = play('status', oncall_k8s={'kubeconfig': '/nonexistent/kubeconfig', 'namespace': 'prod'})
+    out = ' '.join(run.stdout.split())
+    assert run.returncode != 0 and "oncall_k8s.namespace. Supported parameters include: api_key, ca_cert" in out, out[-2000:]

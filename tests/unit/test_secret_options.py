@@ -43,6 +43,10 @@ ALLOWED = {
     ('pg_health_info', 'ssl_key'),
     ('pg_maintenance', 'ssl_key'),
     ('stripe_reconcile', 'ssl_key'),
+    # Kubernetes client_key: the path of the client certificate's key file (type path, as in
+    # kubernetes.core), not the key itself.
+    ('cert_info', 'client_key'),
+    ('cert_renew', 'client_key'),
     # Endpoints shown in findings and reports, which no_log would mask. The probes' URLs
     # (health_url, metrics_url) are refused when they carry user:password@ (common/urls.py,
     # tests/unit/test_urls.py); the AWS endpoint_url is the operator's own moto/VPC endpoint.

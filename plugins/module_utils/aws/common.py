@@ -35,14 +35,15 @@ class AwsError(Exception):
 
 
 def aws_argument_spec():
+    """The connection options with amazon.aws 10's names and aliases (it removed ec2_access_key,
+    ec2_secret_key, security_token, aws_security_token, ec2_region, ec2_url and s3_url)."""
     return dict(
-        access_key=dict(type='str', aliases=['aws_access_key_id', 'aws_access_key', 'ec2_access_key'], no_log=False),
-        secret_key=dict(type='str', aliases=['aws_secret_access_key', 'aws_secret_key', 'ec2_secret_key'], no_log=True),
-        session_token=dict(type='str', aliases=['aws_session_token', 'security_token', 'aws_security_token'],
-                           no_log=True),
+        access_key=dict(type='str', aliases=['aws_access_key_id', 'aws_access_key'], no_log=False),
+        secret_key=dict(type='str', aliases=['aws_secret_access_key', 'aws_secret_key'], no_log=True),
+        session_token=dict(type='str', aliases=['aws_session_token'], no_log=True),
         profile=dict(type='str', aliases=['aws_profile']),
-        region=dict(type='str', aliases=['aws_region', 'ec2_region']),
-        endpoint_url=dict(type='str', aliases=['aws_endpoint_url', 'ec2_url', 's3_url']),
+        region=dict(type='str', aliases=['aws_region']),
+        endpoint_url=dict(type='str', aliases=['aws_endpoint_url']),
         validate_certs=dict(type='bool', default=True),
         retries=dict(type='int', default=5),
     )

@@ -19,6 +19,7 @@ import threading
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import format_duration, parse_duration
 
 LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
 
@@ -128,7 +129,7 @@ def issue(cfg, key, sans):
         raise CertError('the acme Python package is needed for provider=acme: pip install acme')
     directory_url = cfg.get('directory') or LETS_ENCRYPT
     challenge = cfg.get('challenge') or 'http-01'
-    timeout = int(cfg.get('timeout') or 120)
+    timeout = parse_duration(cfg.get('timeout') or '2m', 'acme.timeout')
     verify = cfg.get('ca_path') or (cfg.get('validate_certs', True) is not False)
     jwk, alg = _account(cfg)
     net = client.ClientNetwork(jwk, alg=alg, verify_ssl=verify, user_agent='oncall.runbooks cert_renew')
@@ -191,7 +192,7 @@ def issue(cfg, key, sans):
         except errors.ValidationError as exc:
             raise CertError('the %s challenge failed at %s: %s' % (challenge, directory_url, _problem(exc)))
         except errors.TimeoutError:
-            raise CertError('the ACME order at %s did not complete within %ds' % (directory_url, timeout))
+            raise CertError('the ACME order at %s did not complete within %s' % (directory_url, format_duration(timeout)))
         except (messages.Error, errors.Error) as exc:
             raise CertError('the ACME server %s refused to finalize the order for %s: %s'
                             % (directory_url, ', '.join(sans), _problem(exc)))

@@ -14,6 +14,7 @@ import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import format_duration, parse_duration
 
 GROUP, VERSION, PLURAL = 'cert-manager.io', 'v1', 'certificates'
 
@@ -52,7 +53,9 @@ def renew(cfg, k8s_params, before):
     except Exception as exc:  # pylint: disable=broad-except
         raise locations.k8s_error(exc, 'setting the Issuing condition on %s' % what)
     secret = locations.SecretLocation({'namespace': namespace, 'name': cert['spec'].get('secretName')}, k8s_params)
-    deadline = time.monotonic() + float(cfg.get('timeout') or 300)
+    timeout = parse_duration(cfg.get('timeout') or '5m', 'cert_manager.timeout')
+    poll = parse_duration(cfg.get('poll_interval') or '2s', 'cert_manager.poll_interval')
+    deadline = time.monotonic() + timeout
     old_serial = (before or {}).get('serial')
     while True:
         try:
@@ -69,6 +72,6 @@ def renew(cfg, k8s_params, before):
         if issuing.get('status') == 'False' and issuing.get('reason') == 'Failed':
             raise CertError('cert-manager failed to issue %s: %s' % (what, issuing.get('message')))
         if time.monotonic() > deadline:
-            raise CertError('%s was not Ready with a new certificate within %ss: check cert-manager\'s logs '
-                            'and kubectl describe certificate' % (what, cfg.get('timeout') or 300))
-        time.sleep(float(cfg.get('poll_interval') or 2))
+            raise CertError('%s was not Ready with a new certificate within %s: check cert-manager\'s logs '
+                            'and kubectl describe certificate' % (what, format_duration(timeout)))
+        time.sleep(poll)

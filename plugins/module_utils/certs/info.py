@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.oncall.runbooks.plugins.module_utils import kube
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import findings
@@ -29,7 +30,8 @@ def validate(p):
             opt.text('ca_path', p['ca_path'], max_length=4096, what='a PEM bundle file')
             if not p['ca_path'].startswith('/'):
                 raise opt.OptionError('ca_path must be an absolute path, not %s' % opt.shown(p['ca_path']))
-    except opt.OptionError as exc:
+        kube.validate(p)
+    except (opt.OptionError, kube.KubeError) as exc:
         raise CertError(str(exc))
     for i, spec in enumerate(p['certificates']):
         locations.check_spec(spec, 'certificates[%d]' % i)

@@ -23,8 +23,10 @@ import socket
 import ssl
 import tempfile
 
+from ansible_collections.oncall.runbooks.plugins.module_utils import kube
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
 
 LOCATION_TYPES = ('file', 'k8s_secret', 'endpoint')
@@ -208,14 +210,14 @@ class EndpointLocation(object):
     -verify_hostname`` / ``-verify_ip`` checks.
     """
 
-    def __init__(self, spec, timeout=10):
+    def __init__(self, spec, timeout='10s'):
         self.host = spec.get('host')
         if not self.host:
             raise CertError('an endpoint location needs host')
         self.port = int(spec.get('port') or 443)
         self.server_name = spec.get('server_name') or self.host
         self.verify_name = self.server_name
-        self.timeout = float(spec.get('timeout') or timeout)
+        self.timeout = parse_duration(spec.get('timeout') or timeout, 'timeout')
         self.name = 'endpoint %s:%d (%s)' % (self.host, self.port, self.server_name)
 
     def read(self):
@@ -240,30 +242,11 @@ class EndpointLocation(object):
 # ---- a Kubernetes TLS secret -----------------------------------------------------------------
 
 def k8s_client(params):
-    """A kubernetes ApiClient from kubernetes.core's options (kubeconfig, context, host, api_key,
-    validate_certs, ca_cert)."""
+    """A kubernetes ApiClient from the Kubernetes options (module_utils/kube.py, kubernetes.core's names)."""
     try:
-        from kubernetes import client as kclient, config as kconfig
-    except ImportError:
-        raise CertError('the kubernetes Python package is needed for Kubernetes locations: pip install kubernetes')
-    if params.get('host'):
-        cfg = kclient.Configuration()
-        cfg.host = params['host']
-        if params.get('api_key'):
-            cfg.api_key = {'authorization': 'Bearer %s' % params['api_key']}
-        cfg.verify_ssl = params.get('validate_certs', True) is not False
-        if params.get('ca_cert'):
-            cfg.ssl_ca_cert = params['ca_cert']
-        return kclient.ApiClient(cfg)
-    try:
-        cfg = kclient.Configuration()
-        kconfig.load_kube_config(config_file=params.get('kubeconfig'), context=params.get('context'),
-                                 client_configuration=cfg)
-    except Exception as exc:  # pylint: disable=broad-except  # ConfigException, OSError
-        raise CertError('cannot load the kubeconfig %s: %s' % (params.get('kubeconfig') or '~/.kube/config', exc))
-    if params.get('validate_certs') is False:
-        cfg.verify_ssl = False
-    return kclient.ApiClient(cfg)
+        return kube.api_client(params)
+    except kube.KubeError as exc:
+        raise CertError(str(exc))
 
 
 def k8s_error(exc, what):
@@ -396,7 +379,7 @@ def check_spec(spec, what='source'):
             _opt(opt.text, what + '.server_name', spec['server_name'], max_length=253, pattern=_HOST,
                  what='a host name (SNI)')
         if spec.get('timeout') not in (None, ''):
-            _opt(opt.number, what + '.timeout', spec['timeout'], low=0, high=300, low_open=True)
+            _opt(opt.duration, what + '.timeout', spec['timeout'], low=0.1, high=300)
     else:
         for field in ('namespace', 'name'):
             if spec.get(field) is not None or field == 'name':

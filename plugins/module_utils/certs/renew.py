@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.oncall.runbooks.plugins.module_utils import kube
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import locations, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.x509 import CertError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
@@ -78,7 +79,7 @@ ISSUERS = {'selfsigned': _selfsigned, 'ownca': _ownca, 'acme': _acme}
 
 
 def k8s_params(params):
-    return dict((k, params.get(k)) for k in ('kubeconfig', 'context', 'host', 'api_key', 'validate_certs', 'ca_cert'))
+    return kube.kube_params(params)
 
 
 def _abs(option, value):
@@ -118,7 +119,7 @@ def validate(params):
                 raise opt.OptionError('acme.standalone_address must be an IP address to listen on, such as 0.0.0.0, '
                                       'not %s' % opt.shown(acme['standalone_address']))
             opt.number('acme.standalone_port', acme['standalone_port'], low=1, high=65535, integer=True)
-            opt.number('acme.timeout', acme['timeout'], low=1, high=3600, integer=True)
+            opt.duration('acme.timeout', acme['timeout'], low=1, high=3600)
         if params['provider'] == 'ownca':
             _abs('ownca.cert_path', params['ownca']['cert_path'])
             _abs('ownca.key_path', params['ownca']['key_path'])
@@ -127,9 +128,13 @@ def validate(params):
             for field in ('namespace', 'name'):
                 opt.text('cert_manager.' + field, cm[field], max_length=253, pattern=_K8S_NAME,
                          what='a Kubernetes name')
-            opt.number('cert_manager.timeout', cm['timeout'], low=1, high=3600, integer=True)
-            opt.number('cert_manager.poll_interval', cm['poll_interval'], low=0.1, high=60)
+            opt.duration('cert_manager.timeout', cm['timeout'], low=1, high=3600)
+            opt.duration('cert_manager.poll_interval', cm['poll_interval'], low=0.1, high=60)
     except opt.OptionError as exc:
+        raise CertError(str(exc))
+    try:
+        kube.validate(params)
+    except kube.KubeError as exc:
         raise CertError(str(exc))
 
 

@@ -15,6 +15,7 @@ import re
 import traceback
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 
 KAFKA_IMP_ERR = None
@@ -55,7 +56,7 @@ def validate(params):
                 opt.text(option, params[option], max_length=1024)
         if params.get('ca_cert') is not None and not os.path.isfile(params['ca_cert']):
             raise opt.OptionError('ca_cert: no file at %s' % opt.shown(params['ca_cert'], 200))
-        opt.number('timeout', params['timeout'], low=1, high=3600, integer=True)
+        opt.duration('timeout', params['timeout'], low=1, high=3600)
         warning = opt.number('lag_warning', params['lag_warning'], low=1, high=MAX_LAG, integer=True)
         critical = opt.number('lag_critical', params['lag_critical'], low=1, high=MAX_LAG, integer=True)
         opt.ordered('lag_warning', warning, 'lag_critical', critical)
@@ -121,8 +122,9 @@ def _tp(topic, part):
 
 
 def clients(params):
+    timeout_ms = int(parse_duration(params['timeout'], 'timeout') * 1000)
     common = dict(bootstrap_servers=params['bootstrap_servers'], client_id='oncall.runbooks',
-                  security_protocol=params['security_protocol'], request_timeout_ms=params['timeout'] * 1000)
+                  security_protocol=params['security_protocol'], request_timeout_ms=timeout_ms)
     if params.get('sasl_mechanism'):
         common.update(sasl_mechanism=params['sasl_mechanism'], sasl_plain_username=params.get('sasl_username'),
                       sasl_plain_password=params.get('sasl_password'))
