@@ -304,8 +304,14 @@ from the code: the modules' and roles' own documentation (antsibull-docs), the A
    awx
 
 .. toctree::
+   :maxdepth: 1
+   :caption: Reference notes (docs/*.md):
+
+%s
+
+.. toctree::
    :maxdepth: 2
-   :caption: Modules, roles and plugins:
+   :caption: Modules, roles, plugins and guides:
 
    collections/index
 
@@ -341,6 +347,19 @@ See "Ansible Configuration Settings" in the Ansible documentation (docs.ansible.
 """
 
 
+def notes_page(path):
+    """A page showing one of the reference notes docs/*.md (security, certificates, postgres,
+    queues, redis, the fault matrix) as it is, Markdown source included verbatim."""
+    with open(path, encoding='utf-8') as f:
+        body = f.read()
+    title = next((ln.lstrip('#').strip() for ln in body.splitlines() if ln.startswith('#')), os.path.basename(path))
+    rel = os.path.relpath(path, ROOT)
+    out = '.. _notes_%s:\n\n' % slug(path) + heading(rst_escape(title), '=')
+    out += '``%s``, shipped with the collection, shown as it is written:\n\n.. code-block:: markdown\n\n' % rel
+    out += ''.join('    %s\n' % ln if ln.strip() else '\n' for ln in body.splitlines()) + '\n'
+    return out
+
+
 def main(argv):
     if len(argv) != 2:
         raise SystemExit('usage: docs/build.py RST_DIR')
@@ -374,8 +393,14 @@ def main(argv):
         f.write(awx_page(catalog, objects))
     with open(os.path.join(dest, 'ansible_references.rst'), 'w') as f:
         f.write(ANSIBLE_REFERENCES)
+    os.makedirs(os.path.join(dest, 'notes'), exist_ok=True)
+    notes = sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+    for path in notes:
+        with open(os.path.join(dest, 'notes', slug(path) + '.rst'), 'w', encoding='utf-8') as f:
+            f.write(notes_page(path))
     with open(os.path.join(dest, 'index.rst'), 'w') as f:
-        f.write(INDEX % '\n'.join('   runbooks/%s' % n for n in names))
+        f.write(INDEX % ('\n'.join('   runbooks/%s' % n for n in names),
+                         '\n'.join('   notes/%s' % slug(p) for p in notes)))
     print('docs: %d playbook pages, %d runbook sections' % (len(names), sum(len(v) for v in split_mapping(mapping)[1].values())))
     return 0
 
