@@ -8,13 +8,15 @@ pages, and fails on a broken reference.
 Pages: one per playbook of awx/catalog.yml (what it diagnoses - the playbook's header - its job
 templates, remediation and survey switches, the alerts that launch it, its schedule and a sample
 report from docs/samples/), the AWX objects, and the "runbook section -> playbook" table for
-every section of the five source runbooks (docs/runbook_sections.yml).
+every section of the five source runbooks. docs/runbook_sections.yml is the source of that
+table: the build needs nothing outside the repository.
 
-Exit 1 with one line per problem when: a runbook section has no entry in
-docs/runbook_sections.yml or an entry names no section; a path there or in the catalog does
-not exist; a playbook there is not in the catalog; a sample report is missing for a playbook
-that names one. The runbook sources are found in $ONCALL_RUNBOOK_SOURCES, else
-../shared/runbook-sources or ../../shared/runbook-sources beside the checkout.
+Exit 1 with one line per problem when: a path in docs/runbook_sections.yml or in the catalog
+does not exist; a playbook there is not in the catalog; an entry has neither playbooks, planned
+nor none; a sample report is missing for a playbook that names one. Where the source runbooks
+are present (the directory of 000_*.txt ... 004_*.txt named by $ONCALL_RUNBOOK_SOURCES; the
+development checkout's test run sets it), it also fails when a section of theirs has no entry
+or an entry names no section; without them it says so and skips that comparison.
 """
 
 from __future__ import annotations
@@ -36,14 +38,19 @@ GENERIC = {'Symptoms', 'Diagnosis', 'Resolution', 'Resolution Steps', 'Preventio
 
 
 def sources_dir():
-    candidates = [os.environ.get('ONCALL_RUNBOOK_SOURCES', ''),
-                  os.path.join(ROOT, '..', 'shared', 'runbook-sources'),
-                  os.path.join(ROOT, '..', '..', 'shared', 'runbook-sources')]
-    for path in candidates:
-        if path and glob.glob(os.path.join(path, '*.txt')):
-            return os.path.abspath(path)
-    raise SystemExit('docs/build.py: runbook sources not found (set ONCALL_RUNBOOK_SOURCES to the '
-                     'directory of 000_*.txt ... 004_*.txt)')
+    """The directory of the source runbooks (000_*.txt ... 004_*.txt) named by
+    $ONCALL_RUNBOOK_SOURCES, or None when it is unset or holds none."""
+    path = os.environ.get('ONCALL_RUNBOOK_SOURCES', '')
+    if path and glob.glob(os.path.join(path, '[0-9][0-9][0-9]_*.txt')):
+        return os.path.abspath(path)
+    return None
+
+
+def split_mapping(mapping):
+    """docs/runbook_sections.yml as ({'000': title, ...}, {'000': {section: entry}, ...})."""
+    mapping = dict(mapping)
+    titles = mapping.pop('titles', None) or {}
+    return titles, mapping
 
 
 def clean(title):
@@ -55,7 +62,7 @@ def runbook_sections():
     """{'000': [section key, ...], ...}: headings of levels 2-4 outside code blocks, nested ones
     joined with ' / ', generic sub-headings (Symptoms, Diagnosis, ...) left to their section."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(sources_dir(), '*.txt'))):
+    for path in sorted(glob.glob(os.path.join(sources_dir(), '[0-9][0-9][0-9]_*.txt'))):
         num = os.path.basename(path)[:3]
         fence, trail, keys = False, {}, []
         with open(path, encoding='utf-8') as f:
@@ -79,7 +86,7 @@ def runbook_sections():
 
 def runbook_titles():
     out = {}
-    for path in sorted(glob.glob(os.path.join(sources_dir(), '*.txt'))):
+    for path in sorted(glob.glob(os.path.join(sources_dir(), '[0-9][0-9][0-9]_*.txt'))):
         with open(path, encoding='utf-8') as f:
             first = f.readline()
         out[os.path.basename(path)[:3]] = clean(first.lstrip('#'))
@@ -108,19 +115,30 @@ def playbook_header(playbook):
     return lines
 
 
-def check(catalog, mapping, sections):
+def check(catalog, mapping, sections=None, source_titles=None):
+    """Problems of docs/runbook_sections.yml and awx/catalog.yml, one sentence each. sections and
+    source_titles: runbook_sections() and runbook_titles() of the source runbooks, or None where
+    they are absent (then the map is checked on its own: paths, catalog entries, the kind of
+    each entry)."""
     errors = []
+    titles, mapping = split_mapping(mapping)
+    for num, title in (source_titles or {}).items():
+        if titles.get(num) != title:
+            errors.append('docs/runbook_sections.yml: the title of runbook %s is "%s", not "%s"' % (num, title, titles.get(num)))
     entries = {e['playbook']: e for e in catalog['job_templates']}
     for path in entries:
         if not os.path.isfile(os.path.join(ROOT, path)):
             errors.append('awx/catalog.yml: %s does not exist' % path)
-    for num, keys in sections.items():
-        given = mapping.get(num) or {}
+    for num in mapping:
+        if num not in titles:
+            errors.append('docs/runbook_sections.yml: runbook %s has no title under titles' % num)
+    for num, keys in (sections or {}).items():
         for key in keys:
-            if key not in given:
+            if key not in (mapping.get(num) or {}):
                 errors.append('docs/runbook_sections.yml: runbook %s section "%s" has no entry' % (num, key))
-        for key, entry in given.items():
-            if key not in keys:
+    for num, given in mapping.items():
+        for key, entry in (given or {}).items():
+            if sections is not None and key not in sections.get(num, []):
                 errors.append('docs/runbook_sections.yml: runbook %s has no section "%s"' % (num, key))
             if not isinstance(entry, dict) or not (entry.get('playbooks') or entry.get('planned') or entry.get('none')):
                 errors.append('docs/runbook_sections.yml: %s "%s" needs playbooks, planned or none' % (num, key))
@@ -134,7 +152,7 @@ def check(catalog, mapping, sections):
                 if os.path.isfile(os.path.join(ROOT, path)) and path not in entries:
                     errors.append('docs/runbook_sections.yml: %s "%s": %s exists now: add it to awx/catalog.yml' % (num, key, path))
     for num in mapping:
-        if num not in sections:
+        if sections is not None and num not in sections:
             errors.append('docs/runbook_sections.yml: no runbook %s in the sources' % num)
     for entry in catalog['job_templates']:
         sample = entry.get('sample_report')
@@ -217,7 +235,8 @@ def page_for(entry, catalog, objects, entries, samples_dir):
     return out
 
 
-def sections_page(mapping, entries, titles):
+def sections_page(mapping, entries):
+    titles, mapping = split_mapping(mapping)
     out = '.. _runbook_sections:\n\n' + heading('Runbook section to playbook', '=')
     out += ('Every section of the five source runbooks and the playbook that runs it. *Planned* '
             'playbooks are being written; a section with none says why.\n\n')
@@ -285,8 +304,14 @@ from the code: the modules' and roles' own documentation (antsibull-docs), the A
    awx
 
 .. toctree::
+   :maxdepth: 1
+   :caption: Reference notes (docs/*.md):
+
+%s
+
+.. toctree::
    :maxdepth: 2
-   :caption: Modules, roles and plugins:
+   :caption: Modules, roles, plugins and guides:
 
    collections/index
 
@@ -322,14 +347,33 @@ See "Ansible Configuration Settings" in the Ansible documentation (docs.ansible.
 """
 
 
+def notes_page(path):
+    """A page showing one of the reference notes docs/*.md (security, certificates, postgres,
+    queues, redis, the fault matrix) as it is, Markdown source included verbatim."""
+    with open(path, encoding='utf-8') as f:
+        body = f.read()
+    title = next((ln.lstrip('#').strip() for ln in body.splitlines() if ln.startswith('#')), os.path.basename(path))
+    rel = os.path.relpath(path, ROOT)
+    out = '.. _notes_%s:\n\n' % slug(path) + heading(rst_escape(title), '=')
+    out += '``%s``, shipped with the collection, shown as it is written:\n\n.. code-block:: markdown\n\n' % rel
+    out += ''.join('    %s\n' % ln if ln.strip() else '\n' for ln in body.splitlines()) + '\n'
+    return out
+
+
 def main(argv):
     if len(argv) != 2:
         raise SystemExit('usage: docs/build.py RST_DIR')
     dest = argv[1]
     catalog = load_yaml('awx/catalog.yml')
     mapping = load_yaml('docs/runbook_sections.yml')
-    sections = runbook_sections()
-    errors = check(catalog, mapping, sections)
+    if sources_dir():
+        sections, source_titles = runbook_sections(), runbook_titles()
+        print('docs: docs/runbook_sections.yml checked against the source runbooks in %s' % sources_dir())
+    else:
+        sections = source_titles = None
+        print('docs: source runbooks not present (ONCALL_RUNBOOK_SOURCES): docs/runbook_sections.yml '
+              'is rendered as it is, without comparing it to their sections')
+    errors = check(catalog, mapping, sections, source_titles)
     if errors:
         for err in errors:
             print('docs: ' + err, file=sys.stderr)
@@ -344,14 +388,20 @@ def main(argv):
         with open(os.path.join(dest, 'runbooks', name + '.rst'), 'w') as f:
             f.write(page_for(entry, catalog, objects, entries, os.path.join(ROOT, 'docs', 'samples')))
     with open(os.path.join(dest, 'runbook_sections.rst'), 'w') as f:
-        f.write(sections_page(mapping, entries, runbook_titles()))
+        f.write(sections_page(mapping, entries))
     with open(os.path.join(dest, 'awx.rst'), 'w') as f:
         f.write(awx_page(catalog, objects))
     with open(os.path.join(dest, 'ansible_references.rst'), 'w') as f:
         f.write(ANSIBLE_REFERENCES)
+    os.makedirs(os.path.join(dest, 'notes'), exist_ok=True)
+    notes = sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+    for path in notes:
+        with open(os.path.join(dest, 'notes', slug(path) + '.rst'), 'w', encoding='utf-8') as f:
+            f.write(notes_page(path))
     with open(os.path.join(dest, 'index.rst'), 'w') as f:
-        f.write(INDEX % '\n'.join('   runbooks/%s' % n for n in names))
-    print('docs: %d playbook pages, %d runbook sections' % (len(names), sum(len(v) for v in mapping.values())))
+        f.write(INDEX % ('\n'.join('   runbooks/%s' % n for n in names),
+                         '\n'.join('   notes/%s' % slug(p) for p in notes)))
+    print('docs: %d playbook pages, %d runbook sections' % (len(names), sum(len(v) for v in split_mapping(mapping)[1].values())))
     return 0
 
 
