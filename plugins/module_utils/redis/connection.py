@@ -188,6 +188,8 @@ def describe_error(exc, params):
     """Turn a redis-py exception into one sentence that names the server and the cause."""
     loc = where(params)
     if HAS_REDIS:
+        if isinstance(exc, redis_exc.AuthenticationError) and 'Authentication required' in str(exc):
+            return 'Redis at %s requires a password: set login_password (or url)' % loc
         if isinstance(exc, redis_exc.AuthenticationError) or (
                 isinstance(exc, redis_exc.ResponseError) and 'WRONGPASS' in str(exc)):
             return 'Redis at %s refused the credentials: check login_user and login_password (or url)' % loc
