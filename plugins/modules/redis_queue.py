@@ -98,7 +98,8 @@ options:
         required: true
       older_than:
         description:
-          - Only jobs older than this are removed: a duration such as C(30s), C(10m), C(24h) or C(7d); a bare number is seconds.
+          - Only jobs older than this are removed.
+          - A duration such as C(30s), C(10m), C(24h) or C(7d); a bare number is seconds.
           - The cut-off is fixed when the plan is made.
         type: str
         default: '0s'
