@@ -359,7 +359,7 @@ def test_list_requeue_and_trim(r):
      'requeue_from must name another list than name'),
     (dict(name='q', state='paused', flavor='bull'), 'has the keys of a BullMQ queue, not bull'),
     (dict(queues=[{'name': 'q', 'flavor': 'bull'}], state='paused'), 'has the keys of a BullMQ queue'),
-    (dict(name='q', state='paused', socket_timeout=-1), 'socket_timeout must not be negative'),
+    (dict(name='q', state='paused', socket_timeout=-1), "socket_timeout must be a duration such as 30s, 10m, 24h or 7d, not '-1'"),
     (dict(name='q', state='paused', socket_timeout='nan'), 'socket_timeout must be a duration such as 30s'),
     (dict(name='q', state='paused', socket_timeout='2h'), 'socket_timeout must be a duration from 0.001s to 3600s'),
     (dict(name='q', state='paused', connect_timeout=0), 'connect_timeout must be a duration from 0.001s'),
