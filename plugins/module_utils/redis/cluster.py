@@ -36,8 +36,8 @@ MAX_TIMEOUT = 3600
 
 
 def check_server_options(params, error=ClusterError):
-    """host, port and db of the shared Redis options, before any connection (one sentence;
-    the timeouts and url are checked by connection.check_params where it exists)."""
+    """login_host, login_port, db and ca_certs of the shared Redis options, before any connection
+    (one sentence; the timeouts and url are checked by connection.check_params)."""
     try:
         if not params.get('url'):
             opt.text('login_host', params.get('login_host'), max_length=253, pattern=HOST_NAME,
