@@ -75,9 +75,9 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
-params = dict(host="127.0.0.1", port=int(sys.argv[2]), db=0, url=None, username=None,
-              password=None, tls=False, ca_cert=None, validate_certs=True, connect_timeout=5,
-              socket_timeout=30, cluster_mode="auto", scan_count=1000, batch_size=1000,
+params = dict(login_host="127.0.0.1", login_port=int(sys.argv[2]), db=0, url=None, login_user=None,
+              login_password=None, tls=False, ca_certs=None, validate_certs=True, connect_timeout="5s",
+              socket_timeout="30s", cluster_mode="auto", scan_count=1000, batch_size=1000,
               patterns=["gemini:*"], state="flushed", flush_all=False, confirm=False)
 started = time.monotonic()
 clustered, nodes = rconn.primaries(params, decode_responses=False)
@@ -141,7 +141,7 @@ def count(client, pattern):
 
 def contenders(port):
     cli = 'redis-cli -h 127.0.0.1 -p %d' % port
-    args = json.dumps(dict(host='127.0.0.1', port=port, state='flushed', patterns=['gemini:*']))
+    args = json.dumps(dict(login_host='127.0.0.1', login_port=port, state='flushed', patterns=['gemini:*']))
     return [
         ('keys|xargs DEL', ['sh', '-c', "%s KEYS 'gemini:*' | xargs %s DEL > /dev/null" % (cli, cli)]),
         ('scan|xargs UNLINK', ['sh', '-c', "%s --scan --pattern 'gemini:*' | xargs %s UNLINK > /dev/null"

@@ -34,7 +34,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import redis
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import queues as rq
-params = {"host": "127.0.0.1", "port": int(sys.argv[2]), "connect_timeout": 5, "socket_timeout": 30}
+params = {"login_host": "127.0.0.1", "login_port": int(sys.argv[2]), "connect_timeout": "5s", "socket_timeout": "30s"}
 client = redis.Redis(host="127.0.0.1", port=int(sys.argv[2]), decode_responses=True)
 queue = rq.make_queue("bullmq", client, "bench", batch_size=int(sys.argv[3]), conn_params=params)
 obs = queue.observe()

@@ -86,13 +86,13 @@ class AppLab(Lab):
 
     def paused(self):
         """{queue: paused flag}, as oncall.runbooks.redis_queue_info reads it."""
-        res = run_module('redis_queue_info', {'port': self.redis_port, 'queues': [
+        res = run_module('redis_queue_info', {'login_port': self.redis_port, 'queues': [
             {'name': n, 'flavor': f} for n, f in QUEUES]})
         assert not res.failed, res.result
         return dict((q['name'], q['paused']) for q in res['queues'])
 
     def pause(self, name, flavor):
-        res = run_module('redis_queue', {'port': self.redis_port, 'name': name, 'flavor': flavor,
+        res = run_module('redis_queue', {'login_port': self.redis_port, 'name': name, 'flavor': flavor,
                                          'state': 'paused', 'allow_missing': True})
         assert not res.failed, res.result
 

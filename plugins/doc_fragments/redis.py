@@ -6,69 +6,81 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    """Connection options shared by every Redis module of oncall.runbooks."""
+    """Connection options shared by every Redis module of oncall.runbooks (the action group
+    oncall.runbooks.redis), named as community.general's Redis modules name them."""
 
     DOCUMENTATION = r'''
 options:
-  host:
+  login_host:
     description:
-      - Redis server host name or address.
+      - The host name or address of the Redis server.
       - Ignored when O(url) is set.
     type: str
     default: localhost
-  port:
+    aliases: [host]
+  login_port:
     description:
-      - Redis server TCP port.
+      - The TCP port of the Redis server.
       - Ignored when O(url) is set.
     type: int
     default: 6379
+    aliases: [port]
   db:
     description:
-      - Redis logical database number.
+      - The Redis logical database number.
       - Ignored when O(url) is set.
     type: int
     default: 0
-  username:
+  login_user:
     description:
-      - User name for Redis 6 ACL authentication.
-      - Leave unset for the C(default) user.
+      - The Redis 6 ACL user to authenticate as.
+      - Leave unset to authenticate as the C(default) user (with O(login_password) alone).
     type: str
-  password:
+    aliases: [username]
+  login_password:
     description:
-      - Password for Redis authentication (C(requirepass) or the ACL user's password).
+      - The password to authenticate with (C(requirepass), or the password of O(login_user)).
       - Never logged, never returned.
     type: str
+    aliases: [password]
   tls:
     description:
-      - Connect over TLS.
+      - Whether to connect over TLS.
+      - Unlike community.general's Redis modules, the default is V(false), as most Redis servers
+        listen without TLS; a C(rediss://) O(url) turns it on.
     type: bool
     default: false
-  ca_cert:
-    description:
-      - Path to a CA bundle used to verify the server certificate when O(tls=true).
-    type: path
   validate_certs:
     description:
-      - Verify the server certificate when O(tls=true).
-      - Setting this to V(false) should only be done on a trusted network.
+      - Whether to verify the server certificate when O(tls=true).
+      - Turn this off only on a network you control, or with C(localhost) as the server.
     type: bool
     default: true
+  ca_certs:
+    description:
+      - Path to the CA bundle that verifies the server certificate when O(tls=true).
+      - When unset, the system's CA certificates are used.
+    type: path
+    aliases: [ca_cert]
   url:
     description:
-      - A C(redis://) or C(rediss://) URL that replaces O(host), O(port), O(db), O(username), O(password) and O(tls).
+      - A C(redis://) or C(rediss://) URL that replaces O(login_host), O(login_port), O(db),
+        O(login_user), O(login_password) and O(tls).
       - Treated as a secret because it may carry a password; it is never logged or returned.
     type: str
   connect_timeout:
     description:
-      - Seconds to wait for the TCP (and TLS) connection before failing.
-    type: float
-    default: 5
+      - How long to wait for the TCP (and TLS) connection before failing, up to C(1h).
+      - A duration such as C(5s) or C(500ms); a bare number is seconds.
+    type: str
+    default: 5s
   socket_timeout:
     description:
-      - Seconds to wait for the answer to one Redis command before failing.
+      - How long to wait for the answer to one Redis command before failing, up to C(1h).
       - Every command the modules send is bounded in size, so this can stay small.
-    type: float
-    default: 30
+      - A duration such as C(30s) or C(1m); a bare number is seconds.
+    type: str
+    default: 30s
 requirements:
   - redis (Python library) >= 5.0
 '''

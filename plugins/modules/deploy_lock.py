@@ -64,7 +64,8 @@ options:
     choices: [present, renewed, absent]
   ttl:
     description:
-      - The lease (C(30m), C(2h) or seconds); the lock expires when it is not renewed within it.
+      - The lease; the lock expires when it is not renewed within it.
+      - A duration such as C(30m) or C(2h); a bare number is seconds.
     type: str
     default: 1h
   phase:
@@ -96,22 +97,22 @@ options:
 EXAMPLES = r'''
 - name: Refuse a second deploy
   oncall.runbooks.deploy_lock:
-    host: 127.0.0.1
-    port: 6379
+    login_host: 127.0.0.1
+    login_port: 6379
     owner: "{{ deploy_token }}"
     holder: "deploy of 2.0.0 by {{ lookup('env', 'USER') }}"
     ttl: 1h
 
 - name: Release it (in the always section)
   oncall.runbooks.deploy_lock:
-    host: 127.0.0.1
-    port: 6379
+    login_host: 127.0.0.1
+    login_port: 6379
     owner: "{{ deploy_token }}"
     state: absent
 
 - name: Renew the lease at each phase (fails when the lock is no longer this run's)
   oncall.runbooks.deploy_lock:
-    host: 127.0.0.1
+    login_host: 127.0.0.1
     owner: "{{ deploy_token }}"
     state: renewed
     ttl: 10m

@@ -89,10 +89,11 @@ options:
     default: 100
   window:
     description:
-      - Measure the hit rate and the evictions over this window (C(10s), C(1m) or seconds)
-        instead of since the server started - INFO stats is read at its start and at its end.
+      - Measure the hit rate and the evictions over this window instead of since the server
+        started - INFO stats is read at its start and at its end.
       - The cumulative counters include the whole history of the server; a window shows the
         cache as it serves now, for example after a flush and a warm-up. At most C(1h).
+      - A duration such as C(10s) or C(1m); a bare number is seconds.
     type: str
     default: '0s'
   thresholds:
@@ -141,7 +142,7 @@ seealso:
 EXAMPLES = r'''
 - name: Cache health, with the Gemini analysis keys counted
   oncall.runbooks.redis_cache:
-    host: 127.0.0.1
+    login_host: 127.0.0.1
     patterns: ["gemini:*"]
   register: cache
 
@@ -151,8 +152,8 @@ EXAMPLES = r'''
 
 - name: Delete the stale Gemini analyses (SCAN + UNLINK, every primary of the cluster)
   oncall.runbooks.redis_cache:
-    host: redis-0.internal
-    password: "{{ vault_redis_password }}"
+    login_host: redis-0.internal
+    login_password: "{{ vault_redis_password }}"
     state: flushed
     patterns: ["gemini:analysis:*"]
 

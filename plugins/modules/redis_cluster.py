@@ -53,9 +53,12 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for the replica to become primary and the cluster to be C(ok) (1 to 3600).
-    type: int
-    default: 30
+    description:
+      - How long to wait for the replica to become primary and the cluster to be C(ok), from
+        C(1s) to C(1h).
+      - A duration such as C(30s) or C(15m); a bare number is seconds.
+    type: str
+    default: 30s
 requirements:
   - redis (Python library)
 notes:
@@ -67,17 +70,17 @@ seealso:
 EXAMPLES = r'''
 - name: Cluster state
   oncall.runbooks.redis_cluster:
-    host: redis-0.internal
+    login_host: redis-0.internal
   register: cluster
 
 - name: Hand a degraded primary over to its replica
   oncall.runbooks.redis_cluster:
-    host: redis-0.internal
+    login_host: redis-0.internal
     failover_from: 10.0.0.12:6379
 
 - name: Promote one replica (its primary is unreachable; may lose writes)
   oncall.runbooks.redis_cluster:
-    host: redis-0.internal
+    login_host: redis-0.internal
     promote: 10.0.0.15:6379
     force: true
     confirm: true
@@ -156,7 +159,7 @@ def run(module):
     before = roles(state, touched)
     if actions and not module.check_mode:
         for action in actions:
-            seconds = rcl.apply(params, action, params['timeout'])
+            seconds = rcl.apply(params, action, params['timeout_s'])
             result['actions'].append(dict(kind=action.kind, object=action.object,
                                           primary=action.params['primary'], seconds=seconds))
         state = rcl.observe(params)
@@ -177,7 +180,7 @@ def main():
         failover_from=dict(type='str'),
         force=dict(type='bool', default=False),
         confirm=dict(type='bool', default=False),
-        timeout=dict(type='int', default=30),
+        timeout=dict(type='str', default='30s'),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             mutually_exclusive=[('promote', 'failover_from')])

@@ -98,7 +98,8 @@ options:
         required: true
       older_than:
         description:
-          - Only jobs older than this are removed (C(30s), C(10m), C(24h), C(7d) or seconds).
+          - Only jobs older than this are removed.
+          - A duration such as C(30s), C(10m), C(24h) or C(7d); a bare number is seconds.
           - The cut-off is fixed when the plan is made.
         type: str
         default: '0s'
@@ -173,10 +174,26 @@ seealso:
 EXAMPLES = r'''
 - name: Pause the ai-analysis queue before a deploy
   oncall.runbooks.redis_queue:
-    host: redis.internal
-    password: "{{ vault_redis_password }}"
+    login_host: redis.internal
+    login_user: oncall
+    login_password: "{{ vault_redis_password }}"
     name: ai-analysis
     state: paused
+
+- name: Set the connection once for every Redis module of the collection
+  module_defaults:
+    group/oncall.runbooks.redis:
+      login_host: redis.internal
+      login_password: "{{ vault_redis_password }}"
+  block:
+    - name: Read the queues
+      oncall.runbooks.redis_queue_info:
+      register: queue_stats
+
+    - name: Resume the ai-analysis queue
+      oncall.runbooks.redis_queue:
+        name: ai-analysis
+        state: running
 
 - name: Pause every queue of the application in one call
   oncall.runbooks.redis_queue:

@@ -54,7 +54,8 @@ options:
     description:
       - Active jobs of BullMQ and Bull queues are checked for a worker's lock (the first 1000 of
         each queue). One without a lock is stuck (its worker died). One locked but processing for
-        longer than this (C(10m), C(1h)) is reported as running long; V(0s) turns that off.
+        longer than this is reported as running long; V(0s) turns that off.
+      - A duration such as C(10m) or C(1h); a bare number is seconds.
     type: str
     default: '0s'
   failed_sample:
@@ -90,7 +91,7 @@ seealso:
 EXAMPLES = r'''
 - name: Every queue under the bull prefix
   oncall.runbooks.redis_queue_info:
-    host: 127.0.0.1
+    login_host: 127.0.0.1
   register: queue_stats
 
 - name: Queues above the runbook's backlog threshold

@@ -157,12 +157,14 @@ OPTIONS = {
         'process_memory[0].critical', 'top_processes', 'logs', 'logs[0].path', 'logs[0].pattern',
         'logs[0].lines', 'logs[0].max'],
     'redis_cache': [
-        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'cluster_mode', 'state', 'patterns', 'flush_all',
+        'login_host', 'login_port', 'db', 'login_user', 'login_password', 'tls', 'ca_certs', 'validate_certs',
+        'connect_timeout', 'socket_timeout', 'cluster_mode', 'state', 'patterns', 'flush_all',
         'confirm', 'scan_count', 'batch_size', 'ttl_sample', 'window', 'thresholds',
         'thresholds.hit_rate_warning', 'thresholds.hit_rate_critical', 'thresholds.memory_warning',
         'thresholds.memory_critical', 'thresholds.evictions_warning', 'thresholds.no_ttl_warning'],
     'redis_cluster': [
-        'host', 'port', 'db', 'username', 'password', 'tls', 'ca_cert', 'validate_certs', 'promote', 'failover_from', 'force', 'confirm',
+        'login_host', 'login_port', 'db', 'login_user', 'login_password', 'tls', 'ca_certs', 'validate_certs',
+        'connect_timeout', 'socket_timeout', 'promote', 'failover_from', 'force', 'confirm',
         'timeout'],
     'cert_info': [
         'certificates', 'certificates[0].type', 'certificates[0].host', 'certificates[0].port',
@@ -218,7 +220,6 @@ ACCEPTABLE = {
                                                      'huge float', 'huge int', 'nan', 'inf', 'empty list'},
     # Arabic-Indic digits are the number 123 to AnsibleModule's int and float (Python's int())
     ('host_health_info', 'top_processes'): {'arabic digits'},
-    ('redis_cluster', 'timeout'): {'arabic digits'},
     # a key pattern is any glob (AnsibleModule turns a number into its text); one that matches
     # no key deletes nothing
     ('redis_cache', 'patterns'): TEXT - {'long', 'empty string', 'dict'},
@@ -231,10 +232,10 @@ ACCEPTABLE = {
     ('redis_cache', 'db'): {'arabic digits'},
     ('redis_cluster', 'db'): {'arabic digits'},
     # credentials are any text; the server judges them (no password set here: AUTH is refused)
-    ('redis_cache', 'username'): {'*'},
-    ('redis_cache', 'password'): {'*'},
-    ('redis_cluster', 'username'): {'*'},
-    ('redis_cluster', 'password'): {'*'},
+    ('redis_cache', 'login_user'): {'*'},
+    ('redis_cache', 'login_password'): {'*'},
+    ('redis_cluster', 'login_user'): {'*'},
+    ('redis_cluster', 'login_password'): {'*'},
     # the Kubernetes options only serve k8s_secret locations (none here): a well-formed value
     # (a path, a context name, a token) is judged by the kubernetes client when one is read;
     # module_utils/kube.py refuses malformed URLs before (tests/integration/test_kube_options.py)
@@ -308,10 +309,10 @@ CREDENTIALS = set(label for label, _value in BAD_VALUES) - {'empty string'}
 # A consumer group id or SASL credential is any text the broker judges; each one tried waits
 # for the bootstrap timeout: only values the module may refuse (or crash on) are fed.
 KAFKA_TEXT = set(label for label, _value in BAD_VALUES) - {'empty string', 'long', 'dict', 'empty list'}
-NOT_FED = {('redis_cache', 'host'): HOST_NAMES, ('redis_cluster', 'host'): HOST_NAMES,
-           ('redis_cache', 'port'): {'arabic digits'}, ('redis_cluster', 'port'): {'arabic digits'},
-           ('redis_cache', 'username'): CREDENTIALS, ('redis_cache', 'password'): CREDENTIALS,
-           ('redis_cluster', 'username'): CREDENTIALS, ('redis_cluster', 'password'): CREDENTIALS,
+NOT_FED = {('redis_cache', 'login_host'): HOST_NAMES, ('redis_cluster', 'login_host'): HOST_NAMES,
+           ('redis_cache', 'login_port'): {'arabic digits'}, ('redis_cluster', 'login_port'): {'arabic digits'},
+           ('redis_cache', 'login_user'): CREDENTIALS, ('redis_cache', 'login_password'): CREDENTIALS,
+           ('redis_cluster', 'login_user'): CREDENTIALS, ('redis_cluster', 'login_password'): CREDENTIALS,
            ('kafka_consumer_lag_info', 'groups'): KAFKA_TEXT,
            ('kafka_consumer_lag_info', 'sasl_username'): KAFKA_TEXT,
            ('kafka_consumer_lag_info', 'sasl_password'): KAFKA_TEXT}
@@ -333,9 +334,9 @@ def base_args(module, redis_server, recorder, tmp):
         return dict(disks=['/'], processes=['init'], top_processes=1, logs=[dict(path=log, lines=10, max=5)],
                     process_memory=[dict(name='init', warning='1GB', critical='2GB')])
     if module == 'redis_cache':
-        return dict(port=redis_server.port, state='flushed', patterns=['cache:*'], window='0s')
+        return dict(login_port=redis_server.port, state='flushed', patterns=['cache:*'], window='0s')
     if module == 'redis_cluster':
-        return dict(port=redis_server.port)
+        return dict(login_port=redis_server.port)
     if module == 'cert_info':
         return dict(certificates=[dict(name='e', type='endpoint', host='127.0.0.1', port=recorder.port,
                                        timeout='2s')])

@@ -67,7 +67,7 @@ def latest(lab):
 # ---- the lock module: lease, fence, adoption (real redis-server) -----------------------------
 
 def test_lock_lease_fence_and_adoption_of_a_dead_runs_queues(redis_server, r):
-    conn = {'port': redis_server.port}
+    conn = {'login_port': redis_server.port}
     q = [{'name': 'emails', 'flavor': 'bullmq'}, {'name': 'cards', 'flavor': 'bull'}]
     a = run_module('deploy_lock', dict(conn, owner='A', holder='deploy A', ttl='30', phase='pre-checks',
                                        info={'version': '2.0.0'}))
@@ -308,12 +308,12 @@ def test_latest_moves_only_when_the_live_release_changed(app_lab):
     target = latest(app_lab)
     assert target['version'] == '2.0.0' and target['previous_version'] == '1.0.0'
 
-    held = run_module('deploy_lock', {'port': app_lab.redis_port, 'owner': 'other', 'holder': 'someone else', 'ttl': '5m'})
+    held = run_module('deploy_lock', {'login_port': app_lab.redis_port, 'owner': 'other', 'holder': 'someone else', 'ttl': '5m'})
     assert held['changed']
     refused = app_lab.deploy('2.0.0')
     assert refused.returncode != 0 and 'another deploy is running' in full(refused)
     assert app_lab.records()[-1]['outcome'] == 'failed' and latest(app_lab) == target
-    run_module('deploy_lock', {'port': app_lab.redis_port, 'owner': 'other', 'state': 'absent'})
+    run_module('deploy_lock', {'login_port': app_lab.redis_port, 'owner': 'other', 'state': 'absent'})
 
     app_lab.artifact('3.0.0', fault='smoke')
     failed = app_lab.deploy('3.0.0', artifacts=True)

@@ -74,7 +74,7 @@ def test_modules_and_roles_are_rendered_from_their_own_documentation(built):
     for role in os.listdir(os.path.join(ROOT, 'roles')):
         page = text('collections/oncall/runbooks/%s_role.html' % role)
         assert 'Entry point' in page and 'did not return correct' not in page, role
-    assert 'queues_redis_port' in text('collections/oncall/runbooks/queues_role.html')
+    assert 'oncall_redis_user' in text('collections/oncall/runbooks/queues_role.html')
     assert 'secrets' in text('collections/oncall/runbooks/awx_objects_filter.html')
 
 

@@ -93,7 +93,7 @@ def test_redis_killed_mid_clean_reports_the_jobs_removed_and_the_rerun_converges
         assert r.eval(FINISH_LUA, 2, 'bull:big:wait', 'bull:big:completed', 'bull:big:',
                       int(time.time() * 1000) - 2 * DAY_MS) == JOBS
 
-        args = dict(host='127.0.0.1', port=server.port, name='big', flavor='bull',
+        args = dict(login_host='127.0.0.1', login_port=server.port, name='big', flavor='bull',
                     batch_size=BATCH, clean=[{'status': 'completed', 'older_than': '1d'}])
         proc = start_module(args)
         deadline = time.time() + 300

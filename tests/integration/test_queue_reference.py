@@ -122,7 +122,7 @@ def test_module_leaves_redis_as_the_library_does(r, flavor, case, module_args, l
     mine, theirs = db_client(r, DB_MODULE), db_client(r, DB_LIBRARY)
     try:
         assert normalised(mine) == normalised(theirs)
-        args = dict(host='127.0.0.1', port=port_of(r), db=DB_MODULE, name=queue, flavor=flavor,
+        args = dict(login_host='127.0.0.1', login_port=port_of(r), db=DB_MODULE, name=queue, flavor=flavor,
                     **module_args)
         res = run_module('redis_queue', args)
         assert not res.failed, res.result
@@ -160,7 +160,7 @@ def test_bullmq_drain_drops_a_waiting_scheduler_job(r):
         assert every[0] not in left and theirs.exists('bull:%s:%s' % (queue, every[0]))
         assert [j for j in left if not theirs.exists('bull:%s:%s' % (queue, j))] != []
 
-        res = run_module('redis_queue', dict(host='127.0.0.1', port=port_of(r), db=DB_MODULE,
+        res = run_module('redis_queue', dict(login_host='127.0.0.1', login_port=port_of(r), db=DB_MODULE,
                                              name=queue, drain=True, confirm=True))
         assert not res.failed, res.result
         assert mine.lrange('bull:%s:wait' % queue, 0, -1) == every

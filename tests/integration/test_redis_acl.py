@@ -58,11 +58,11 @@ def r(server):
 def as_user(r, rule):
     """Connection options of a fresh ACL user that has exactly rule."""
     r.execute_command('ACL', 'SETUSER', 'oncall_acl', 'reset', 'on', '>' + PASSWORD, *rule.split())
-    return dict(as_default(r), username='oncall_acl', password=PASSWORD)
+    return dict(as_default(r), login_user='oncall_acl', login_password=PASSWORD)
 
 
 def as_default(r):
-    return dict(host='127.0.0.1', port=r.connection_pool.connection_kwargs['port'])
+    return dict(login_host='127.0.0.1', login_port=r.connection_pool.connection_kwargs['port'])
 
 
 def seed_queue(r, flavor, queue):
@@ -297,13 +297,13 @@ def test_cluster_read_and_failover_with_the_cluster_acl(redis_cluster):  # noqa:
         for port in redis_cluster.ports:
             redis_cluster.node(port).execute_command(
                 'ACL', 'SETUSER', 'oncall_acl', 'reset', 'on', '>' + PASSWORD, *rule.split())
-        return dict(host='127.0.0.1', port=redis_cluster.ports[0], username='oncall_acl',
-                    password=PASSWORD)
+        return dict(login_host='127.0.0.1', login_port=redis_cluster.ports[0], login_user='oncall_acl',
+                    login_password=PASSWORD)
 
     def roles(res):
         return sorted((n['name'], n['role'], n.get('primary')) for n in res['nodes'])
 
-    default = run_module('redis_cluster', dict(host='127.0.0.1', port=redis_cluster.ports[0]))
+    default = run_module('redis_cluster', dict(login_host='127.0.0.1', login_port=redis_cluster.ports[0]))
     res = run_module('redis_cluster', user(CLUSTER_READ))
     assert not res.failed and res['enabled'] is True, res.result
     assert roles(res) == roles(default)

@@ -9,7 +9,7 @@ from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=u
 
 
 def conn(r):
-    return {'port': r.connection_pool.connection_kwargs['port'], 'host': '127.0.0.1'}
+    return {'login_port': r.connection_pool.connection_kwargs['port'], 'login_host': '127.0.0.1'}
 
 
 def fill(r, gemini=300, projects=120, lookalikes=40):
@@ -143,7 +143,7 @@ def test_binary_keys_are_deleted_and_other_databases_untouched(redis_server):
     raw.set(b'gemini:\xff\xfe', b'1')
     raw.set(b'gemini:ok', b'2')
     other.set(b'gemini:elsewhere', b'3')
-    res = run_module('redis_cache', dict(port=redis_server.port, db=3, state='flushed',
+    res = run_module('redis_cache', dict(login_port=redis_server.port, db=3, state='flushed',
                                          patterns=['gemini:*']))
     assert res['deleted'] == 2 and raw.dbsize() == 0
     assert other.get(b'gemini:elsewhere') == b'3'
@@ -152,13 +152,13 @@ def test_binary_keys_are_deleted_and_other_databases_untouched(redis_server):
 
 def test_wrong_password_is_one_sentence_and_no_secret_leaks(redis_auth_server):
     secret = redis_auth_server.password
-    bad = run_module('redis_cache', dict(port=redis_auth_server.port, password='wrong-' + secret[::-1]),
+    bad = run_module('redis_cache', dict(login_port=redis_auth_server.port, login_password='wrong-' + secret[::-1]),
                      verbosity=3)
     assert bad.failed and 'refused the credentials' in bad['msg']
     assert secret[::-1] not in bad.stdout + bad.stderr
-    ok = run_module('redis_cache', dict(port=redis_auth_server.port, password=secret), verbosity=3)
+    ok = run_module('redis_cache', dict(login_port=redis_auth_server.port, login_password=secret), verbosity=3)
     assert not ok.failed and secret not in ok.stdout + ok.stderr
-    down = run_module('redis_cache', dict(port=1, host='127.0.0.1'))
+    down = run_module('redis_cache', dict(login_port=1, login_host='127.0.0.1'))
     assert down.failed and down['msg'].startswith('cannot reach Redis at 127.0.0.1:1/0')
 
 
@@ -178,7 +178,7 @@ def test_cluster_health_and_flush_reach_every_primary(redis_cluster):  # noqa: F
     replica = next(p for p, (role, _m) in redis_cluster.roles().items() if role == 'replica')
 
     # seeded through a replica: the module finds the primaries from CLUSTER NODES
-    args = dict(host='127.0.0.1', port=replica, patterns=['gemini:*'])
+    args = dict(login_host='127.0.0.1', login_port=replica, patterns=['gemini:*'])
     health = run_module('redis_cache', args)
     assert health['cluster'] is True
     assert sorted(int(n.rsplit(':', 1)[1]) for n in health['nodes']) == primaries

@@ -23,7 +23,7 @@ def test_cluster_state_failover_to_an_in_sync_replica_and_back(redis_cluster):  
     for i in range(500):
         rc.set('k:%d' % i, i)
     seed = redis_cluster.ports[0]
-    res = run_module('redis_cluster', dict(port=seed))
+    res = run_module('redis_cluster', dict(login_port=seed))
     assert res['changed'] is False and res['enabled'] is True
     assert res['info']['cluster_state'] == 'ok' and res['info']['cluster_slots_ok'] == 16384
     primaries = sorted(n['port'] for n in res['nodes'] if n['role'] == 'primary')
@@ -34,7 +34,7 @@ def test_cluster_state_failover_to_an_in_sync_replica_and_back(redis_cluster):  
 
     old = primaries[0]
     replica = next(r for r in replicas if r['primary'] == name(old))
-    args = dict(port=seed, failover_from=name(old))
+    args = dict(login_port=seed, failover_from=name(old))
     check = run_module('redis_cluster', args, check=True, diff=True)
     assert check['changed'] is True and check['plan'][0]['object'] == replica['name']
     assert check['diff']['before'] == {replica['name']: 'replica', name(old): 'primary'}
@@ -52,23 +52,23 @@ def test_cluster_state_failover_to_an_in_sync_replica_and_back(redis_cluster):  
     again = run_module('redis_cluster', args)
     assert again['changed'] is False and again['plan'] == []
 
-    back = run_module('redis_cluster', dict(port=seed, promote=name(old)))
+    back = run_module('redis_cluster', dict(login_port=seed, promote=name(old)))
     assert back['changed'] is True
     assert redis_cluster.roles(old)[old][0] == 'primary'
-    assert run_module('redis_cluster', dict(port=seed, promote=name(old)))['changed'] is False
+    assert run_module('redis_cluster', dict(login_port=seed, promote=name(old)))['changed'] is False
     rc.close()
 
 
 def test_refusals_are_one_sentence(redis_cluster, redis_server):  # noqa: F811
     seed = redis_cluster.ports[0]
-    res = run_module('redis_cluster', dict(port=seed, promote='127.0.0.1:1'))
+    res = run_module('redis_cluster', dict(login_port=seed, promote='127.0.0.1:1'))
     assert res.failed and 'is not in the cluster' in res['msg']
     replica = next(p for p, (role, _m) in redis_cluster.roles().items() if role == 'replica')
-    res = run_module('redis_cluster', dict(port=seed, promote=name(replica), force=True))
+    res = run_module('redis_cluster', dict(login_port=seed, promote=name(replica), force=True))
     assert res.failed and 'set confirm: true' in res['msg']
-    res = run_module('redis_cluster', dict(port=redis_server.port))
+    res = run_module('redis_cluster', dict(login_port=redis_server.port))
     assert res['enabled'] is False and res['findings'][0]['verdict'] == 'ok'
-    res = run_module('redis_cluster', dict(port=redis_server.port, promote='127.0.0.1:1'))
+    res = run_module('redis_cluster', dict(login_port=redis_server.port, promote='127.0.0.1:1'))
     assert res.failed and 'not a Redis Cluster node' in res['msg']
 
 
@@ -83,7 +83,7 @@ def test_a_killed_primary_is_reported_and_its_replica_took_over(redis_cluster): 
             break
         time.sleep(0.2)
     redis_cluster.wait_ok(ports=list(redis_cluster.procs))
-    res = run_module('redis_cluster', dict(port=replica))
+    res = run_module('redis_cluster', dict(login_port=replica))
     f = by_object(res['findings'])
     assert f['cluster_state']['verdict'] == 'ok'
     assert f['node %s (primary)' % name(victim)]['verdict'] == 'warning'   # failed, no slots left
@@ -94,7 +94,7 @@ def test_a_killed_primary_is_reported_and_its_replica_took_over(redis_cluster): 
     redis_cluster.start_node(victim)          # restarted: it rejoins as a replica of the new primary
     deadline = time.time() + 30
     while time.time() < deadline:
-        res = run_module('redis_cluster', dict(port=replica))
+        res = run_module('redis_cluster', dict(login_port=replica))
         if all(f['verdict'] == 'ok' for f in res['findings']):
             break
         time.sleep(1)

@@ -19,7 +19,7 @@ DAY_MS = 86400 * 1000
 
 
 def conn(r):
-    return {'port': r.connection_pool.connection_kwargs['port'], 'host': '127.0.0.1'}
+    return {'login_port': r.connection_pool.connection_kwargs['port'], 'login_host': '127.0.0.1'}
 
 
 def port_of(r):
@@ -359,9 +359,10 @@ def test_list_requeue_and_trim(r):
      'requeue_from must name another list than name'),
     (dict(name='q', state='paused', flavor='bull'), 'has the keys of a BullMQ queue, not bull'),
     (dict(queues=[{'name': 'q', 'flavor': 'bull'}], state='paused'), 'has the keys of a BullMQ queue'),
-    (dict(name='q', state='paused', socket_timeout=-1), 'socket_timeout must be a positive'),
-    (dict(name='q', state='paused', socket_timeout='nan'), 'socket_timeout must be a positive'),
-    (dict(name='q', state='paused', connect_timeout=0), 'connect_timeout must be a positive'),
+    (dict(name='q', state='paused', socket_timeout=-1), "socket_timeout must be a duration such as 30s, 10m, 24h or 7d, not '-1'"),
+    (dict(name='q', state='paused', socket_timeout='nan'), 'socket_timeout must be a duration such as 30s'),
+    (dict(name='q', state='paused', socket_timeout='2h'), 'socket_timeout must be a duration from 0.001s to 3600s'),
+    (dict(name='q', state='paused', connect_timeout=0), 'connect_timeout must be a duration from 0.001s'),
     (dict(name='q', state='paused', url='redis://127.0.0.1:notaport/0'), 'url has a malformed host or port'),
     (dict(name='q', state='paused', url='http://127.0.0.1/0'), 'url must start with redis://'),
     (dict(name='q', state='paused', url='redis://127.0.0.1:6379/zero'), 'url database'),
@@ -432,7 +433,7 @@ def test_missing_queue_with_allow_missing_is_ok(r):
 def test_unreachable_redis_names_the_address_and_cause():
     from conftest import free_port
     port = free_port()
-    res = run_module('redis_queue', dict(host='127.0.0.1', port=port, name='q', state='paused'))
+    res = run_module('redis_queue', dict(login_host='127.0.0.1', login_port=port, name='q', state='paused'))
     assert res.failed
     assert res['msg'].startswith('cannot reach Redis at 127.0.0.1:%d/0' % port)
     assert 'refused' in res['msg'].lower()
@@ -443,13 +444,13 @@ def test_wrong_password_and_no_secret_in_verbose_output(redis_auth_server):
     client = redis_auth_server.client()
     client.flushall()
     client.lpush('festivals:queue:low', 'x')
-    base = dict(host='127.0.0.1', port=redis_auth_server.port, name='festivals:queue:low',
+    base = dict(login_host='127.0.0.1', login_port=redis_auth_server.port, name='festivals:queue:low',
                 flavor='list')
 
-    bad = run_module('redis_queue', dict(base, password='wrong-' + secret[::-1]), verbosity=3)
+    bad = run_module('redis_queue', dict(base, login_password='wrong-' + secret[::-1]), verbosity=3)
     assert bad.failed and 'refused the credentials' in bad['msg']
 
-    ok = run_module('redis_queue', dict(base, password=secret, clean=[{'status': 'wait', 'limit': 1}]),
+    ok = run_module('redis_queue', dict(base, login_password=secret, clean=[{'status': 'wait', 'limit': 1}]),
                     verbosity=3)
     assert not ok.failed and ok['changed'] is True
     via_url = run_module('redis_queue_info', dict(

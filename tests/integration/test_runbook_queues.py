@@ -22,7 +22,7 @@ def verdicts(proc, what='queue'):
 
 
 def conn(lab):
-    return {'host': '127.0.0.1', 'port': lab.redis_port}
+    return {'login_host': '127.0.0.1', 'login_port': lab.redis_port}
 
 
 def make_healthy(lab):

@@ -99,7 +99,7 @@ def test_min_uptime_is_a_duration(pm2_app):
 
 
 def test_deploy_lock_refuses_a_second_owner_and_only_the_owner_releases(redis_server, r):
-    conn = {'port': redis_server.port}
+    conn = {'login_port': redis_server.port}
     check = run_module('deploy_lock', dict(conn, owner='A', holder='deploy A'), check=True)
     assert check['changed'] and r.exists('oncall:lock:deploy') == 0
 
@@ -130,5 +130,5 @@ def test_deploy_lock_refuses_a_second_owner_and_only_the_owner_releases(redis_se
 
 def test_deploy_lock_names_an_unreachable_redis():
     port = free_port()
-    res = run_module('deploy_lock', {'port': port, 'owner': 'A'})
+    res = run_module('deploy_lock', {'login_port': port, 'owner': 'A'})
     assert res.failed and res['msg'].startswith('cannot reach Redis at localhost:%d/0' % port)

@@ -66,11 +66,11 @@ def test_findings_memory_policy_and_no_ttl():
     (dict(state='present', scan_count=0), 'scan_count must be a whole number from 1'),
     (dict(state='present', window=10 ** 20), 'window must be a duration from 0s to 3600s'),
     (dict(state='present', thresholds={'hit_rate_warning': 40}), 'hit_rate_warning .* below'),
-    (dict(state='present', port=0), 'port must be'),
+    (dict(state='present', login_port=0), 'login_port must be'),
 ])
 def test_validate_refuses(params, msg):
     full = dict(state='present', patterns=[], flush_all=False, confirm=False, scan_count=10,
-                batch_size=10, ttl_sample=1, host='localhost', port=6379, db=0, window='0s', thresholds={})
+                batch_size=10, ttl_sample=1, login_host='localhost', login_port=6379, db=0, window='0s', thresholds={})
     full.update(params)
     with pytest.raises(rc.CacheError, match=msg):
         rc.validate(full)

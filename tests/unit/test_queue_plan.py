@@ -148,9 +148,14 @@ def test_a_configured_queue_that_does_not_exist_is_a_warning_naming_it():
 
 
 @pytest.mark.parametrize('params,needle', [
-    ({'socket_timeout': -1}, 'socket_timeout must be a positive, finite number of seconds, got -1'),
-    ({'socket_timeout': float('nan')}, 'socket_timeout must be a positive'),
-    ({'connect_timeout': float('inf')}, 'connect_timeout must be a positive'),
+    ({'socket_timeout': -1}, "socket_timeout must not be negative, got -1"),
+    ({'socket_timeout': '-1s'}, "socket_timeout must be a duration such as 30s"),
+    ({'socket_timeout': float('nan')}, 'socket_timeout must be a duration'),
+    ({'connect_timeout': float('inf')}, 'connect_timeout must be a duration'),
+    ({'connect_timeout': '0s'}, "connect_timeout must be a duration from 0.001s to 3600s, not '0s'"),
+    ({'connect_timeout': '2h'}, "connect_timeout must be a duration from 0.001s to 3600s, not '2h'"),
+    ({'socket_timeout': 'soon'}, "socket_timeout must be a duration such as 30s, 10m, 24h or 7d, not 'soon'"),
+    ({'socket_timeout': '9' * 400}, 'socket_timeout must be a duration'),
     ({'url': 'redis://h:99999999/0'}, 'url has a malformed host or port'),
     ({'url': 'redis://h:0/0'}, 'url port must be between 1 and 65535'),
     ({'url': 'ftp://h/0'}, 'url must start with redis://, rediss:// or unix://, got ftp://'),
@@ -169,4 +174,16 @@ def test_connection_options_are_refused_with_one_sentence_naming_the_option(para
 def test_good_connection_options_pass():
     from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
     for url in (None, 'redis://h', 'redis://:pw@h:6380/2', 'rediss://u:pw@h/0', 'unix:///tmp/r.sock'):
-        rconn.check_params({'connect_timeout': 5, 'socket_timeout': 0.5, 'url': url})
+        rconn.check_params({'connect_timeout': '5s', 'socket_timeout': '500ms', 'url': url})
+
+
+@pytest.mark.parametrize('given,seconds', [
+    (('5s', '30s'), (5.0, 30.0)), (('500ms', '1m'), (0.5, 60.0)), (('2', '1.5'), (2.0, 1.5)),
+    ((3, 0.25), (3.0, 0.25)), (('1h', '1m30s'), (3600.0, 90.0)),
+])
+def test_timeouts_are_durations_parsed_by_the_one_parser(given, seconds):
+    from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+    params = dict(connect_timeout=given[0], socket_timeout=given[1], login_host='h', login_port=1, db=0)
+    assert rconn.timeouts(params) == seconds
+    kwargs = rconn.client_kwargs(params)
+    assert (kwargs['socket_connect_timeout'], kwargs['socket_timeout']) == seconds

@@ -36,17 +36,18 @@ MAX_TIMEOUT = 3600
 
 
 def check_server_options(params, error=ClusterError):
-    """host, port and db of the shared Redis options, before any connection (one sentence;
-    the timeouts and url are checked by connection.check_params where it exists)."""
+    """login_host, login_port, db and ca_certs of the shared Redis options, before any connection
+    (one sentence; the timeouts and url are checked by connection.check_params)."""
     try:
         if not params.get('url'):
-            opt.text('host', params.get('host'), max_length=253, pattern=HOST_NAME, what='a host name or address')
-            opt.number('port', params.get('port'), low=1, high=65535, integer=True)
+            opt.text('login_host', params.get('login_host'), max_length=253, pattern=HOST_NAME,
+                     what='a host name or address')
+            opt.number('login_port', params.get('login_port'), low=1, high=65535, integer=True)
         opt.number('db', params.get('db'), low=0, high=2 ** 31 - 1, integer=True)
-        if params.get('ca_cert') is not None:
-            opt.text('ca_cert', params['ca_cert'], max_length=4096, what='a CA bundle file')
-            if not os.path.isfile(params['ca_cert']):
-                raise opt.OptionError('ca_cert: no file at %s' % opt.shown(params['ca_cert'], 200))
+        if params.get('ca_certs') is not None:
+            opt.text('ca_certs', params['ca_certs'], max_length=4096, what='a CA bundle file')
+            if not os.path.isfile(params['ca_certs']):
+                raise opt.OptionError('ca_certs: no file at %s' % opt.shown(params['ca_certs'], 200))
     except opt.OptionError as exc:
         raise error(str(exc))
 
@@ -59,9 +60,10 @@ def validate(params):
             if params.get(option) is not None:
                 opt.text(option, params[option], max_length=300, pattern=NODE_NAME,
                          what='a node as host:port or a node id')
-        opt.number('timeout', params['timeout'], low=1, high=MAX_TIMEOUT, integer=True)
+        seconds = opt.duration('timeout', params['timeout'], low=1, high=MAX_TIMEOUT)
     except opt.OptionError as exc:
         raise ClusterError(str(exc))
+    params['timeout_s'] = seconds
 
 
 def _info_dict(text):
@@ -229,7 +231,7 @@ def apply(params, action, timeout, sleep=time.sleep):
             if swapped:
                 return round(time.monotonic() - started, 3)
             if time.monotonic() - started > timeout:
-                raise ClusterError('replica %s did not become primary within %ss after CLUSTER '
+                raise ClusterError('replica %s did not become primary within %gs after CLUSTER '
                                    'FAILOVER: check CLUSTER NODES and the nodes\' logs'
                                    % (action.params['replica'], timeout))
             sleep(0.1)

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 
 REDIS_IMP_ERR = None
 try:
@@ -29,17 +30,17 @@ except ImportError:  # pragma: no cover
 def redis_argument_spec():
     """Argument spec of the shared connection options (doc fragment oncall.runbooks.redis)."""
     return dict(
-        host=dict(type='str', default='localhost'),
-        port=dict(type='int', default=6379),
+        login_host=dict(type='str', default='localhost', aliases=['host']),
+        login_port=dict(type='int', default=6379, aliases=['port']),
         db=dict(type='int', default=0),
-        username=dict(type='str'),
-        password=dict(type='str', no_log=True),
+        login_user=dict(type='str', aliases=['username']),
+        login_password=dict(type='str', no_log=True, aliases=['password']),
         tls=dict(type='bool', default=False),
-        ca_cert=dict(type='path'),
+        ca_certs=dict(type='path', aliases=['ca_cert']),
         validate_certs=dict(type='bool', default=True),
         url=dict(type='str', no_log=True),
-        connect_timeout=dict(type='float', default=5),
-        socket_timeout=dict(type='float', default=30),
+        connect_timeout=dict(type='str', default='5s'),
+        socket_timeout=dict(type='str', default='30s'),
     )
 
 
@@ -48,20 +49,29 @@ class RedisConnectionError(Exception):
 
 
 URL_SCHEMES = ('redis', 'rediss', 'unix')
+MAX_TIMEOUT = 3600
+
+
+def timeouts(params):
+    """(connect_timeout, socket_timeout) in seconds, parsed by the collection's one duration
+    parser (common/options.duration); each from 1ms to 1h. Raises RedisConnectionError."""
+    out = []
+    for option in ('connect_timeout', 'socket_timeout'):
+        value = params.get(option)
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            out.append(opt.duration(option, value, low=0.001, high=MAX_TIMEOUT))
+        except opt.OptionError as exc:
+            raise RedisConnectionError(str(exc))
+    return tuple(out)
 
 
 def check_params(params):
     """Refuse timeouts and a url that redis-py would crash on, with one sentence naming the
     option (never the url itself: it may hold a password). Raises RedisConnectionError."""
-    for opt in ('connect_timeout', 'socket_timeout'):
-        value = params.get(opt)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RedisConnectionError('%s must be a number of seconds' % opt)
-        if not math.isfinite(value) or value <= 0:
-            raise RedisConnectionError('%s must be a positive, finite number of seconds, got %s'
-                                       % (opt, value))
+    timeouts(params)
     url = params.get('url')
     if url is None:
         return
@@ -97,14 +107,15 @@ def where(params):
             return 'the server of url (malformed)'
         path = (parts.path or '/0').lstrip('/') or '0'
         return '%s:%s/%s' % (parts.hostname or 'localhost', port or 6379, path)
-    return '%s:%s/%s' % (params.get('host'), params.get('port'), params.get('db'))
+    return '%s:%s/%s' % (params.get('login_host'), params.get('login_port'), params.get('db'))
 
 
 def client_kwargs(params):
     """Keyword arguments for redis.Redis (or redis.asyncio.Redis) from module params."""
+    connect_timeout, socket_timeout = timeouts(params)
     kwargs = dict(
-        socket_connect_timeout=params.get('connect_timeout'),
-        socket_timeout=params.get('socket_timeout'),
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
         decode_responses=True,
         retry_on_timeout=False,
     )
@@ -113,17 +124,17 @@ def client_kwargs(params):
         tls = tls or params['url'].startswith('rediss://')
     else:
         kwargs.update(
-            host=params.get('host'),
-            port=params.get('port'),
+            host=params.get('login_host'),
+            port=params.get('login_port'),
             db=params.get('db'),
-            username=params.get('username'),
-            password=params.get('password'),
+            username=params.get('login_user'),
+            password=params.get('login_password'),
         )
     if tls:
         kwargs['ssl'] = True
         kwargs['ssl_cert_reqs'] = 'required' if params.get('validate_certs', True) else 'none'
-        if params.get('ca_cert'):
-            kwargs['ssl_ca_certs'] = params['ca_cert']
+        if params.get('ca_certs'):
+            kwargs['ssl_ca_certs'] = params['ca_certs']
     return kwargs
 
 
@@ -177,15 +188,17 @@ def describe_error(exc, params):
     """Turn a redis-py exception into one sentence that names the server and the cause."""
     loc = where(params)
     if HAS_REDIS:
+        if isinstance(exc, redis_exc.AuthenticationError) and 'Authentication required' in str(exc):
+            return 'Redis at %s requires a password: set login_password (or url)' % loc
         if isinstance(exc, redis_exc.AuthenticationError) or (
                 isinstance(exc, redis_exc.ResponseError) and 'WRONGPASS' in str(exc)):
-            return 'Redis at %s refused the credentials: check username and password' % loc
+            return 'Redis at %s refused the credentials: check login_user and login_password (or url)' % loc
         if isinstance(exc, (redis_exc.AuthorizationError,
                             getattr(redis_exc, 'NoPermissionError', redis_exc.AuthorizationError))) or (
                 isinstance(exc, redis_exc.ResponseError) and _is_noperm(str(exc))):
             return describe_noperm(str(exc), loc)
         if isinstance(exc, redis_exc.ResponseError) and 'NOAUTH' in str(exc):
-            return 'Redis at %s requires a password: set password (or url)' % loc
+            return 'Redis at %s requires a password: set login_password (or url)' % loc
         if isinstance(exc, redis_exc.ResponseError) and 'SELECT is not allowed in cluster mode' in str(exc):
             return 'Redis at %s is a Redis Cluster node, which only has database 0: set db: 0' % loc
         if isinstance(exc, redis_exc.TimeoutError):
@@ -305,7 +318,7 @@ def is_cluster(client):
 
 def node_client(params, host, port, decode_responses=True):
     """A client to one node, with the credentials and TLS settings of params."""
-    kwargs = client_kwargs(dict(params, url=None, host=host, port=port, db=0))
+    kwargs = client_kwargs(dict(params, url=None, login_host=host, login_port=port, db=0))
     if params.get('url'):
         parts = urlsplit(params['url'])
         kwargs.update(username=parts.username or None, password=parts.password or None)
@@ -349,7 +362,7 @@ def primaries(params, decode_responses=True):
             node.client.ping()
         except redis_exc.RedisError as exc:
             raise RedisConnectionError(describe_error(
-                exc, dict(params, url=None, host=node.host, port=node.port, db=0)))
+                exc, dict(params, url=None, login_host=node.host, login_port=node.port, db=0)))
         out.append(node)
     if not out:
         raise RedisConnectionError('the Redis Cluster at %s has no primary serving slots: run '
