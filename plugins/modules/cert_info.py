@@ -163,6 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import info, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.renew import k8s_params
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 
 
@@ -185,6 +186,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     p = module.params
     try:
         info.validate(p)
@@ -195,8 +200,8 @@ def main():
         # a missing dependency is a finding (unknown: nothing was looked at), never a crash
         items = [info.unknown(spec, problem) for spec in p['certificates']]
         findings = [info.finding(i, p['warn_days'], p['critical_days']) for i in items]
-        module.exit_json(changed=False, certificates=items, findings=findings, critical=[], warning=[],
-                         unknown=[i['name'] for i in items], msg=problem)
+        return dict(changed=False, certificates=items, findings=findings, critical=[], warning=[],
+                    unknown=[i['name'] for i in items], msg=problem)
     try:
         roots = x509.load_trust(p['ca_path'])
     except x509.CertError as exc:
@@ -212,7 +217,7 @@ def main():
         module.fail_json(msg='%d of %d certificate(s) critical: %s' % (len(critical), len(items), '; '.join(
             '%s (%s)' % (i['name'], i.get('error') or i.get('why')) for i in items if i['verdict'] == 'critical')),
             **result)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -259,6 +259,7 @@ backups:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import renew, x509
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module, shown
 
 
@@ -312,6 +313,10 @@ def main():
                      ('provider', 'cert_manager', ['cert_manager'])],
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     problem = x509.cryptography_problem()
     if problem:
         module.fail_json(msg=problem, renewed=False)
@@ -327,7 +332,7 @@ def main():
     if module._diff and result['changed']:
         result['diff'] = {'before': result['before'] or {},
                           'after': result['after'] if result['renewed'] else {'renewal': result['reason']}}
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -157,6 +157,7 @@ adopted:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -220,7 +221,7 @@ def main():
         break_owner=dict(type='str', no_log=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    rconn.run_module(module, run, errors=(dl.LockError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

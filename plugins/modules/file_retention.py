@@ -85,6 +85,7 @@ freed_bytes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import files
@@ -101,6 +102,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     p = module.params
     try:
         max_age = parse_duration(p['older_than'], 'older_than')
@@ -125,7 +130,7 @@ def main():
         result['diff'] = dict(before=''.join('%s\n' % f['path'] for f in plan),
                               after=''.join('%s\n' % f['path'] for f in plan
                                             if module.check_mode is False and f['path'] not in result['removed']))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -81,6 +81,7 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import http
@@ -95,6 +96,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     for i, check in enumerate(module.params['checks']):
         if not check.get('url'):
             module.fail_json(msg='checks[%d] needs a url' % i)
@@ -116,7 +121,7 @@ def main():
         module.fail_json(msg='%d of %d HTTP check(s) failed: %s' % (len(failed), len(results), ', '.join(
             '%s (%s)' % (r['name'], r['why']) for r in results if not r['ok'])),
             checks=results, findings=findings, failed_checks=failed)
-    module.exit_json(changed=False, checks=results, findings=findings, failed_checks=failed)
+    return dict(changed=False, checks=results, findings=findings, failed_checks=failed)
 
 
 if __name__ == '__main__':

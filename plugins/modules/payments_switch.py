@@ -117,6 +117,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import switch as sw
 
@@ -136,6 +137,10 @@ def main():
         audit_table=dict(type='str', default='oncall_runbooks_audit'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
+
+
+def run(module):
     p = module.params
     # Everything is validated before the database is touched.
     if p['enabled'] is False and not (p['reason'] or '').strip():
@@ -222,7 +227,7 @@ def main():
                                             else ('would change (check mode)' if changed else 'already so'))))
     if module._diff:
         result['diff'] = dict(before='%s: %s\n' % (p['key'], previous), after='%s: %s\n' % (p['key'], enabled))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -152,6 +152,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import backup as pgb
@@ -169,6 +170,10 @@ def main():
         rotate_only=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params))
+
+
+def run(module):
     p = module.params
     try:
         max_age = parse_duration(p['max_age'], 'max_age')
@@ -222,7 +227,7 @@ def main():
     if module._diff:
         result['diff'] = dict(before='\n'.join(listing_before) + '\n',
                               after='\n'.join(b['name'] for b in after) + '\n')
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -197,8 +197,9 @@ notes:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
@@ -230,8 +231,10 @@ def main():
         )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
+
+
+def run(module):
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
         pgh.validate_options(module.params)  # numbers and checks[].max, before connecting
@@ -251,7 +254,7 @@ def main():
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
         module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(changed=False, health=data, findings=health.findings, notes=health.notes)
+    return dict(changed=False, health=data, findings=health.findings, notes=health.notes)
 
 
 if __name__ == '__main__':

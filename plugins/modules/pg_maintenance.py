@@ -233,8 +233,9 @@ msg:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 
@@ -300,15 +301,7 @@ def main():
         measure_max_size=dict(type='str', default=pgm.DEFAULT_MEASURE_MAX_SIZE),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
-    try:
-        result = run(module)
-    except (pgm.MaintenanceError, pgc.PgConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except pgc.psycopg2.Error as exc:
-        module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(**result)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
 
 
 if __name__ == '__main__':

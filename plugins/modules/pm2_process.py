@@ -153,6 +153,7 @@ health:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -222,11 +223,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except p2.Pm2Error as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    runner.run(module, run)
 
 
 if __name__ == '__main__':

@@ -138,10 +138,11 @@ msg:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import rds as rdsr
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
     OptionError, ansible_module, number)
 
@@ -169,8 +170,10 @@ def main():
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             required_one_of=[('db_cluster_identifier', 'db_instance_identifier')])
-    if not aws.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
+    runner.run(module, run, requires=['boto3'])
+
+
+def run(module):
     p = dict(module.params)
     try:
         aws.validate(p)
@@ -213,7 +216,7 @@ def main():
     if module._diff:
         result['diff'] = dict(before=before, after=_view(obs))
     result['msg'] = '%d planned, %d done, %d not possible' % (len(items), len(result['done']), len(not_planned))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -242,6 +242,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
@@ -348,7 +349,7 @@ def main():
         )),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
-    rconn.run_module(module, run, errors=(rc.CacheError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

@@ -134,6 +134,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cluster as rcl
@@ -181,7 +182,7 @@ def main():
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             mutually_exclusive=[('promote', 'failover_from')])
-    rconn.run_module(module, run, errors=(rcl.ClusterError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

@@ -335,8 +335,9 @@ msg:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -611,12 +612,9 @@ def main():
                            mutually_exclusive=[('name', 'queues')], required_one_of=[('name', 'queues')])
     flavors = [q.get('flavor') if isinstance(q, dict) else None for q in module.params['queues'] or []]
     flavors = [f or module.params['flavor'] for f in flavors] or [module.params['flavor']]
-    if 'bullmq' in flavors and not module.check_mode:
-        try:
-            import bullmq  # noqa: F401  pylint: disable=unused-import
-        except ImportError:
-            module.fail_json(msg=missing_required_lib('bullmq'))
-    rconn.run_module(module, run, errors=(rq.QueueError,))
+    # the BullMQ library runs BullMQ's own scripts when something changes; reading needs only redis
+    requires = ['redis', 'bullmq'] if 'bullmq' in flavors and not module.check_mode else ['redis']
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=requires)
 
 
 if __name__ == '__main__':

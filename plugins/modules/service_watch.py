@@ -116,6 +116,7 @@ watch:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.deploy import watch as dw
@@ -136,6 +137,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     params = dict(module.params)
     try:
         for opt in ('period', 'interval', 'timeout'):
@@ -146,7 +151,7 @@ def main():
     if result['degraded']:
         module.fail_json(msg='the service degraded during the %ds watch: %s' % (params['period'], result['why']),
                          watch=result)
-    module.exit_json(changed=False, watch=result)
+    return dict(changed=False, watch=result)
 
 
 if __name__ == '__main__':

@@ -285,9 +285,10 @@ import math
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 
@@ -608,23 +609,16 @@ def main():
         validate_certs=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_STRIPE:
-        module.fail_json(msg=missing_required_lib('stripe'), exception=STRIPE_IMP_ERR)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
-    try:
-        result = run(module)
-    except rc.ApplyFailed as exc:
-        module.fail_json(msg=str(exc), actions=exc.actions)
-    except (rc.ReconcileError, pgc.PgConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except stripe.StripeError as exc:  # a Stripe failure outside the observation (none known)
-        module.fail_json(msg=health.stripe_failure(stripe, exc, safe_url(module.params['api_base']),
-                                                   module.params['max_network_retries'],
-                                                   key_hint(module.params['api_key']))[1])
-    except pgc.psycopg2.Error as exc:
-        module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(**result)
+    runner.run(module, run, describe=lambda exc: failure_of(exc, module.params), requires=['stripe', 'psycopg2'])
+
+
+def failure_of(exc, params):
+    """The sentence for a Stripe or database error outside the observation (none known); None
+    for anything else, which is a bug the runner reports as one."""
+    if HAS_STRIPE and isinstance(exc, stripe.StripeError):
+        return health.stripe_failure(stripe, exc, safe_url(params['api_base']), params['max_network_retries'],
+                                     key_hint(params['api_key']))[1]
+    return pgc.failure_of(exc, params)
 
 
 if __name__ == '__main__':

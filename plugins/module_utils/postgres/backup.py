@@ -38,13 +38,15 @@ import stat
 import subprocess
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 STAMP = '%Y%m%dT%H%M%SZ'
 _KEYWORD = re.compile(r'^[a-z][a-z_]*$')
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
 _OPEN_READ = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
 
 
-class BackupError(Exception):
+class BackupError(OncallError):
     pass
 
 

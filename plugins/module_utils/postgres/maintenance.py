@@ -21,6 +21,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration im
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import size
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 OPERATIONS = ('terminate', 'vacuum', 'analyze', 'reindex')
 
@@ -123,7 +124,7 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
 """
 
 
-class MaintenanceError(Exception):
+class MaintenanceError(OncallError):
     """A refusal or failure phrased for the operator."""
 
 
