@@ -39,13 +39,9 @@ requirements:
   - cryptography >= 42.0.0 (its C(x509.verification) API) for the Python that runs the module
 extends_documentation_fragment:
   - oncall.runbooks.kube
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_k8s
+  - oncall.runbooks.attributes
 options:
   certificates:
     description:

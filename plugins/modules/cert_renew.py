@@ -35,13 +35,18 @@ requirements:
     refused with one sentence naming the version found and the one needed)
 extends_documentation_fragment:
   - oncall.runbooks.kube
+  - oncall.runbooks.attributes.action_group_k8s
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Says whether and why it would renew (C(changed), C(reason)); touches nothing.
+    details: Says whether and why it would renew (C(changed), C(reason)); touches nothing.
   diff_mode:
     support: full
-    description: Shows the certificate's summary (expiry, serial, SANs, issuer) before and after; never the key.
+    details: Shows the certificate's summary (expiry, serial, SANs, issuer) before and after; never the key.
+  idempotent:
+    support: full
+    details: Renews only inside O(renew_before) of the expiry (or with O(force)); the renewed certificate is then outside it.
 options:
   name:
     description: A name for plans and reports; defaults to the source's description.

@@ -20,13 +20,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.aws
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_aws
+  - oncall.runbooks.attributes
 options:
   log_group_name:
     description: The log group (C(/aws/lambda/iamenu-logs)).

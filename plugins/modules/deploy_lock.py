@@ -28,15 +28,20 @@ description:
     holds the lock (it is the deploy's pre-check).
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 attributes:
   check_mode:
     support: full
-    description: Reads the lock; refuses when another owner holds it; writes nothing.
+    details: Reads the lock; refuses when another owner holds it; writes nothing.
   diff_mode:
     support: full
-    description: Shows the holder before and after.
+    details: Shows the holder before and after.
+  idempotent:
+    support: full
+    details: Acquiring a lock this owner holds, or releasing one that is gone, changes nothing; renewing it is not reported as a change.
 options:
   name:
     description: The lock's name; the key is O(key_prefix) followed by it.

@@ -23,13 +23,18 @@ description:
     removal is never followed. A path that does not exist is skipped.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Lists what would be removed; removes nothing.
+    details: Lists what would be removed; removes nothing.
   diff_mode:
     support: full
-    description: The list of files before and after.
+    details: The list of files before and after.
+  idempotent:
+    support: full
+    details: The files it removed are gone; a second run finds nothing older than O(older_than).
 options:
   paths:
     description:

@@ -19,13 +19,9 @@ description:
     verdict against its threshold (V(ok), V(warning), V(critical)).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   disks:
     description: Paths whose file systems are measured.

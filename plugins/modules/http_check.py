@@ -18,13 +18,9 @@ description:
     O(fail_on_error=true), so a playbook can report every failing endpoint at once.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   checks:
     description:

@@ -20,13 +20,9 @@ description:
     for its membership (a group with no member consumes nothing).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   bootstrap_servers:
     description: Brokers to bootstrap from (C(kafka-1:9092)).

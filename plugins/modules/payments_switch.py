@@ -24,13 +24,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads the flag and says whether it would change it.
+    details: Reads the flag and says whether it would change it.
   diff_mode:
     support: full
-    description: The flag before and after.
+    details: The flag before and after.
+  idempotent:
+    support: full
+    details: The flag is only written when it differs from O(enabled).
 options:
   enabled:
     description:

@@ -35,13 +35,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Says whether it would back up and what it would rotate; writes nothing.
+    details: Says whether it would back up and what it would rotate; writes nothing.
   diff_mode:
     support: full
-    description: Lists the backup files before and after.
+    details: Lists the backup files before and after.
+  idempotent:
+    support: full
+    details: A backup is only taken when the newest one is older than O(max_age); rotation keeps O(keep).
 options:
   dest:
     description:

@@ -28,13 +28,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 options:
   sections:
     description: Which parts to gather; all by default.

@@ -48,18 +48,23 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - Runs only catalog, statistics and (read-only) C(pgstattuple) queries and returns the plan;
         statements PostgreSQL would refuse or skip for this role are predicted into RV(skipped_items)
         and do not count as a change.
   diff_mode:
     support: full
-    description:
+    details:
       - Shows dead tuples of the planned tables and bloat of the planned indexes before and after;
         in check mode, after is the prediction (no dead tuples after VACUUM, no bloat after REINDEX).
+  idempotent:
+    support: full
+    details: Only tables and indexes past their thresholds are planned; after the statements they are not.
 options:
   operations:
     description:

@@ -21,13 +21,18 @@ description:
   - In check mode it reads C(pm2 jlist) and returns the plan; nothing is started or restarted.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan computed from C(pm2 jlist); nothing is changed.
+    details: Returns the plan computed from C(pm2 jlist); nothing is changed.
   diff_mode:
     support: full
-    description: Shows the instances and their statuses before and after.
+    details: Shows the instances and their statuses before and after.
+  idempotent:
+    support: partial
+    details: V(started) and V(stopped) are idempotent; V(restarted) restarts on every run, as it is asked to.
 options:
   name:
     description:

@@ -24,13 +24,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.aws
+  - oncall.runbooks.attributes.action_group_aws
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Only describes; returns the plan.
+    details: Only describes; returns the plan.
   diff_mode:
     support: full
-    description: Shows the writer and each instance's status before and after.
+    details: Shows the writer and each instance's status before and after.
+  idempotent:
+    support: partial
+    details: Failover and start are only planned for a cluster or instance that needs them; O(reboot) reboots on every run.
 options:
   db_cluster_identifier:
     description: The Aurora/RDS cluster (C(festivals-cluster)).

@@ -31,13 +31,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan with the exact number of keys each pattern would delete.
+    details: Returns the plan with the exact number of keys each pattern would delete.
   diff_mode:
     support: full
-    description: Shows the keys per pattern (and the database size) before and after.
+    details: Shows the keys per pattern (and the database size) before and after.
+  idempotent:
+    support: full
+    details: The keys a pattern matched are gone; a second run plans nothing for it.
 options:
   state:
     description:

@@ -25,13 +25,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the failover it would make (and refuses what it would refuse); sends nothing.
+    details: Returns the failover it would make (and refuses what it would refuse); sends nothing.
   diff_mode:
     support: full
-    description: Shows the role of the replica and of its primary before and after.
+    details: Shows the role of the replica and of its primary before and after.
+  idempotent:
+    support: full
+    details: A replica already promoted is a primary; a second run plans no failover.
 options:
   promote:
     description: The replica to make primary, as C(host:port) (as C(CLUSTER NODES) lists it) or node id.

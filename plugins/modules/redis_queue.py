@@ -31,13 +31,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan and the predicted counts; no key is written.
+    details: Returns the plan and the predicted counts; no key is written.
   diff_mode:
     support: full
-    description: Shows the paused flag and the counts per state before and after.
+    details: Shows the paused flag and the counts per state before and after.
+  idempotent:
+    support: full
+    details: Plans from what the queue holds: paused stays paused, cleaned or drained jobs are gone.
 options:
   name:
     description:

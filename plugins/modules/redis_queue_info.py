@@ -20,13 +20,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to diff.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 options:
   prefix:
     description: Key prefix of the BullMQ and Bull queues.

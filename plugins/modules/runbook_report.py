@@ -28,13 +28,18 @@ description:
   - Secrets never reach the report, since results of modules with C(no_log) options do not contain them.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Writes the report of the dry run, marked as such, as C(<name>-check-*) files.
+    details: Writes the report of the dry run, marked as such, as C(<name>-check-*) files.
   diff_mode:
-    support: none
-    description: Report files are new on each run; there is nothing to diff.
+    support: N/A
+    details: Report files are new on each run; there is nothing to diff.
+  idempotent:
+    support: N/A
+    details: Writes a new, time-stamped report on each run and reports no change.
 options:
   name:
     description:

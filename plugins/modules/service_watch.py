@@ -20,13 +20,9 @@ description:
   - Read-only; it runs the same in check mode (a playbook usually skips it there).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   health_url:
     description:

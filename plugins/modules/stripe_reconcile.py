@@ -32,13 +32,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads Stripe and the database and returns the plan; writes to neither.
+    details: Reads Stripe and the database and returns the plan; writes to neither.
   diff_mode:
-    support: none
-    description: The plan lists every change.
+    support: N/A
+    details: The plan lists every change.
+  idempotent:
+    support: full
+    details: A fix is applied once: refunds carry an idempotency key and a tag, an order status is only written when it differs.
 options:
   api_key:
     description:
