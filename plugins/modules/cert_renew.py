@@ -259,6 +259,27 @@ backups:
   returned: when files were replaced
   type: list
   elements: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule

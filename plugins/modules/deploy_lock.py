@@ -158,6 +158,23 @@ adopted:
       null when there was none.
   returned: always
   type: dict
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -196,13 +213,15 @@ def run(module):
     if any(a.kind in ('acquire', 'break') for a in actions) and state and state.get('owner') != params['owner'] \
             and state.get('paused'):
         adopted = state  # what the acquire adopts (check mode: would adopt)
+    applied = []
     if not module.check_mode:
         adopted = None
         for action in actions:
             adopted = dl.apply(client, key, action, params, lock) or adopted
+            applied.append(action.to_dict())
     held = params['state'] != 'absent'
     result = dict(changed=any(a.kind != 'renew' for a in actions), key=key,
-                  plan=[a.to_dict() for a in actions], msg=summarize(actions), lock=public,
+                  plan=[a.to_dict() for a in actions], actions=applied, msg=summarize(actions), lock=public,
                   held=held, state=state, adopted=adopted)
     if module._diff:
         result['diff'] = dict(before={'holder': lock.get('holder') if lock else None},

@@ -115,6 +115,16 @@ last_change:
   returned: always
   type: dict
   sample: {actor: alice, changed_at: "2026-11-22 14:02:11+00", old: true, new: false, reason: INC-2211, seconds_ago: 5400}
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import getpass
@@ -221,7 +231,7 @@ def run(module):
     enabled = p['enabled'] if changed else previous
     plan = []
     if changed:
-        plan.append({'kind': 'enable payments' if enabled else 'disable payments',
+        plan.append({'action': 'enable payments' if enabled else 'disable payments', 'count': 1,
                      'object': '%s %s = %s' % (p['table'], p['key_column'], p['key']),
                      'from': previous, 'to': enabled, 'reason': p['reason'] or ''})
     actions = [dict(plan[0], audit_row=audit_id)] if committed else []

@@ -150,6 +150,15 @@ findings:
     - {object: backup /var/backups/postgres/payment_sandbox-20261122T020000Z.dump,
        figure: "damaged: pg_restore cannot restore it: could not read input file: end of file",
        threshold: "SHA-256 as recorded, pg_restore reads it", verdict: critical}
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 import datetime
@@ -212,7 +221,7 @@ def run(module):
                 if action['action'] == 'backup':
                     path, manifest = pgb.take(dbname_arg, env, dfd, dest, db, p['compress'], p['bin_dir'])
                     result['backup'] = dict(manifest, path=path)
-                    result['actions'].append(dict(action, object=path))
+                    result['actions'].append(dict(action, path=path))
             for action in actions:
                 if action['action'] == 'remove':
                     pgb.remove(dfd, action['object'])

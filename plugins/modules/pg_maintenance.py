@@ -236,6 +236,13 @@ msg:
   description: One-line summary.
   returned: always
   type: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -276,7 +283,7 @@ def run(module):
                           remaining=[i.to_dict() for i in exc.remaining])
             result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
-            module.fail_json(**result)
+            raise pgm.MaintenanceError(result.pop('msg'), **dict(result, actions=result['done']))
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
         result['after'] = maint.figures(items)
     if warnings:
@@ -287,6 +294,7 @@ def run(module):
     else:
         result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
                                                              len(result['skipped_items']))
+    result['actions'] = result['done']  # done: the 0.0 name of actions, kept while playbooks read it
     if module._diff:
         result['diff'] = dict(before=result['before'], after=result['after'])
     return result

@@ -121,7 +121,7 @@ plan:
   returned: always
   type: list
   elements: dict
-  sample: [{kind: restart, object: api, reason: restart requested, count: 2, ids: [], destructive: false}]
+  sample: [{action: restart, object: api, reason: restart requested, count: 2, ids: [], destructive: false}]
 msg:
   description: The plan in one line.
   returned: always
@@ -154,6 +154,23 @@ health:
   description: The last answer of O(health_url) (C(status), C(ok), C(latency_ms), C(why)).
   returned: when O(health_url) is set and the module waited
   type: dict
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -190,7 +207,7 @@ def run(module):
     if module.check_mode:
         return result
     if actions:
-        p2.apply(pm2, actions, params)
+        result['actions'] = p2.apply(pm2, actions, params)
     if params['state'] == 'stopped':
         result['process'] = p2.observe(pm2.jlist(), params['name'])
     elif params['wait']:

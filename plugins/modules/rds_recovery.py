@@ -141,6 +141,13 @@ msg:
   description: One-line summary.
   returned: always
   type: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -209,7 +216,7 @@ def run(module):
                 obs, ok = rdsr.wait_available(rds, p['db_instance_identifier'], p['db_cluster_identifier'],
                                               acted, p['wait_timeout'])
                 if not ok:
-                    result.update(_view(obs))
+                    result.update(_view(obs), actions=result['done'])
                     module.fail_json(msg='%s not available within %ds after %s'
                                      % (', '.join(acted), p['wait_timeout'],
                                         ', '.join('%s %s' % (i['operation'], i['object']) for i in items)), **result)
@@ -220,6 +227,7 @@ def run(module):
         module.fail_json(msg=str(exc))
     if module._diff:
         result['diff'] = dict(before=before, after=_view(obs))
+    result['actions'] = result['done']  # done: the 0.0 name of actions, kept while playbooks read it
     result['msg'] = '%d planned, %d done, %d not possible' % (len(items), len(result['done']), len(not_planned))
     return result
 

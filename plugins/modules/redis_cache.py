@@ -223,14 +223,14 @@ plan:
   type: list
   elements: dict
   sample:
-    - {kind: unlink, object: "gemini:*", reason: "1000 key(s) match gemini:*", count: 1000, ids: [], destructive: true}
+    - {action: unlink, object: "gemini:*", reason: "1000 key(s) match gemini:*", count: 1000, ids: [], destructive: true}
 actions:
   description: What was done, with the keys removed; empty in check mode.
   returned: always
   type: list
   elements: dict
   sample:
-    - {kind: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 3, commands: 5}
+    - {action: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 3, commands: 5}
 deleted:
   description: Keys removed (in check mode, keys that would be removed).
   returned: always
@@ -241,6 +241,11 @@ msg:
   returned: always
   type: str
   sample: "unlink gemini:* (1000): 1000 key(s) match gemini:*"
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import time
@@ -304,7 +309,7 @@ def run(module):
                     raise rc.CacheError('%s %s failed after %d of %d action(s): %s'
                                         % (action.kind, action.object, len(done), len(actions),
                                            rconn.describe_error(exc, params)))
-                entry = dict(kind=action.kind, object=action.object, count=count,
+                entry = dict(action=action.kind, kind=action.kind, object=action.object, count=count, reason=action.reason,
                              seconds=round(time.monotonic() - started, 3))
                 entry.update(stats)
                 done.append(entry)

@@ -122,19 +122,24 @@ plan:
   type: list
   elements: dict
   sample:
-    - {kind: failover, object: "127.0.0.1:7004", reason: "127.0.0.1:7004 becomes primary in place of 127.0.0.1:7000", count: 1}
+    - {action: failover, object: "127.0.0.1:7004", reason: "127.0.0.1:7004 becomes primary in place of 127.0.0.1:7000", count: 1}
 actions:
   description: The failover made, with the seconds it took; empty in check mode.
   returned: always
   type: list
   elements: dict
   sample:
-    - {kind: failover, object: "127.0.0.1:7004", seconds: 1.2}
+    - {action: failover, object: "127.0.0.1:7004", seconds: 1.2}
 msg:
   description: One-line summary.
   returned: always
   type: str
   sample: nothing to do
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -163,7 +168,8 @@ def run(module):
     if actions and not module.check_mode:
         for action in actions:
             seconds = rcl.apply(params, action, params['timeout'])
-            result['actions'].append(dict(kind=action.kind, object=action.object,
+            result['actions'].append(dict(action=action.kind, kind=action.kind, object=action.object, count=1,
+                                          reason=action.reason,
                                           primary=action.params['primary'], seconds=seconds))
         state = rcl.observe(params)
     result.update(enabled=state['enabled'], info=state['info'], nodes=state['nodes'],

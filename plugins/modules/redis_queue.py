@@ -336,6 +336,16 @@ msg:
   returned: always
   type: str
   sample: "clean ai-analysis/failed (30): 30 failed job(s) finished or created more than 24h ago"
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import time

@@ -282,6 +282,15 @@ findings:
   returned: always
   type: list
   elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 import csv
@@ -476,7 +485,8 @@ def run(module):
     try:
         for d in discrepancies:
             if d['kind'] == 'status_drift' and fix.get('update_order_status') and d.get('fix_status'):
-                plan.append({'kind': 'update_order_status', 'object': 'order %s' % d['order'], 'order': d['order'],
+                plan.append({'action': 'update_order_status', 'kind': 'update_order_status', 'count': 1,
+                             'object': 'order %s' % d['order'], 'order': d['order'],
                              'from': d['order_status'], 'to': d['fix_status'],
                              'reason': 'PaymentIntent %s is %s' % (d['payment_intent'], d['stripe_status'])})
             if d['kind'] == 'duplicate_charge' and d.get('keep') and fix.get('refund_duplicates'):
@@ -484,7 +494,7 @@ def run(module):
                 if done:
                     d['refunded'] = done['id']
                     continue
-                plan.append({'kind': 'refund', 'object': d['payment_intent'], 'item': d,
+                plan.append({'action': 'refund', 'kind': 'refund', 'count': 1, 'object': d['payment_intent'], 'item': d,
                              'reason': 'duplicate charge of order %s (%s %s); %s is kept'
                                        % (d['order'], d['amount'], d['currency'], d['keep'])})
     except stripe.StripeError as exc:  # a refund look-up failed: nothing is applied
@@ -501,7 +511,8 @@ def run(module):
             with conn.cursor() as cur:  # one transaction for every status fix
                 for a in updates:
                     cur.execute(stmt, (a['to'], a['order'], a['from']))
-                    actions.append({'kind': a['kind'], 'object': a['object'], 'rows': cur.rowcount,
+                    actions.append({'action': a['action'], 'kind': a['kind'], 'object': a['object'], 'count': cur.rowcount,
+                                    'reason': a['reason'], 'rows': cur.rowcount,
                                     'from': a['from'], 'to': a['to']})
             conn.commit()
         for a in [a for a in plan if a['kind'] == 'refund']:
@@ -510,7 +521,8 @@ def run(module):
             except stripe.StripeError as exc:
                 raise rc.ApplyFailed(actions, 'refund of %s failed after %d fix(es) were applied: %s'
                                      % (a['object'], len(actions), stripe_error(exc)[1]))
-            actions.append({'kind': 'refund', 'object': a['object'], 'refund': refund['id'],
+            actions.append({'action': 'refund', 'kind': 'refund', 'object': a['object'], 'count': 1,
+                            'reason': a['reason'], 'refund': refund['id'],
                             'amount': refund.get('amount'), 'created': created})
     if conn is not None:
         conn.close()

@@ -26,6 +26,7 @@ import traceback
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import (
     DependencyError, OncallError)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import shaped
 
 COLLECTION = 'oncall.runbooks'
 
@@ -122,7 +123,9 @@ def run(module, body, describe=None, requires=()):
     requires: import names checked with check_library first. describe(exc): one sentence for
     an exception of the world the module talks to (a database or server error), or None when
     exc is not one of those. An OncallError ends as fail_json(msg=its sentence, **its partial
-    results); any other exception as an internal error with the traceback in ``exception``."""
+    results); any other exception as an internal error with the traceback in ``exception``.
+    A result (or partial result) with a plan has every key of the applied-result shape
+    (plan, actions, skipped_items, findings, msg: common/plan.py)."""
     _state['name'] = getattr(module, '_name', None)
     try:
         for library in requires:
@@ -132,7 +135,11 @@ def run(module, body, describe=None, requires=()):
                 check_library(library, name=module_name(module))
         result = body(module)
     except OncallError as exc:
-        module.fail_json(msg=exc.msg or internal_error(exc, module), **exc.results)
+        results = dict(exc.results)
+        if 'plan' in results:
+            results = shaped(dict(results, msg=exc.msg))
+        results.pop('msg', None)
+        module.fail_json(msg=exc.msg or internal_error(exc, module), **results)
     except Exception as exc:  # pylint: disable=broad-except  # the one place bugs are reported
         sentence = None
         if describe is not None:
@@ -143,4 +150,7 @@ def run(module, body, describe=None, requires=()):
         if sentence:
             module.fail_json(msg=sentence)
         module.fail_json(msg=internal_error(exc, module), exception=traceback.format_exc())
-    module.exit_json(**(result or {}))
+    result = dict(result or {})
+    if 'plan' in result:  # a module that plans returns the one applied-result shape
+        shaped(result)
+    module.exit_json(**result)
