@@ -98,7 +98,7 @@ def test_file_retention_a_directory_swapped_for_a_link_after_the_plan_is_not_fol
     old_file(str(logs / 'sub' / 'also.log'))
     old_file(str(logs / 'top.log'))
     plan = files.candidates([str(logs)], ['*.log'], [], 30 * 86400)
-    assert sorted(f['object'] for f in plan) == [str(logs / 'sub' / 'also.log'), str(logs / 'top.log')]
+    assert sorted(f['path'] for f in plan) == [str(logs / 'sub' / 'also.log'), str(logs / 'top.log')]
     os.rename(str(logs / 'sub'), str(tmp_path / 'moved-away'))
     os.symlink(str(victim / 'sub'), str(logs / 'sub'))
     removed, _freed, kept = files.remove(plan, 30 * 86400)

@@ -48,14 +48,12 @@ _state = {'name': None}
 
 def module_name(module=None):
     """oncall.runbooks.<module> for messages: the name the task used, else the running one."""
-    name = getattr(module, '_name', None) or _state['name'] or ''
-    name = str(name)
-    if name.endswith('.py'):
-        name = name[:-3]
-    short = name.rsplit('.', 1)[-1]
-    if not short or short in ('basic', '__main__'):
-        short = re.sub(r'\.py$', '', (sys.argv[0].rsplit('/', 1)[-1] if sys.argv and sys.argv[0] else '')) or 'module'
-    return '%s.%s' % (COLLECTION, short)
+    for name in (getattr(module, '_name', None), _state['name']):
+        name = re.sub(r'\.py$', '', str(name or ''))
+        short = name.rsplit('.', 1)[-1]
+        if short and short not in ('basic', '__main__'):
+            return '%s.%s' % (COLLECTION, short)
+    return '%s.<module>' % COLLECTION
 
 
 def internal_error(exc, module=None):
@@ -126,7 +124,8 @@ def run(module, body, describe=None, requires=()):
     results); any other exception as an internal error with the traceback in ``exception``.
     A result (or partial result) with a plan has every key of the applied-result shape
     (plan, actions, skipped_items, findings, msg: common/plan.py)."""
-    _state['name'] = getattr(module, '_name', None)
+    # the name the task used; else the module the body is defined in (a module run in-process)
+    _state['name'] = getattr(module, '_name', None) or getattr(body, '__module__', None)
     try:
         for library in requires:
             if isinstance(library, (tuple, list)):
