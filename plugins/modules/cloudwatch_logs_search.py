@@ -139,7 +139,7 @@ def run(module):
     except aws.AwsError as exc:
         module.fail_json(msg=str(exc))
     return dict(changed=False, searches=out, log_streams=log_streams, findings=findings,
-                     window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
+                window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
 
 
 if __name__ == '__main__':

@@ -189,8 +189,8 @@ def run(module):
                          'threshold': '<= %d' % log['max'],
                          'verdict': 'ok' if log['errors'] <= log['max'] else 'warning'})
     return dict(changed=False, host=dict(disks=disks, memory=mem, processes=procs, logs=logs,
-                                              top_processes=top, process_memory=[x[0] for x in limits]),
-                     findings=findings)
+                                         top_processes=top, process_memory=[x[0] for x in limits]),
+                findings=findings)
 
 
 if __name__ == '__main__':

@@ -42,7 +42,7 @@ attributes:
     details: Shows the paused flag and the counts per state before and after.
   idempotent:
     support: full
-    details: Plans from what the queue holds: paused stays paused, cleaned or drained jobs are gone.
+    details: Plans from what the queue holds; paused stays paused, cleaned or drained jobs are gone.
 options:
   name:
     description:

@@ -43,7 +43,7 @@ attributes:
     details: The plan lists every change.
   idempotent:
     support: full
-    details: A fix is applied once: refunds carry an idempotency key and a tag, an order status is only written when it differs.
+    details: A fix is applied once; refunds carry an idempotency key and a tag, an order status is only written when it differs.
 options:
   api_key:
     description:

@@ -64,8 +64,8 @@ def shaped(result):
     result.setdefault('skipped_items', [])
     result.setdefault('findings', [])
     if not result.get('msg'):
-        result['msg'] = '; '.join('%s %s (%s): %s' % (p.get('action'), p.get('object'), p.get('count'),
-                                                       p.get('reason')) for p in result['plan']) or 'nothing to do'
+        result['msg'] = '; '.join('%s %s (%s): %s' % (p.get('action'), p.get('object'), p.get('count'), p.get('reason'))
+                                  for p in result['plan']) or 'nothing to do'
     return result
 
 
