@@ -20,6 +20,7 @@ import re
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 try:
     from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
 
-class KubeError(Exception):
+class KubeError(OncallError):
     """A Kubernetes connection option or client failure, phrased as one sentence."""
 
 

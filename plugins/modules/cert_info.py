@@ -39,13 +39,9 @@ requirements:
   - cryptography >= 42.0.0 (its C(x509.verification) API) for the Python that runs the module
 extends_documentation_fragment:
   - oncall.runbooks.kube
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_k8s
+  - oncall.runbooks.attributes
 options:
   certificates:
     description:
@@ -173,6 +169,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import info, x509
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs.renew import k8s_params
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.kube import kube_argument_spec
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 
@@ -191,6 +188,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     p = module.params
     try:
         info.validate(p)
@@ -201,8 +202,8 @@ def main():
         # a missing dependency is a finding (unknown: nothing was looked at), never a crash
         items = [info.unknown(spec, problem) for spec in p['certificates']]
         findings = [info.finding(i, p['warn_days'], p['critical_days']) for i in items]
-        module.exit_json(changed=False, certificates=items, findings=findings, critical=[], warning=[],
-                         unknown=[i['name'] for i in items], msg=problem)
+        return dict(changed=False, certificates=items, findings=findings, critical=[], warning=[],
+                    unknown=[i['name'] for i in items], msg=problem)
     try:
         roots = x509.load_trust(p['ca_path'])
     except x509.CertError as exc:
@@ -218,7 +219,7 @@ def main():
         module.fail_json(msg='%d of %d certificate(s) critical: %s' % (len(critical), len(items), '; '.join(
             '%s (%s)' % (i['name'], i.get('error') or i.get('why')) for i in items if i['verdict'] == 'critical')),
             **result)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -35,13 +35,18 @@ requirements:
     refused with one sentence naming the version found and the one needed)
 extends_documentation_fragment:
   - oncall.runbooks.kube
+  - oncall.runbooks.attributes.action_group_k8s
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Says whether and why it would renew (C(changed), C(reason)); touches nothing.
+    details: Says whether and why it would renew (C(changed), C(reason)); touches nothing.
   diff_mode:
     support: full
-    description: Shows the certificate's summary (expiry, serial, SANs, issuer) before and after; never the key.
+    details: Shows the certificate's summary (expiry, serial, SANs, issuer) before and after; never the key.
+  idempotent:
+    support: full
+    details: Renews only inside O(renew_before) of the expiry (or with O(force)); the renewed certificate is then outside it.
 options:
   name:
     description: A name for plans and reports; defaults to the source's description.
@@ -264,11 +269,33 @@ backups:
   returned: when files were replaced
   type: list
   elements: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import renew, x509
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.kube import kube_argument_spec
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module, shown
 
@@ -318,6 +345,10 @@ def main():
                      ('provider', 'cert_manager', ['cert_manager'])],
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     problem = x509.cryptography_problem()
     if problem:
         module.fail_json(msg=problem, renewed=False)
@@ -333,7 +364,7 @@ def main():
     if module._diff and result['changed']:
         result['diff'] = {'before': result['before'] or {},
                           'after': result['after'] if result['renewed'] else {'renewal': result['reason']}}
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

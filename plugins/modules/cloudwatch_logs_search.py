@@ -20,13 +20,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.aws
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_aws
+  - oncall.runbooks.attributes
 options:
   log_group_name:
     description: The log group (C(/aws/lambda/iamenu-logs)).
@@ -96,10 +92,11 @@ window:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import logs as cwl
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import OptionError, ansible_module
 
 
@@ -113,8 +110,10 @@ def main():
         streams=dict(type='int', default=5),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
-    if not aws.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
+    runner.run(module, run, requires=['boto3'])
+
+
+def run(module):
     p = module.params
     try:
         aws.validate(p)
@@ -139,8 +138,8 @@ def main():
         log_streams = cwl.streams(logs, p['log_group_name'], p['streams']) if p['streams'] > 0 else []
     except aws.AwsError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, searches=out, log_streams=log_streams, findings=findings,
-                     window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
+    return dict(changed=False, searches=out, log_streams=log_streams, findings=findings,
+                window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
 
 
 if __name__ == '__main__':

@@ -28,15 +28,20 @@ description:
     holds the lock (it is the deploy's pre-check).
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 attributes:
   check_mode:
     support: full
-    description: Reads the lock; refuses when another owner holds it; writes nothing.
+    details: Reads the lock; refuses when another owner holds it; writes nothing.
   diff_mode:
     support: full
-    description: Shows the holder before and after.
+    details: Shows the holder before and after.
+  idempotent:
+    support: full
+    details: Acquiring a lock this owner holds, or releasing one that is gone, changes nothing; renewing it is not reported as a change.
 options:
   name:
     description: The lock's name; the key is O(key_prefix) followed by it.
@@ -154,10 +159,28 @@ adopted:
       null when there was none.
   returned: always
   type: dict
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -191,13 +214,15 @@ def run(module):
     if any(a.kind in ('acquire', 'break') for a in actions) and state and state.get('owner') != params['owner'] \
             and state.get('paused'):
         adopted = state  # what the acquire adopts (check mode: would adopt)
+    applied = []
     if not module.check_mode:
         adopted = None
         for action in actions:
             adopted = dl.apply(client, key, action, params, lock) or adopted
+            applied.append(action.to_dict())
     held = params['state'] != 'absent'
     result = dict(changed=any(a.kind != 'renew' for a in actions), key=key,
-                  plan=[a.to_dict() for a in actions], msg=summarize(actions), lock=public,
+                  plan=[a.to_dict() for a in actions], actions=applied, msg=summarize(actions), lock=public,
                   held=held, state=state, adopted=adopted)
     if module._diff:
         result['diff'] = dict(before={'holder': lock.get('holder') if lock else None},
@@ -221,7 +246,7 @@ def main():
         break_owner=dict(type='str', no_log=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    rconn.run_module(module, run, errors=(dl.LockError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

@@ -23,13 +23,18 @@ description:
     removal is never followed. A path that does not exist is skipped.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Lists what would be removed; removes nothing.
+    details: Lists what would be removed; removes nothing.
   diff_mode:
     support: full
-    description: The list of files before and after.
+    details: The list of files before and after.
+  idempotent:
+    support: full
+    details: The files it removed are gone; a second run finds nothing older than O(older_than).
 options:
   paths:
     description:
@@ -67,11 +72,14 @@ EXAMPLES = r'''
 
 RETURN = r'''
 plan:
-  description: Files to remove, oldest first, with C(path), C(age_days) and C(size) in bytes.
+  description:
+    - Files to remove, oldest first, as plan items (docs/plan.md) with C(object) the file's path,
+      C(action) V(remove), plus C(age_days) and C(size) in bytes.
   returned: always
   type: list
   elements: dict
-  sample: [{path: /var/log/app/api.log.3.gz, age_days: 41.2, size: 1048576}]
+  sample: [{object: /var/log/app/api.log.3.gz, action: remove, count: 1, reason: '41.2 days old, 1048576 bytes',
+            age_days: 41.2, size: 1048576}]
 removed:
   description: Paths removed.
   returned: always
@@ -81,12 +89,35 @@ freed_bytes:
   description: Bytes freed.
   returned: always
   type: int
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import item
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import files
 
 
@@ -101,6 +132,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     p = module.params
     try:
         max_age = parse_duration(p['older_than'], 'older_than')
@@ -110,7 +145,7 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='cannot read %s: %s' % (exc.filename, exc.strerror))
-    result = dict(changed=bool(plan), plan=[files.public(f) for f in plan], removed=[], freed_bytes=0,
+    result = dict(changed=bool(plan), plan=[planned(f) for f in plan], actions=[], removed=[], freed_bytes=0,
                   msg='%d file(s) older than %s' % (len(plan), p['older_than']))
     if plan and not module.check_mode:
         try:
@@ -118,14 +153,22 @@ def main():
         except OSError as exc:
             result['msg'] = 'cannot remove %s: %s' % (exc.filename, exc.strerror)
             module.fail_json(**result)
-        result.update(removed=removed, freed_bytes=freed, changed=bool(removed))
+        result.update(removed=removed, freed_bytes=freed, changed=bool(removed),
+                      actions=[i for i in result['plan'] if i['object'] in removed])
         if kept:
             result['kept'] = kept
     if module._diff:
         result['diff'] = dict(before=''.join('%s\n' % f['path'] for f in plan),
                               after=''.join('%s\n' % f['path'] for f in plan
                                             if module.check_mode is False and f['path'] not in result['removed']))
-    module.exit_json(**result)
+    return result
+
+
+def planned(entry):
+    """A file to remove as a plan item (object is its path; age_days and size as before)."""
+    public = files.public(entry)
+    return item('remove', public.pop('path'), '%s days old, %s bytes' % (public['age_days'], public['size']),
+                **public)
 
 
 if __name__ == '__main__':

@@ -19,13 +19,9 @@ description:
     verdict against its threshold (V(ok), V(warning), V(critical)).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   disks:
     description: Paths whose file systems are measured.
@@ -117,6 +113,7 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import health
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
@@ -139,6 +136,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     p = module.params
     findings = []
     band = '>= %.0f%% warning, >= %.0f%% critical'
@@ -187,9 +188,9 @@ def main():
         findings.append({'object': 'errors in %s' % log['path'], 'figure': log['errors'],
                          'threshold': '<= %d' % log['max'],
                          'verdict': 'ok' if log['errors'] <= log['max'] else 'warning'})
-    module.exit_json(changed=False, host=dict(disks=disks, memory=mem, processes=procs, logs=logs,
-                                              top_processes=top, process_memory=[x[0] for x in limits]),
-                     findings=findings)
+    return dict(changed=False, host=dict(disks=disks, memory=mem, processes=procs, logs=logs,
+                                         top_processes=top, process_memory=[x[0] for x in limits]),
+                findings=findings)
 
 
 if __name__ == '__main__':

@@ -18,13 +18,9 @@ description:
     O(fail_on_error=true), so a playbook can report every failing endpoint at once.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   checks:
     description:
@@ -86,6 +82,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
 from ansible_collections.oncall.runbooks.plugins.module_utils.host import http
@@ -103,6 +100,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     for i, check in enumerate(module.params['checks']):
         # credentials sent as headers never reach the output, -vvv or a report
         for name, value in (check.get('headers') or {}).items():
@@ -128,7 +129,7 @@ def main():
         module.fail_json(msg='%d of %d HTTP check(s) failed: %s' % (len(failed), len(results), ', '.join(
             '%s (%s)' % (r['name'], r['why']) for r in results if not r['ok'])),
             checks=results, findings=findings, failed_checks=failed)
-    module.exit_json(changed=False, checks=results, findings=findings, failed_checks=failed)
+    return dict(changed=False, checks=results, findings=findings, failed_checks=failed)
 
 
 if __name__ == '__main__':

@@ -20,13 +20,9 @@ description:
     for its membership (a group with no member consumes nothing).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   bootstrap_servers:
     description: Brokers to bootstrap from (C(kafka-1:9092)).
@@ -108,8 +104,9 @@ findings:
   elements: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.kafka import lag as kl
 
@@ -132,8 +129,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not kl.HAS_KAFKA:
-        module.fail_json(msg=missing_required_lib('kafka-python'), exception=kl.KAFKA_IMP_ERR)
+    runner.run(module, run, requires=['kafka'])
+
+
+def run(module):
     p = module.params
     try:
         kl.validate(p)
@@ -156,7 +155,7 @@ def main():
             admin.close()
     except kl.LagError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, groups=groups, findings=findings)
+    return dict(changed=False, groups=groups, findings=findings)
 
 
 if __name__ == '__main__':

@@ -24,13 +24,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads the flag and says whether it would change it.
+    details: Reads the flag and says whether it would change it.
   diff_mode:
     support: full
-    description: The flag before and after.
+    details: The flag before and after.
+  idempotent:
+    support: full
+    details: The flag is only written when it differs from O(enabled).
 options:
   enabled:
     description:
@@ -110,6 +115,16 @@ last_change:
   returned: always
   type: dict
   sample: {actor: alice, changed_at: "2026-11-22 14:02:11+00", old: true, new: false, reason: INC-2211, seconds_ago: 5400}
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import getpass
@@ -117,6 +132,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import switch as sw
 
@@ -136,6 +152,10 @@ def main():
         audit_table=dict(type='str', default='oncall_runbooks_audit'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
+
+
+def run(module):
     p = module.params
     # Everything is validated before the database is touched.
     if p['enabled'] is False and not (p['reason'] or '').strip():
@@ -211,7 +231,7 @@ def main():
     enabled = p['enabled'] if changed else previous
     plan = []
     if changed:
-        plan.append({'kind': 'enable payments' if enabled else 'disable payments',
+        plan.append({'action': 'enable payments' if enabled else 'disable payments', 'count': 1,
                      'object': '%s %s = %s' % (p['table'], p['key_column'], p['key']),
                      'from': previous, 'to': enabled, 'reason': p['reason'] or ''})
     actions = [dict(plan[0], audit_row=audit_id)] if committed else []
@@ -222,7 +242,7 @@ def main():
                                             else ('would change (check mode)' if changed else 'already so'))))
     if module._diff:
         result['diff'] = dict(before='%s: %s\n' % (p['key'], previous), after='%s: %s\n' % (p['key'], enabled))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

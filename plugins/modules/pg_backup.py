@@ -35,13 +35,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Says whether it would back up and what it would rotate; writes nothing.
+    details: Says whether it would back up and what it would rotate; writes nothing.
   diff_mode:
     support: full
-    description: Lists the backup files before and after.
+    details: Lists the backup files before and after.
+  idempotent:
+    support: full
+    details: A backup is only taken when the newest one is older than O(max_age); rotation keeps O(keep).
 options:
   dest:
     description:
@@ -145,6 +150,15 @@ findings:
     - {object: backup /var/backups/postgres/payment_sandbox-20261122T020000Z.dump,
        figure: "damaged: pg_restore cannot restore it: could not read input file: end of file",
        threshold: "SHA-256 as recorded, pg_restore reads it", verdict: critical}
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 import datetime
@@ -152,6 +166,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import backup as pgb
@@ -169,6 +184,10 @@ def main():
         rotate_only=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params))
+
+
+def run(module):
     p = module.params
     try:
         max_age = parse_duration(p['max_age'], 'max_age')
@@ -202,7 +221,7 @@ def main():
                 if action['action'] == 'backup':
                     path, manifest = pgb.take(dbname_arg, env, dfd, dest, db, p['compress'], p['bin_dir'])
                     result['backup'] = dict(manifest, path=path)
-                    result['actions'].append(dict(action, object=path))
+                    result['actions'].append(dict(action, path=path))
             for action in actions:
                 if action['action'] == 'remove':
                     pgb.remove(dfd, action['object'])
@@ -222,7 +241,7 @@ def main():
     if module._diff:
         result['diff'] = dict(before='\n'.join(listing_before) + '\n',
                               after='\n'.join(b['name'] for b in after) + '\n')
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -28,13 +28,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 options:
   sections:
     description: Which parts to gather; all by default.
@@ -215,8 +211,9 @@ notes:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
@@ -248,8 +245,10 @@ def main():
         )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
+
+
+def run(module):
     sections = module.params['sections'] or list(pgh.SECTIONS)
     try:
         pgh.validate_options(module.params)  # numbers and checks[].max, before connecting
@@ -269,7 +268,7 @@ def main():
         module.fail_json(msg=str(exc))
     except pgc.psycopg2.Error as exc:
         module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(changed=False, health=data, findings=health.findings, notes=health.notes)
+    return dict(changed=False, health=data, findings=health.findings, notes=health.notes)
 
 
 if __name__ == '__main__':

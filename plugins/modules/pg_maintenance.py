@@ -48,18 +48,23 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - Runs only catalog, statistics and (read-only) C(pgstattuple) queries and returns the plan;
         statements PostgreSQL would refuse or skip for this role are predicted into RV(skipped_items)
         and do not count as a change.
   diff_mode:
     support: full
-    description:
+    details:
       - Shows dead tuples of the planned tables and bloat of the planned indexes before and after;
         in check mode, after is the prediction (no dead tuples after VACUUM, no bloat after REINDEX).
+  idempotent:
+    support: full
+    details: Only tables and indexes past their thresholds are planned; after the statements they are not.
 options:
   operations:
     description:
@@ -250,10 +255,18 @@ msg:
   description: One-line summary.
   returned: always
   type: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 
@@ -289,7 +302,7 @@ def run(module):
                           remaining=[i.to_dict() for i in exc.remaining])
             result['msg'] = ('the connection to %s was lost after %d of %d statement(s): %s'
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
-            module.fail_json(**result)
+            raise pgm.MaintenanceError(result.pop('msg'), **dict(result, actions=result['done']))
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
         result['after'] = maint.figures(items, done)
     if warnings:
@@ -300,6 +313,7 @@ def run(module):
     else:
         result['msg'] = '%d planned, %d done, %d skipped' % (len(items), len(result['done']),
                                                              len(result['skipped_items']))
+    result['actions'] = result['done']  # done: the 0.0 name of actions, kept while playbooks read it
     if module._diff:
         # the figures each planned statement acts on; in check mode after is the prediction
         result['diff'] = dict(before=maint.diff_view(result['before'], items),
@@ -321,15 +335,7 @@ def main():
         measure_max_size=dict(type='str', default=pgm.DEFAULT_MEASURE_MAX_SIZE),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
-    try:
-        result = run(module)
-    except (pgm.MaintenanceError, pgc.PgConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except pgc.psycopg2.Error as exc:
-        module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(**result)
+    runner.run(module, run, describe=lambda exc: pgc.failure_of(exc, module.params), requires=['psycopg2'])
 
 
 if __name__ == '__main__':

@@ -21,13 +21,18 @@ description:
   - In check mode it reads C(pm2 jlist) and returns the plan; nothing is started or restarted.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan computed from C(pm2 jlist); nothing is changed.
+    details: Returns the plan computed from C(pm2 jlist); nothing is changed.
   diff_mode:
     support: full
-    description: Shows the instances and their statuses before and after.
+    details: Shows the instances and their statuses before and after.
+  idempotent:
+    support: partial
+    details: V(started) and V(stopped) are idempotent; V(restarted) restarts on every run, as it is asked to.
 options:
   name:
     description:
@@ -118,7 +123,7 @@ plan:
   returned: always
   type: list
   elements: dict
-  sample: [{kind: restart, object: api, reason: restart requested, count: 2, ids: [], destructive: false}]
+  sample: [{action: restart, object: api, reason: restart requested, count: 2, ids: [], destructive: false}]
 msg:
   description: The plan in one line.
   returned: always
@@ -151,10 +156,28 @@ health:
   description: The last answer of O(health_url) (C(status), C(ok), C(latency_ms), C(why)).
   returned: when O(health_url) is set and the module waited
   type: dict
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -187,7 +210,7 @@ def run(module):
     if module.check_mode:
         return result
     if actions:
-        p2.apply(pm2, actions, params)
+        result['actions'] = p2.apply(pm2, actions, params)
     if params['state'] == 'stopped':
         result['process'] = p2.observe(pm2.jlist(), params['name'])
     elif params['wait']:
@@ -225,11 +248,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except p2.Pm2Error as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    runner.run(module, run)
 
 
 if __name__ == '__main__':

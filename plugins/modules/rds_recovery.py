@@ -24,13 +24,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.aws
+  - oncall.runbooks.attributes.action_group_aws
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Only describes; returns the plan.
+    details: Only describes; returns the plan.
   diff_mode:
     support: full
-    description: Shows the writer and each instance's status before and after.
+    details: Shows the writer and each instance's status before and after.
+  idempotent:
+    support: partial
+    details: Failover and start are only planned for a cluster or instance that needs them; O(reboot) reboots on every run.
 options:
   db_cluster_identifier:
     description: The Aurora/RDS cluster (C(festivals-cluster)).
@@ -137,12 +142,20 @@ msg:
   description: One-line summary.
   returned: always
   type: str
+actions:
+  description:
+    - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
+      empty in check mode.
+  returned: always
+  type: list
+  elements: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import common as aws
 from ansible_collections.oncall.runbooks.plugins.module_utils.aws import rds as rdsr
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import format_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import (
     OptionError, ansible_module, duration)
@@ -171,8 +184,10 @@ def main():
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             required_one_of=[('db_cluster_identifier', 'db_instance_identifier')])
-    if not aws.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=aws.BOTO3_IMP_ERR)
+    runner.run(module, run, requires=['boto3'])
+
+
+def run(module):
     p = dict(module.params)
     try:
         aws.validate(p)
@@ -203,7 +218,7 @@ def main():
                 obs, ok = rdsr.wait_available(rds, p['db_instance_identifier'], p['db_cluster_identifier'],
                                               acted, wait_seconds)
                 if not ok:
-                    result.update(_view(obs))
+                    result.update(_view(obs), actions=result['done'])
                     module.fail_json(msg='%s not available within %s after %s'
                                      % (', '.join(acted), format_duration(wait_seconds),
                                         ', '.join('%s %s' % (i['operation'], i['object']) for i in items)), **result)
@@ -214,8 +229,9 @@ def main():
         module.fail_json(msg=str(exc))
     if module._diff:
         result['diff'] = dict(before=before, after=_view(obs))
+    result['actions'] = result['done']  # done: the 0.0 name of actions, kept while playbooks read it
     result['msg'] = '%d planned, %d done, %d not possible' % (len(items), len(result['done']), len(not_planned))
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == '__main__':

@@ -31,13 +31,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan with the exact number of keys each pattern would delete.
+    details: Returns the plan with the exact number of keys each pattern would delete.
   diff_mode:
     support: full
-    description: Shows the keys per pattern (and the database size) before and after.
+    details: Shows the keys per pattern (and the database size) before and after.
+  idempotent:
+    support: full
+    details: The keys a pattern matched are gone; a second run plans nothing for it.
 options:
   state:
     description:
@@ -219,14 +224,14 @@ plan:
   type: list
   elements: dict
   sample:
-    - {kind: unlink, object: "gemini:*", reason: "1000 key(s) match gemini:*", count: 1000, ids: [], destructive: true}
+    - {action: unlink, object: "gemini:*", reason: "1000 key(s) match gemini:*", count: 1000, ids: [], destructive: true}
 actions:
   description: What was done, with the keys removed; empty in check mode.
   returned: always
   type: list
   elements: dict
   sample:
-    - {kind: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 3, commands: 5}
+    - {action: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 3, commands: 5}
 deleted:
   description: Keys removed (in check mode, keys that would be removed).
   returned: always
@@ -237,12 +242,18 @@ msg:
   returned: always
   type: str
   sample: "unlink gemini:* (1000): 1000 key(s) match gemini:*"
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
@@ -299,7 +310,7 @@ def run(module):
                     raise rc.CacheError('%s %s failed after %d of %d action(s): %s'
                                         % (action.kind, action.object, len(done), len(actions),
                                            rconn.describe_error(exc, params)))
-                entry = dict(kind=action.kind, object=action.object, count=count,
+                entry = dict(action=action.kind, kind=action.kind, object=action.object, count=count, reason=action.reason,
                              seconds=round(time.monotonic() - started, 3))
                 entry.update(stats)
                 done.append(entry)
@@ -349,7 +360,7 @@ def main():
         )),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
-    rconn.run_module(module, run, errors=(rc.CacheError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

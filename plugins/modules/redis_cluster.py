@@ -25,13 +25,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the failover it would make (and refuses what it would refuse); sends nothing.
+    details: Returns the failover it would make (and refuses what it would refuse); sends nothing.
   diff_mode:
     support: full
-    description: Shows the role of the replica and of its primary before and after.
+    details: Shows the role of the replica and of its primary before and after.
+  idempotent:
+    support: full
+    details: A replica already promoted is a primary; a second run plans no failover.
 options:
   promote:
     description: The replica to make primary, as C(host:port) (as C(CLUSTER NODES) lists it) or node id.
@@ -120,23 +125,29 @@ plan:
   type: list
   elements: dict
   sample:
-    - {kind: failover, object: "127.0.0.1:7004", reason: "127.0.0.1:7004 becomes primary in place of 127.0.0.1:7000", count: 1}
+    - {action: failover, object: "127.0.0.1:7004", reason: "127.0.0.1:7004 becomes primary in place of 127.0.0.1:7000", count: 1}
 actions:
   description: The failover made, with the seconds it took; empty in check mode.
   returned: always
   type: list
   elements: dict
   sample:
-    - {kind: failover, object: "127.0.0.1:7004", seconds: 1.2}
+    - {action: failover, object: "127.0.0.1:7004", seconds: 1.2}
 msg:
   description: One-line summary.
   returned: always
   type: str
   sample: nothing to do
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.options import ansible_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cluster as rcl
@@ -160,7 +171,8 @@ def run(module):
     if actions and not module.check_mode:
         for action in actions:
             seconds = rcl.apply(params, action, params['timeout_s'])
-            result['actions'].append(dict(kind=action.kind, object=action.object,
+            result['actions'].append(dict(action=action.kind, kind=action.kind, object=action.object, count=1,
+                                          reason=action.reason,
                                           primary=action.params['primary'], seconds=seconds))
         state = rcl.observe(params)
     result.update(enabled=state['enabled'], info=state['info'], nodes=state['nodes'],
@@ -184,7 +196,7 @@ def main():
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True,
                             mutually_exclusive=[('promote', 'failover_from')])
-    rconn.run_module(module, run, errors=(rcl.ClusterError,))
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
 
 
 if __name__ == '__main__':

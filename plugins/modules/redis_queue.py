@@ -31,13 +31,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Returns the plan and the predicted counts; no key is written.
+    details: Returns the plan and the predicted counts; no key is written.
   diff_mode:
     support: full
-    description: Shows the paused flag and the counts per state before and after.
+    details: Shows the paused flag and the counts per state before and after.
+  idempotent:
+    support: full
+    details: Plans from what the queue holds; paused stays paused, cleaned or drained jobs are gone.
 options:
   name:
     description:
@@ -348,12 +353,23 @@ msg:
   returned: always
   type: str
   sample: "clean ai-analysis/failed (30): 30 failed job(s) finished or created more than 24h ago"
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+findings:
+  description: Findings (C(object), C(figure), C(threshold), C(verdict)); empty when there is nothing to rate.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import summarize
@@ -628,12 +644,9 @@ def main():
                            mutually_exclusive=[('name', 'queues')], required_one_of=[('name', 'queues')])
     flavors = [q.get('flavor') if isinstance(q, dict) else None for q in module.params['queues'] or []]
     flavors = [f or module.params['flavor'] for f in flavors] or [module.params['flavor']]
-    if 'bullmq' in flavors and not module.check_mode:
-        try:
-            import bullmq  # noqa: F401  pylint: disable=unused-import
-        except ImportError:
-            module.fail_json(msg=missing_required_lib('bullmq'))
-    rconn.run_module(module, run, errors=(rq.QueueError,))
+    # the BullMQ library runs BullMQ's own scripts when something changes; reading needs only redis
+    requires = ['redis', 'bullmq'] if 'bullmq' in flavors and not module.check_mode else ['redis']
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=requires)
 
 
 if __name__ == '__main__':

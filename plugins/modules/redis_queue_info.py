@@ -20,13 +20,9 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.redis
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to diff.
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes.action_group_redis
+  - oncall.runbooks.attributes
 options:
   prefix:
     description: Key prefix of the BullMQ and Bull queues.
@@ -175,8 +171,9 @@ totals:
   sample: {wait: 180, failed: 60}
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import check_thresholds
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
@@ -222,8 +219,10 @@ def main():
         )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not rconn.HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=rconn.REDIS_IMP_ERR)
+    runner.run(module, run, describe=lambda exc: rconn.failure(exc, module.params), requires=['redis'])
+
+
+def run(module):
     try:
         long_ms = int(parse_duration(module.params['stuck_after'], 'stuck_after') * 1000)
         t = module.params['thresholds'] or {}
@@ -262,7 +261,7 @@ def main():
                           'threshold': 'an active job must be locked by a live worker',
                           'verdict': 'warning' if entry['stuck_count'] or entry['running_long'] else 'ok',
                           'running_long': len(entry['running_long'])})
-    module.exit_json(changed=False, queues=queues, totals=totals, findings=found)
+    return dict(changed=False, queues=queues, totals=totals, findings=found)
 
 
 if __name__ == '__main__':

@@ -28,13 +28,18 @@ description:
   - Secrets never reach the report, since results of modules with C(no_log) options do not contain them.
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
+extends_documentation_fragment:
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Writes the report of the dry run, marked as such, as C(<name>-check-*) files.
+    details: Writes the report of the dry run, marked as such, as C(<name>-check-*) files.
   diff_mode:
-    support: none
-    description: Report files are new on each run; there is nothing to diff.
+    support: N/A
+    details: Report files are new on each run; there is nothing to diff.
+  idempotent:
+    support: N/A
+    details: Writes a new, time-stamped report on each run and reports no change.
 options:
   name:
     description:
@@ -169,6 +174,8 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.report import (
     build_report, render_markdown)
 
@@ -181,7 +188,7 @@ SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/boot', '/etc', '/bin', '/sbin', '/usr'
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
 
 
-class ReportError(Exception):
+class ReportError(OncallError):
     """A refusal, already phrased for the operator."""
 
 
@@ -298,6 +305,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, lambda m: run(m, module_started))
+
+
+def run(module, module_started):
     p = module.params
     check_mode = p['check_mode_run'] or module.check_mode
     try:
@@ -317,7 +328,7 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='cannot write the report in %s: %s' % (p['dest'], exc.strerror or exc))
-    module.exit_json(changed=False, summary=report['summary'], markdown=markdown, verdict=report['verdict'], **paths)
+    return dict(changed=False, summary=report['summary'], markdown=markdown, verdict=report['verdict'], **paths)
 
 
 if __name__ == '__main__':

@@ -20,13 +20,9 @@ description:
   - Read-only; it runs the same in check mode (a playbook usually skips it there).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
+extends_documentation_fragment:
+  - oncall.runbooks.attributes.info_module
+  - oncall.runbooks.attributes
 options:
   health_url:
     description:
@@ -116,6 +112,7 @@ watch:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.deploy import watch as dw
@@ -136,6 +133,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    runner.run(module, run)
+
+
+def run(module):
     params = dict(module.params)
     try:
         for opt in ('period', 'interval', 'timeout'):
@@ -146,7 +147,7 @@ def main():
     if result['degraded']:
         module.fail_json(msg='the service degraded during the %ds watch: %s' % (params['period'], result['why']),
                          watch=result)
-    module.exit_json(changed=False, watch=result)
+    return dict(changed=False, watch=result)
 
 
 if __name__ == '__main__':

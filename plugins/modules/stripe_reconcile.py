@@ -32,13 +32,18 @@ author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
   - oncall.runbooks.postgres
+  - oncall.runbooks.attributes.action_group_postgres
+  - oncall.runbooks.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads Stripe and the database and returns the plan; writes to neither.
+    details: Reads Stripe and the database and returns the plan; writes to neither.
   diff_mode:
-    support: none
-    description: The plan lists every change.
+    support: N/A
+    details: The plan lists every change.
+  idempotent:
+    support: full
+    details: A fix is applied once; refunds carry an idempotency key and a tag, an order status is only written when it differs.
 options:
   api_key:
     description:
@@ -277,6 +282,15 @@ findings:
   returned: always
   type: list
   elements: dict
+skipped_items:
+  description: What will not be done, as plan items with C(why) (docs/plan.md).
+  returned: always
+  type: list
+  elements: dict
+msg:
+  description: One line saying what was planned and done.
+  returned: always
+  type: str
 '''
 
 import csv
@@ -285,9 +299,10 @@ import math
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 
@@ -470,7 +485,8 @@ def run(module):
     try:
         for d in discrepancies:
             if d['kind'] == 'status_drift' and fix.get('update_order_status') and d.get('fix_status'):
-                plan.append({'kind': 'update_order_status', 'object': 'order %s' % d['order'], 'order': d['order'],
+                plan.append({'action': 'update_order_status', 'kind': 'update_order_status', 'count': 1,
+                             'object': 'order %s' % d['order'], 'order': d['order'],
                              'from': d['order_status'], 'to': d['fix_status'],
                              'reason': 'PaymentIntent %s is %s' % (d['payment_intent'], d['stripe_status'])})
             if d['kind'] == 'duplicate_charge' and d.get('keep') and fix.get('refund_duplicates'):
@@ -478,7 +494,7 @@ def run(module):
                 if done:
                     d['refunded'] = done['id']
                     continue
-                plan.append({'kind': 'refund', 'object': d['payment_intent'], 'item': d,
+                plan.append({'action': 'refund', 'kind': 'refund', 'count': 1, 'object': d['payment_intent'], 'item': d,
                              'reason': 'duplicate charge of order %s (%s %s); %s is kept'
                                        % (d['order'], d['amount'], d['currency'], d['keep'])})
     except stripe.StripeError as exc:  # a refund look-up failed: nothing is applied
@@ -495,7 +511,8 @@ def run(module):
             with conn.cursor() as cur:  # one transaction for every status fix
                 for a in updates:
                     cur.execute(stmt, (a['to'], a['order'], a['from']))
-                    actions.append({'kind': a['kind'], 'object': a['object'], 'rows': cur.rowcount,
+                    actions.append({'action': a['action'], 'kind': a['kind'], 'object': a['object'], 'count': cur.rowcount,
+                                    'reason': a['reason'], 'rows': cur.rowcount,
                                     'from': a['from'], 'to': a['to']})
             conn.commit()
         for a in [a for a in plan if a['kind'] == 'refund']:
@@ -504,7 +521,8 @@ def run(module):
             except stripe.StripeError as exc:
                 raise rc.ApplyFailed(actions, 'refund of %s failed after %d fix(es) were applied: %s'
                                      % (a['object'], len(actions), stripe_error(exc)[1]))
-            actions.append({'kind': 'refund', 'object': a['object'], 'refund': refund['id'],
+            actions.append({'action': 'refund', 'kind': 'refund', 'object': a['object'], 'count': 1,
+                            'reason': a['reason'], 'refund': refund['id'],
                             'amount': refund.get('amount'), 'created': created})
     if conn is not None:
         conn.close()
@@ -608,23 +626,16 @@ def main():
         validate_certs=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_STRIPE:
-        module.fail_json(msg=missing_required_lib('stripe'), exception=STRIPE_IMP_ERR)
-    if not pgc.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=pgc.PSYCOPG_IMP_ERR)
-    try:
-        result = run(module)
-    except rc.ApplyFailed as exc:
-        module.fail_json(msg=str(exc), actions=exc.actions)
-    except (rc.ReconcileError, pgc.PgConnectionError) as exc:
-        module.fail_json(msg=str(exc))
-    except stripe.StripeError as exc:  # a Stripe failure outside the observation (none known)
-        module.fail_json(msg=health.stripe_failure(stripe, exc, safe_url(module.params['api_base']),
-                                                   module.params['max_network_retries'],
-                                                   key_hint(module.params['api_key']))[1])
-    except pgc.psycopg2.Error as exc:
-        module.fail_json(msg=pgc.failure(exc, module.params))
-    module.exit_json(**result)
+    runner.run(module, run, describe=lambda exc: failure_of(exc, module.params), requires=['stripe', 'psycopg2'])
+
+
+def failure_of(exc, params):
+    """The sentence for a Stripe or database error outside the observation (none known); None
+    for anything else, which is a bug the runner reports as one."""
+    if HAS_STRIPE and isinstance(exc, stripe.StripeError):
+        return health.stripe_failure(stripe, exc, safe_url(params['api_base']), params['max_network_retries'],
+                                     key_hint(params['api_key']))[1]
+    return pgc.failure_of(exc, params)
 
 
 if __name__ == '__main__':

@@ -88,8 +88,9 @@ class Recorder(object):
         self.sock.close()
 
 
-class Exited(Exception):
-    pass
+class Exited(BaseException):
+    """What exit_json and fail_json raise here: like their SystemExit, no Exception, so that the
+    module runner does not take a module's own fail_json for a bug."""
 
 
 class Hung(Exception):

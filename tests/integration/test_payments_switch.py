@@ -60,7 +60,7 @@ def test_switch_off_check_mode_then_once_then_nothing(shop):
     first = run_module('payments_switch', dict(shop['args'], enabled=False, reason=REASON))
     assert first['changed'] is True and first['committed'] is True, first.result
     assert first['msg'].startswith('payments disabled: committed with audit row ')
-    assert check['plan'] == [{'kind': 'disable payments', 'object': 'marketplace.configuration key = PAYMENTS_ENABLED',
+    assert check['plan'] == [{'action': 'disable payments', 'count': 1, 'object': 'marketplace.configuration key = PAYMENTS_ENABLED',
                               'from': True, 'to': False, 'reason': REASON}] and check['actions'] == []
     assert first['actions'] == [dict(check['plan'][0], audit_row=first['actions'][0]['audit_row'])]
     assert first['last_change']['reason'] == REASON and first['last_change']['new'] is False

@@ -13,6 +13,7 @@ import re
 import traceback
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 try:
     from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     BOTO3_IMP_ERR = traceback.format_exc()
 
 
-class AwsError(Exception):
+class AwsError(OncallError):
     """An AWS failure, phrased for the operator."""
 
 

@@ -80,23 +80,23 @@ def plan(obs, p):
                 chosen = sorted(readers, key=lambda r: r['id'])[0] if readers else None
             why = 'writer %s is %s' % (c['writer'] or '-', writer['status'] if writer else 'missing')
             if chosen:
-                items.append({'operation': 'failover', 'object': c['id'], 'target': chosen['id'],
+                items.append({'operation': 'failover', 'action': 'failover', 'count': 1, 'object': c['id'], 'target': chosen['id'],
                               'reason': '%s; promote reader %s (available)' % (why, chosen['id'])})
             else:
-                not_planned.append({'operation': 'failover', 'object': c['id'],
+                not_planned.append({'operation': 'failover', 'action': 'failover', 'count': 1, 'object': c['id'],
                                     'why': '%s and no %s reader is available' % (why, target or 'other')})
     for i in sorted(obs['instances'].values(), key=lambda x: x['id']):
         if i['status'] == 'stopped' and p['start_stopped']:
-            items.append({'operation': 'start', 'object': i['id'], 'reason': 'instance is stopped'})
+            items.append({'operation': 'start', 'action': 'start', 'count': 1, 'object': i['id'], 'reason': 'instance is stopped'})
     if p['reboot']:
         for ident in p['reboot_instances']:
             i = obs['instances'].get(ident)
             if i and i['status'] == 'available':
-                items.append({'operation': 'reboot', 'object': ident,
+                items.append({'operation': 'reboot', 'action': 'reboot', 'count': 1, 'object': ident,
                               'force_failover': bool(p['reboot_force_failover'] and i['multi_az']),
                               'reason': 'reboot asked for (database not answering)'})
             else:
-                not_planned.append({'operation': 'reboot', 'object': ident,
+                not_planned.append({'operation': 'reboot', 'action': 'reboot', 'count': 1, 'object': ident,
                                     'why': 'instance is %s, not available' % (i['status'] if i else 'unknown')})
     return items, not_planned
 

@@ -12,11 +12,13 @@ filter, the EDA dispatcher and the docs build.
 
 from __future__ import annotations
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 REMEDIATE_SUFFIX = ' - remediate'
 SURVEY_TYPES = ('text', 'textarea', 'password', 'integer', 'float', 'multiplechoice', 'multiselect')
 
 
-class CatalogError(ValueError):
+class CatalogError(OncallError, ValueError):
     """The catalog is inconsistent; the message names the entry and what to fix."""
 
 

@@ -160,7 +160,7 @@ def run(params, check_mode):
     result = {'changed': bool(reasons), 'renewed': False, 'reason': '; '.join(reasons),
               'reasons': reasons, 'before': before, 'after': before,
               'certificate': {'name': params.get('name') or source.name},
-              'plan': [{'kind': 'renew', 'object': params.get('name') or source.name, 'count': 1,
+              'plan': [{'action': 'renew', 'object': params.get('name') or source.name, 'count': 1,
                         'reason': '; '.join(reasons)}] if reasons else []}
     result['would_renew'] = bool(reasons)
     if not reasons or check_mode:
@@ -189,6 +189,6 @@ def run(params, check_mode):
         result['backups'] = list(getattr(destination, 'backups', []))
         result['destination'] = destination.name
     result['renewed'] = True
-    result['actions'] = [{'kind': 'renew', 'object': params.get('name') or source.name, 'count': 1,
+    result['actions'] = [{'action': 'renew', 'object': params.get('name') or source.name, 'count': 1,
                           'reason': result['reason']}]
     return result

@@ -13,6 +13,8 @@ import datetime
 import re
 import sys
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 try:
     import cryptography
     from cryptography import x509
@@ -42,7 +44,7 @@ SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 _PEM_CERT = re.compile(r'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', re.S)
 
 
-class CertError(Exception):
+class CertError(OncallError):
     """One clear sentence about a certificate, a key or where they live."""
 
 

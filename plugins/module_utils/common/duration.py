@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 _UNITS = {
     'ms': 0.001,
     's': 1,
@@ -19,7 +21,7 @@ _UNITS = {
 _PART = re.compile(r'(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)')
 
 
-class DurationError(ValueError):
+class DurationError(OncallError, ValueError):
     """Raised with a one-sentence message when a duration cannot be parsed."""
 
 

@@ -17,12 +17,13 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration im
     DurationError, parse_duration)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import check_thresholds
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.size import SizeError, parse_size
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 _DECIMAL = re.compile(r'[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?', re.ASCII)
 _INTEGER = re.compile(r'[+-]?\d+', re.ASCII)
 
 
-class OptionError(ValueError):
+class OptionError(OncallError, ValueError):
     """A refused option value, phrased as one sentence that names the option."""
 
 

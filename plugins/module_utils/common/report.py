@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Report building: one shape for every runbook and maintenance window.
 
-A step's result is what a plan-then-apply module returned (``plan`` and ``actions``, or
-``plan``/``done``/``skipped``), or a loop of them (``results``). The report keeps the data
-(JSON) and renders a Markdown page shaped after the incident log template of runbook 004.
+A step's result is what a plan-then-apply module returned, in the collection's one
+applied-result shape (``plan``, ``actions``, ``skipped_items``, ``findings``, ``msg``; items with
+``object``, ``action``, ``count``, ``reason``: common/plan.py, docs/plan.md), or a loop of them
+(``results``). The report keeps the data (JSON) and renders a Markdown page shaped after the
+incident log template of runbook 004.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _target(res):
         if isinstance(value, dict) and value.get('name'):
             return value['name']
     invocation = (res.get('invocation') or {}).get('module_args') or {}
-    for key in ('db', 'name', 'paths', 'dest'):
+    for key in ('login_db', 'db', 'name', 'paths', 'dest'):
         if invocation.get(key):
             value = invocation[key]
             return ', '.join(value) if isinstance(value, list) else str(value)
@@ -48,17 +50,9 @@ def _target(res):
     return str(item) if item else ''
 
 
-def _plan_item(item):
-    """Each module's plan items in one shape: kind, object, count, reason."""
-    if not isinstance(item, dict):
-        return {'kind': 'remove', 'object': str(item), 'count': 1, 'reason': ''}
-    out = dict(item)
-    out.setdefault('kind', item.get('operation') or item.get('action') or ('remove' if 'path' in item else ''))
-    if 'object' not in out and 'path' in item:
-        out['object'] = item['path']
-        out['reason'] = '%s days old, %s bytes' % (item.get('age_days'), item.get('size'))
-    out.setdefault('count', 1)
-    return out
+def _items(value):
+    """The items (dicts) of a plan, actions or skipped_items list; anything else is no item."""
+    return [dict(i) for i in value if isinstance(i, dict)] if isinstance(value, list) else []
 
 
 def failure_findings(failures):
@@ -89,25 +83,22 @@ def build_report(name, title, steps, findings, incident, check_mode, started, fi
         for res in _results(step.get('result')):
             if res.get('skipped'):
                 continue
-            plan = [_plan_item(p) for p in res.get('plan') or []]
-            done = res.get('actions') if 'actions' in res else res.get('done', res.get('removed', []))
-            done = [_plan_item(d) for d in done or []]
-            if 'actions' in res and plan and len(done) == len(plan):
-                done = [dict(d, kind=p.get('kind'), object=p.get('object')) for d, p in zip(done, plan)]
+            plan = _items(res.get('plan'))
+            done = _items(res.get('actions'))
             entry = {
                 'target': _target(res),
                 'failed': bool(res.get('failed')),
                 'msg': res.get('msg', '') if res.get('failed') else '',
                 'changed': bool(res.get('changed')),
                 'plan': plan,
-                'applied': done or [],
-                'skipped': res.get('skipped_items') or res.get('skipped_objects') or [],
+                'applied': done,
+                'skipped': _items(res.get('skipped_items')),
             }
             for key in ('before', 'queue'):
                 if key in res:
                     entry[key] = res[key]
             planned += len(plan)
-            applied += len(done or [])
+            applied += len(done)
             failed += entry['failed']
             entries.append(entry)
         out_steps.append({'name': step.get('name', ''), 'results': entries})
@@ -173,17 +164,17 @@ def render_markdown(report):
                 rows.append((entry['target'], 'FAILED', '', entry['msg']))
             elif not entry['plan']:
                 rows.append((entry['target'], 'nothing to do', '', ''))
-            done = dict(((a.get('kind'), a.get('object')), a) for a in entry['applied'])
+            done = dict(((a.get('action'), a.get('object')), a) for a in entry['applied'])
             for item in entry['plan']:
-                applied = done.get((item.get('kind'), item.get('object')))
+                applied = done.get((item.get('action'), item.get('object')))
                 count = item.get('count', '')
                 if applied is not None:
                     count = '%s (planned %s)' % (applied.get('count'), item.get('count'))
-                rows.append((item.get('object') or entry['target'], item.get('kind'), count,
+                rows.append((item.get('object') or entry['target'], item.get('action'), count,
                              item.get('reason', '')))
             for item in entry['skipped']:
-                rows.append((item.get('object', ''), 'SKIPPED %s' % item.get('operation', ''), '',
-                             item.get('why', '')))
+                rows.append((item.get('object', ''), 'SKIPPED %s' % item.get('action', ''), '',
+                             item.get('why') or item.get('reason', '')))
         lines += _table(['Object', 'Action', 'Count', 'Reason'], rows)
         lines.append('')
     for table in report.get('tables') or []:

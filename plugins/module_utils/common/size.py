@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import re
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 # Larger than any disk this collection will see, small enough to stay exact in a float.
 MAX_SIZE = 1 << 60
 
@@ -15,7 +17,7 @@ _SIZE = re.compile(r'([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)(TB|GB|MB|KB|B)?', re.ASCII)
 _UNITS = {'TB': 1 << 40, 'GB': 1 << 30, 'MB': 1 << 20, 'KB': 1 << 10, 'B': 1, None: 1}
 
 
-class SizeError(ValueError):
+class SizeError(OncallError, ValueError):
     pass
 
 

@@ -12,9 +12,10 @@ never followed to another place or scheme.
 from __future__ import annotations
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 
-class UrlError(ValueError):
+class UrlError(OncallError, ValueError):
     """A refused URL, with a one-sentence message naming the option."""
 
 

@@ -15,6 +15,7 @@ import json
 import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 # Take the lock (KEYS[1]) when free and, in the same call, adopt the state record (KEYS[2]) of
 # a run that died holding it: the new record (ARGV[3]) gets the dead run's paused queues.
@@ -86,7 +87,7 @@ return -1
 """
 
 
-class LockError(Exception):
+class LockError(OncallError):
     """A refused or failed lock operation, already phrased for the operator."""
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import health as hc
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 
-class WatchError(Exception):
+class WatchError(OncallError):
     """The watch could not read what it needs (the metrics endpoint), phrased for the operator."""
 
 

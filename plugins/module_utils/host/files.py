@@ -24,6 +24,8 @@ import os
 import stat
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 FORBIDDEN = ('/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc',
              '/root', '/sbin', '/sys', '/usr', '/usr/bin', '/usr/lib', '/usr/local', '/usr/sbin',
              '/var', '/var/lib', '/home', '/opt', '/srv', '/run', '/mnt', '/media', '/tmp', '/snap')
@@ -31,7 +33,7 @@ FORBIDDEN = ('/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
 
 
-class RetentionError(Exception):
+class RetentionError(OncallError):
     pass
 
 

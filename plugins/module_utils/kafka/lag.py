@@ -17,6 +17,7 @@ import traceback
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 KAFKA_IMP_ERR = None
 try:
@@ -28,7 +29,7 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     KAFKA_IMP_ERR = traceback.format_exc()
 
 
-class LagError(Exception):
+class LagError(OncallError):
     pass
 
 

@@ -38,6 +38,7 @@ import stat
 import subprocess
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 
 STAMP = '%Y%m%dT%H%M%SZ'
@@ -46,7 +47,7 @@ _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) 
 _OPEN_READ = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
 
 
-class BackupError(Exception):
+class BackupError(OncallError):
     pass
 
 
@@ -268,7 +269,7 @@ def plan(dfd, dest, db, max_age_s, keep, bin_dir, now=None, rotate_only=False):
         damaged.append(b)
         findings.append({'object': 'backup %s' % path, 'figure': 'damaged: %s' % problem,
                          'threshold': 'SHA-256 as recorded, pg_restore reads it', 'verdict': 'critical'})
-        actions.append({'action': 'set aside', 'object': path, 'reason': 'damaged: %s' % problem,
+        actions.append({'action': 'set aside', 'object': path, 'count': 1, 'reason': 'damaged: %s' % problem,
                         'to': '%s.damaged-%s' % (path, now.strftime(STAMP))})
     kept = [b for b in backups if b not in damaged]
     if relied is None and not rotate_only:
@@ -279,15 +280,15 @@ def plan(dfd, dest, db, max_age_s, keep, bin_dir, now=None, rotate_only=False):
         else:
             why = 'newest verified backup is %ds old >= max_age %ds' % (
                 int((now - kept[0]['taken']).total_seconds()), int(max_age_s))
-        actions.append({'action': 'backup', 'object': db, 'reason': why})
+        actions.append({'action': 'backup', 'object': db, 'count': 1, 'reason': why})
         survivors = keep - 1
     else:
         survivors = keep
     for old in kept[max(survivors, 0):]:
-        actions.append({'action': 'remove', 'object': os.path.join(dest, old['name']),
+        actions.append({'action': 'remove', 'object': os.path.join(dest, old['name']), 'count': 1,
                         'reason': 'older than the %d newest kept' % keep})
     for name in unverified(dfd, db):
-        actions.append({'action': 'remove', 'object': os.path.join(dest, name),
+        actions.append({'action': 'remove', 'object': os.path.join(dest, name), 'count': 1,
                         'reason': 'never verified (an interrupted backup)'})
     return actions, findings, backups
 

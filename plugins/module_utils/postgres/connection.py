@@ -11,6 +11,7 @@ import traceback
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
     DurationError, parse_duration)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 PSYCOPG_IMP_ERR = None
 try:
@@ -48,7 +49,7 @@ def postgres_argument_spec():
     )
 
 
-class PgConnectionError(Exception):
+class PgConnectionError(OncallError):
     """A connection failure, or a connection option that cannot be used, phrased for the operator."""
 
 
@@ -138,6 +139,14 @@ def describe_error(exc, params):
 def failure(exc, params):
     """The one sentence a module fails with when a statement fails."""
     return 'PostgreSQL at %s failed: %s' % (where(params), describe_error(exc, params))
+
+
+def failure_of(exc, params):
+    """failure() for a psycopg2 error (the runner's describe), None for anything else: an
+    exception that is not the database's is a bug of the collection and reported as one."""
+    if HAS_PSYCOPG and isinstance(exc, psycopg2.Error):
+        return failure(exc, params)
+    return None
 
 
 def connect(params, autocommit=True, read_only=False):

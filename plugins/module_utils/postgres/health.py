@@ -14,6 +14,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import st
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres.maintenance import (
     INDEXES_SQL, TABLES_SQL, dead_ratio, index_bloat)
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 SECTIONS = ('connections', 'long_queries', 'statements', 'indexes', 'seq_scans', 'sizes', 'dead_tuples',
             'wraparound', 'replication', 'migrations', 'checks')
@@ -27,7 +28,7 @@ MEASURE_MAX_SIZE = 1 << 30
 MEASURE_BUDGET_S = 60
 
 
-class HealthError(Exception):
+class HealthError(OncallError):
     pass
 
 

@@ -21,6 +21,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration im
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import size
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 OPERATIONS = ('terminate', 'vacuum', 'analyze', 'reindex')
 
@@ -123,7 +124,7 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
 """
 
 
-class MaintenanceError(Exception):
+class MaintenanceError(OncallError):
     """A refusal or failure phrased for the operator."""
 
 
@@ -468,8 +469,9 @@ class Item(object):
         self.denied = denied  # why PostgreSQL will refuse or skip it for this role, as far as we can tell
 
     def to_dict(self):
-        return {'operation': self.operation, 'object': self.object, 'reason': self.reason,
-                'statement': self.statement, 'figures': dict(self.figures)}
+        # 'operation' is the 0.0 name of 'action', kept while tests and playbooks read it
+        return {'object': self.object, 'action': self.operation, 'count': 1, 'reason': self.reason,
+                'statement': self.statement, 'figures': dict(self.figures), 'operation': self.operation}
 
 
 class Maintenance(object):
@@ -514,7 +516,7 @@ class Maintenance(object):
             if figures is None:
                 r['unmeasured'] = why
                 unknown.append(obj)
-                self.not_planned.append(dict(operation='vacuum', object=obj,
+                self.not_planned.append(dict(operation='vacuum', action='vacuum', count=1, object=obj,
                                              why='dead tuples unknown: %s; %s' % (r['unknown'], why)))
                 continue
             r.update(live=figures['live'], dead=figures['dead'], measured=figures)
@@ -547,7 +549,7 @@ class Maintenance(object):
             except pgc.psycopg2.Error as exc:
                 if getattr(exc, 'pgcode', None) != '55P03':
                     raise
-                self.not_planned.append(dict(operation='reindex', object='%s.%s' % (r['schema'], r['name']),
+                self.not_planned.append(dict(operation='reindex', action='reindex', count=1, object='%s.%s' % (r['schema'], r['name']),
                                              why='lock not granted within lock_timeout while measuring'))
                 continue
             r['size'] = size_
@@ -581,7 +583,7 @@ class Maintenance(object):
         if estimate is not None:
             r['bloat_source'] = 'catalog estimate (reltuples)'
             return
-        self.not_planned.append(dict(operation='reindex', object=obj, figures={'size': r['size']},
+        self.not_planned.append(dict(operation='reindex', action='reindex', count=1, object=obj, figures={'size': r['size']},
                                      why='bloat unknown: %s; %s' % (why_unknown, why)))
 
     def sessions(self):
@@ -736,7 +738,7 @@ class Maintenance(object):
             if bloat < r['min_bloat_ratio']:
                 continue
             if ix['exclusion'] and not blocking:
-                self.not_planned.append(dict(operation='reindex', object=obj, figures=figures,
+                self.not_planned.append(dict(operation='reindex', action='reindex', count=1, object=obj, figures=figures,
                                              why='backs an exclusion constraint, which REINDEX '
                                                  'CONCURRENTLY cannot rebuild; needs allow_blocking'))
                 continue

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 # First words of a statement that only reads (a data-modifying WITH or SELECT INTO is then
 # stopped by the READ ONLY transaction).
 QUERY_WORDS = ('select', 'with', 'values', 'table')
@@ -46,7 +48,7 @@ _DOLLAR_TAG = re.compile(r'\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U00
 _PARAM = re.compile(r'\$[0-9]+')
 
 
-class SqlTextError(ValueError):
+class SqlTextError(OncallError, ValueError):
     """The SQL cannot be read safely; the message is the end of one sentence."""
 
 

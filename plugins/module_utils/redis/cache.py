@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 try:
     import queue
 except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
@@ -39,7 +41,7 @@ DEFAULT_THRESHOLDS = dict(
 )
 
 
-class CacheError(Exception):
+class CacheError(OncallError):
     """A refusal or failure, already phrased for the operator."""
 
 

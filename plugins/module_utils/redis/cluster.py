@@ -21,9 +21,10 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common import opti
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import connection as rconn
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 
-class ClusterError(Exception):
+class ClusterError(OncallError):
     """A refusal or failure, already phrased for the operator."""
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.runner import internal_error
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 
@@ -44,7 +45,7 @@ def redis_argument_spec():
     )
 
 
-class RedisConnectionError(Exception):
+class RedisConnectionError(OncallError):
     """A connection or authentication failure, already phrased for the operator."""
 
 
@@ -206,21 +207,18 @@ def describe_error(exc, params):
         if isinstance(exc, redis_exc.ConnectionError):
             cause = str(exc).split('. ', 1)[-1].rstrip('.') or exc.__class__.__name__
             return 'cannot reach Redis at %s: %s' % (loc, cause)
-    return 'Redis at %s failed: %s' % (loc, exc)
+        if isinstance(exc, redis_exc.RedisError):
+            return 'Redis at %s failed: %s' % (loc, exc)
+    # not an error of Redis: a bug of the collection, never blamed on the server
+    return internal_error(exc)
 
 
-def run_module(module, run, errors=()):
-    """Run a Redis module's run(module) and exit with its result; a missing library, the
-    module's own refusals (errors) and every Redis failure end as one fail_json sentence."""
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
-    try:
-        result = run(module)
-    except tuple(errors) + (RedisConnectionError,) as exc:
-        module.fail_json(msg=str(exc))
-    except redis_exc.RedisError as exc:
-        module.fail_json(msg=describe_error(exc, module.params))
-    module.exit_json(**result)
+def failure(exc, params):
+    """The sentence for a redis-py error (the runner's describe), None for anything else: an
+    exception that is not Redis's is a bug of the collection and reported as one."""
+    if HAS_REDIS and isinstance(exc, redis_exc.RedisError):
+        return describe_error(exc, params)
+    return None
 
 
 def _make_client(factory, from_url, params, decode_responses=True):

@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import check_thresholds, verdict
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 # Job states as BullMQ names them; Bull v3 uses the same names for what it has.
 BULLMQ_STATES = ('wait', 'paused', 'active', 'delayed', 'prioritized', 'waiting-children',
@@ -35,7 +36,7 @@ CLEANABLE = ('completed', 'failed', 'delayed', 'wait')
 RETRYABLE = ('failed', 'completed')
 
 
-class QueueError(Exception):
+class QueueError(OncallError):
     """A refusal or failure phrased for the operator (one sentence)."""
 
 

@@ -13,6 +13,8 @@ import json
 import re
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 # pm2 reads the argument of restart/stop/scale as a pm_id when it is a number, as every process
@@ -27,7 +29,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import health as hc
 
 
-class Pm2Error(Exception):
+class Pm2Error(OncallError):
     """A pm2 failure, already phrased for the operator."""
 
 

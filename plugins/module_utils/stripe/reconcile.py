@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 KINDS = ('missing_in_stripe', 'missing_order', 'amount_mismatch', 'currency_mismatch',
          'status_drift', 'duplicate_charge')
 REFUND_TAG = 'oncall_runbooks_duplicate_of'
 WINDOW_MARGIN_S = 3600
 
 
-class ReconcileError(Exception):
+class ReconcileError(OncallError):
     pass
 
 
@@ -245,9 +247,9 @@ def parse_window(since, until, full, now=None):
     return start.timestamp(), end.timestamp(), '%s to %s' % (start.isoformat(), end.isoformat())
 
 
-class ApplyFailed(Exception):
+class ApplyFailed(OncallError):
     """A fix failed midway; carries what was already applied."""
 
     def __init__(self, actions, message):
-        Exception.__init__(self, message)
+        OncallError.__init__(self, message, actions=actions)
         self.actions = actions

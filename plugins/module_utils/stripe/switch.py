@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+
 PLAIN = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*\Z')
 MAX_IDENT_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated
 AUDIT_COLUMNS = ('id', 'key', 'old', 'new', 'actor', 'reason', 'changed_at')
 
 
-class SwitchError(Exception):
+class SwitchError(OncallError):
     """Bad input or a table that does not fit, found before anything was changed."""
 
 
