@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The local lab: a real redis-server and PostgreSQL 15 on loopback, data under .lab/.
-#   lab/lab.sh up       start both (seeding them the first time) and the sample app under pm2;
-#                       harmless when running
+#   lab/lab.sh up       start both (seeding them the first time), the sample app under pm2, and
+#                       the monitoring: Prometheus, Alertmanager and the node, Redis and
+#                       PostgreSQL exporters (Debian's packages); harmless when running
 #   lab/lab.sh seed     put the canonical lab data back (Redis db 0 of the lab, payment_sandbox,
 #                       logs, certificates; no backups);
 #                       a running sample app is restarted, so that its own queue exists again
-#   lab/lab.sh down     stop both; --purge also removes .lab/
+#   lab/lab.sh down     stop everything; --purge also removes .lab/
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
 #   lab/lab.sh env      the ports and paths, as shell exports
 # LAB_REDIS_PORT (16379), LAB_PG_PORT (15432) and LAB_DIR (.lab) override the defaults; `up`
 # remembers the ports in $LAB_DIR/redis.port and $LAB_DIR/pg.port, used when they are not set.
+# Monitoring (docs/monitoring.md): LAB_PROM_PORT (19090), LAB_AM_PORT (19093), LAB_NODE_EXPORTER_PORT
+# (19100), LAB_REDIS_EXPORTER_PORT (19121), LAB_PG_EXPORTER_PORT (19187) and LAB_EDA_PORT (19095,
+# where Alertmanager sends to the rulebook's event source), remembered in $LAB_DIR/<name>.port.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -197,6 +201,7 @@ gone() { for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1;
 
 down() {
     local pid
+    stop_monitoring
     stop_app
     if pid=$(redis_pid); then
         # SHUTDOWN SAVE keeps the lab's queues across down and up, as a real server would.
@@ -242,6 +247,7 @@ start_app() {
     fi
     if app_online; then say "app already up on 127.0.0.1:$port (pm2, PM2_HOME=$LAB_DIR/pm2)"; return; fi
     APP_PORT="$port" REDIS_PORT="$REDIS_PORT" PG_PORT="$PG_PORT" PG_DB=payment_sandbox \
+        APP_METRICS_QUEUES=ai-analysis,notifications,card-generation,email \
         NODE_PATH="$ROOT/lab/node/node_modules" \
         pm2_lab start "$APP_DIR/current/server.js" --name app -i 1 >/dev/null
     for _ in $(seq 100); do app_healthy && break; sleep 0.1; done
@@ -254,6 +260,191 @@ stop_app() {
 }
 # ---- end of the sample application ---------------------------------------------------------
 
+# ---- Monitoring (issue 18) -------------------------------------------------------------------
+# Debian's prometheus, prometheus-alertmanager and exporters, each a process of this lab (pid
+# file and log under $LAB_DIR/<name>/), listening on 127.0.0.1 only. Intervals (lab only):
+# scrape and rule evaluation every 5 s; Alertmanager group_wait 5 s, group_interval 10 s.
+# Prometheus loads the collection's rules (extensions/prometheus/rules, copied to
+# $LAB_DIR/prometheus/rules/) and sends to Alertmanager, which routes the collection's alerts
+# (label oncall="runbooks") to the rulebook's event source (extensions/eda) on LAB_EDA_PORT with
+# the bearer token in $LAB_DIR/eda.token (mode 0600; ONCALL_EDA_TOKEN="$(cat $LAB_DIR/eda.token)").
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# mon_port NAME VALUE_FROM_ENV DEFAULT: the environment's, else the remembered one, else the
+# default for the default lab and a free port for any other.
+mon_port() {
+    if [[ -n "$2" ]]; then echo "$2"; return; fi
+    local p=""
+    [[ -f "$LAB_DIR/$1.port" ]] && p="$(cat "$LAB_DIR/$1.port")"
+    if [[ "$p" =~ ^[0-9]+$ ]]; then echo "$p"; return; fi
+    if [[ "$REDIS_PORT" == 16379 ]]; then echo "$3"; return; fi
+    free_port
+}
+mon_ports() {
+    PROM_PORT=$(mon_port prometheus "${LAB_PROM_PORT:-}" 19090)
+    AM_PORT=$(mon_port alertmanager "${LAB_AM_PORT:-}" 19093)
+    NODE_EXPORTER_PORT=$(mon_port node-exporter "${LAB_NODE_EXPORTER_PORT:-}" 19100)
+    REDIS_EXPORTER_PORT=$(mon_port redis-exporter "${LAB_REDIS_EXPORTER_PORT:-}" 19121)
+    PG_EXPORTER_PORT=$(mon_port pg-exporter "${LAB_PG_EXPORTER_PORT:-}" 19187)
+    EDA_PORT=$(mon_port eda "${LAB_EDA_PORT:-}" 19095)
+}
+MON_BINS=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
+mon_installed() { local b; for b in "${MON_BINS[@]}"; do command -v "$b" >/dev/null || return 1; done; }
+# The pid in $LAB_DIR/NAME/NAME.pid, if that process still runs BIN (pids get reused).
+daemon_pid() {
+    local f="$LAB_DIR/$1/$1.pid" pid
+    [[ -f "$f" ]] || return 1
+    pid="$(cat "$f")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$(command -v "$2")")" ]] && echo "$pid"
+}
+answers() { curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; }
+# start_daemon NAME BIN READY_URL ARGS...: start BIN in the background unless this lab's one runs.
+start_daemon() {
+    local name=$1 bin=$2 url=$3 addr
+    shift 3
+    addr="${url#http://}" && addr="${addr%%/*}"
+    if daemon_pid "$name" "$bin" >/dev/null && answers "$url"; then say "$name already up on $addr"; return; fi
+    daemon_pid "$name" "$bin" >/dev/null && die "this lab's $name (pid $(daemon_pid "$name" "$bin")) does not answer $url: lab/lab.sh down first"
+    answers "$url" && die "$url answers but is not this lab's $name: set its LAB_*_PORT"
+    mkdir -p "$LAB_DIR/$name"
+    setsid "$bin" "$@" >>"$LAB_DIR/$name/$name.log" 2>&1 </dev/null &
+    echo $! >"$LAB_DIR/$name/$name.pid"
+    for _ in $(seq 100); do answers "$url" && break; sleep 0.1; done
+    answers "$url" || die "$name did not answer $url: see $LAB_DIR/$name/$name.log"
+    say "$name up on $addr (pid $(cat "$LAB_DIR/$name/$name.pid"))"
+}
+stop_daemon() {
+    local pid
+    pid=$(daemon_pid "$1" "$2") || return 0
+    kill "$pid" 2>/dev/null || true
+    gone "$pid" || kill -9 "$pid" 2>/dev/null || true
+}
+
+# Write FILE from stdin only when its content changes; returns 0 when it changed.
+write_if_changed() {
+    local tmp
+    tmp="$(mktemp "$1.XXXXXX")"
+    cat >"$tmp"
+    if [[ -f "$1" ]] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
+    mv -f "$tmp" "$1"
+}
+
+prometheus_config() {
+    cat <<CONF
+# Written by lab/lab.sh up (regenerated at every up): the lab's Prometheus.
+global:
+  scrape_interval: 5s
+  scrape_timeout: 4s
+  evaluation_interval: 5s
+rule_files:
+  - $LAB_DIR/prometheus/rules/*.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:$AM_PORT']
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{targets: ['127.0.0.1:$PROM_PORT']}]
+  - job_name: alertmanager
+    static_configs: [{targets: ['127.0.0.1:$AM_PORT']}]
+  - job_name: app
+    static_configs: [{targets: ['127.0.0.1:$(app_port)']}]
+  - job_name: node
+    static_configs: [{targets: ['127.0.0.1:$NODE_EXPORTER_PORT']}]
+  - job_name: redis
+    static_configs: [{targets: ['127.0.0.1:$REDIS_EXPORTER_PORT']}]
+  - job_name: postgres
+    static_configs: [{targets: ['127.0.0.1:$PG_EXPORTER_PORT']}]
+CONF
+}
+
+alertmanager_config() {
+    cat <<CONF
+# Written by lab/lab.sh up (regenerated at every up): the lab's Alertmanager. The collection's
+# alerts (oncall="runbooks") go to the rulebook's event source; roles/monitoring installs the
+# same route into an existing Alertmanager.
+route:
+  receiver: lab-default
+  group_by: [alertname]
+  group_wait: 5s
+  group_interval: 10s
+  repeat_interval: 1h
+  routes:
+    - receiver: oncall-runbooks
+      matchers: ['oncall="runbooks"']
+      group_by: [alertname, instance]
+      continue: true
+receivers:
+  - name: lab-default
+  - name: oncall-runbooks
+    webhook_configs:
+      - url: http://127.0.0.1:$EDA_PORT/alerts
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: $LAB_DIR/eda.token
+CONF
+}
+
+start_monitoring() {
+    if ! mon_installed; then
+        say "monitoring skipped: ${MON_BINS[*]} are not all installed (scripts/setup installs them)"
+        return 0
+    fi
+    mon_ports
+    mkdir -p "$LAB_DIR/prometheus/rules" "$LAB_DIR/alertmanager"
+    if [[ ! -s "$LAB_DIR/eda.token" ]]; then
+        (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$LAB_DIR/eda.token")
+    fi
+    # the exporters first, so that Prometheus's first scrape finds them
+    start_daemon node-exporter prometheus-node-exporter "http://127.0.0.1:$NODE_EXPORTER_PORT/metrics" \
+        --web.listen-address="127.0.0.1:$NODE_EXPORTER_PORT" \
+        --collector.textfile.directory="$LAB_DIR/node-exporter"
+    start_daemon redis-exporter prometheus-redis-exporter "http://127.0.0.1:$REDIS_EXPORTER_PORT/metrics" \
+        -redis.addr "redis://127.0.0.1:$REDIS_PORT" -web.listen-address "127.0.0.1:$REDIS_EXPORTER_PORT"
+    DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable" \
+        start_daemon pg-exporter prometheus-postgres-exporter "http://127.0.0.1:$PG_EXPORTER_PORT/metrics" \
+        --web.listen-address="127.0.0.1:$PG_EXPORTER_PORT"
+    local am_changed=0 prom_changed=0
+    alertmanager_config | write_if_changed "$LAB_DIR/alertmanager/alertmanager.yml" && am_changed=1
+    prometheus_config | write_if_changed "$LAB_DIR/prometheus/prometheus.yml" && prom_changed=1
+    cp "$ROOT/extensions/prometheus/rules/oncall.rules.yml" "$LAB_DIR/prometheus/rules/oncall.rules.yml.new"
+    if cmp -s "$LAB_DIR/prometheus/rules/oncall.rules.yml.new" "$LAB_DIR/prometheus/rules/oncall.rules.yml"; then
+        rm -f "$LAB_DIR/prometheus/rules/oncall.rules.yml.new"
+    else
+        mv -f "$LAB_DIR/prometheus/rules/oncall.rules.yml.new" "$LAB_DIR/prometheus/rules/oncall.rules.yml"
+        prom_changed=1
+    fi
+    # --cluster.listen-address= : no gossip port (a lab has one Alertmanager)
+    start_daemon alertmanager prometheus-alertmanager "http://127.0.0.1:$AM_PORT/-/ready" \
+        --config.file="$LAB_DIR/alertmanager/alertmanager.yml" --storage.path="$LAB_DIR/alertmanager/data" \
+        --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address=
+    start_daemon prometheus prometheus "http://127.0.0.1:$PROM_PORT/-/ready" \
+        --config.file="$LAB_DIR/prometheus/prometheus.yml" --storage.tsdb.path="$LAB_DIR/prometheus/data" \
+        --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle
+    # a running server with a changed configuration reloads it (a new one read it at start)
+    if ((am_changed)); then curl -fsS -m 5 -X POST "http://127.0.0.1:$AM_PORT/-/reload" >/dev/null || die "alertmanager did not reload $LAB_DIR/alertmanager/alertmanager.yml: see $LAB_DIR/alertmanager/alertmanager.log"; fi
+    if ((prom_changed)); then curl -fsS -m 5 -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null || die "prometheus did not reload $LAB_DIR/prometheus/prometheus.yml: see $LAB_DIR/prometheus/prometheus.log"; fi
+    local n
+    for n in prometheus alertmanager node-exporter redis-exporter pg-exporter eda; do
+        case $n in
+            prometheus) echo "$PROM_PORT" ;; alertmanager) echo "$AM_PORT" ;;
+            node-exporter) echo "$NODE_EXPORTER_PORT" ;; redis-exporter) echo "$REDIS_EXPORTER_PORT" ;;
+            pg-exporter) echo "$PG_EXPORTER_PORT" ;; eda) echo "$EDA_PORT" ;;
+        esac >"$LAB_DIR/$n.port"
+    done
+}
+
+stop_monitoring() {
+    stop_daemon prometheus prometheus
+    stop_daemon alertmanager prometheus-alertmanager
+    stop_daemon node-exporter prometheus-node-exporter
+    stop_daemon redis-exporter prometheus-redis-exporter
+    stop_daemon pg-exporter prometheus-postgres-exporter
+}
+# ---- end of the monitoring -----------------------------------------------------------------
+
 case "${1:-}" in
     up)
         start_redis
@@ -265,6 +456,7 @@ case "${1:-}" in
             seed
         fi
         start_app
+        start_monitoring
         ;;
     seed) seed ;;
     down) down "${2:-}" ;;
@@ -273,10 +465,21 @@ case "${1:-}" in
         if redis_up; then say "redis up on 127.0.0.1:$REDIS_PORT"; else say "redis down"; rc=3; fi
         if pg_up; then say "postgresql up on 127.0.0.1:$PG_PORT"; else say "postgresql down"; rc=3; fi
         if app_healthy; then say "app up on 127.0.0.1:$(app_port)"; else say "app down"; rc=3; fi
+        if mon_installed; then
+            mon_ports
+            if daemon_pid prometheus prometheus >/dev/null && answers "http://127.0.0.1:$PROM_PORT/-/ready"; then
+                say "prometheus up on 127.0.0.1:$PROM_PORT"
+            else say "prometheus down"; rc=3; fi
+            if daemon_pid alertmanager prometheus-alertmanager >/dev/null && answers "http://127.0.0.1:$AM_PORT/-/ready"; then
+                say "alertmanager up on 127.0.0.1:$AM_PORT"
+            else say "alertmanager down"; rc=3; fi
+        fi
         exit $rc
         ;;
     env)
+        mon_ports
         echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR LAB_APP_PORT=$(app_port) PM2_HOME=$LAB_DIR/pm2"
+        echo "export LAB_PROM_PORT=$PROM_PORT LAB_AM_PORT=$AM_PORT LAB_NODE_EXPORTER_PORT=$NODE_EXPORTER_PORT LAB_REDIS_EXPORTER_PORT=$REDIS_EXPORTER_PORT LAB_PG_EXPORTER_PORT=$PG_EXPORTER_PORT LAB_EDA_PORT=$EDA_PORT LAB_EDA_TOKEN_FILE=$LAB_DIR/eda.token"
         ;;
     *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

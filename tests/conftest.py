@@ -140,6 +140,7 @@ class Lab(object):
         self.dir = tempfile.mkdtemp(prefix='oncall-lab-')
         self.env = dict(os.environ, LAB_DIR=os.path.join(self.dir, 'lab'),
                         LAB_REDIS_PORT=str(free_port()), LAB_PG_PORT=str(free_port()),
+                        LAB_PROM_PORT=str(free_port()), LAB_AM_PORT=str(free_port()),
                         ONCALL_REPORT_DIR=os.path.join(self.dir, 'reports'))
         if os.geteuid() == 0:
             os.chmod(self.dir, 0o755)
@@ -151,6 +152,14 @@ class Lab(object):
     @property
     def pg_port(self):
         return int(self.env['LAB_PG_PORT'])
+
+    @property
+    def prom_url(self):
+        return 'http://127.0.0.1:%s' % self.env['LAB_PROM_PORT']
+
+    @property
+    def am_url(self):
+        return 'http://127.0.0.1:%s' % self.env['LAB_AM_PORT']
 
     @property
     def report_dir(self):

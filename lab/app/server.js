@@ -7,11 +7,18 @@
 // log holds the app's errors.
 //   GET  /health    200 {"status":"ok"} when Redis and PostgreSQL answer, 503 otherwise
 //   GET  /version   {"version": ...}
-//   GET  /metrics   Prometheus text: app_requests_total, app_errors_total, app_info
+//   GET  /metrics   Prometheus text: app_requests_total, app_errors_total, app_info,
+//                   http_requests_total{method,path,status}, http_request_duration_seconds
+//                   (histogram), queue_jobs_{waiting,active,delayed,completed,failed}{queue}
+//                   (the app's queue and APP_METRICS_QUEUES, counted as the collection counts
+//                   them: waiting = wait + paused + prioritized) and payments_orders_recent{status}
+//                   (orders created in the last hour, by status). Alert rules:
+//                   extensions/prometheus/rules/oncall.rules.yml.
 //   GET  /api/stats the database's applied migrations and the queue's job counts (smoke test)
 //   POST /api/events enqueue one job in the BullMQ queue
 // Environment: APP_PORT, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_PASSWORD,
-// PG_DB, APP_QUEUE (BullMQ queue name), QUEUE_PREFIX.
+// PG_DB, APP_QUEUE (BullMQ queue name), QUEUE_PREFIX, APP_METRICS_QUEUES (more Bull/BullMQ
+// queue names whose counts /metrics reports, comma-separated).
 'use strict';
 
 const fs = require('fs');
@@ -42,9 +49,91 @@ const queueName = env.APP_QUEUE || 'app-events';
 const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null },
   prefix: env.QUEUE_PREFIX || 'bull' });
 queue.on('error', () => {});
+// Queues whose counts /metrics reports: the app's own, then APP_METRICS_QUEUES. Bull 3 and
+// BullMQ keep the same wait/active/delayed/completed/failed keys, so one reader serves both.
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const metricQueues = [queue].concat((env.APP_METRICS_QUEUES || '').split(',')
+  .map((n) => n.trim()).filter((n) => NAME_RE.test(n) && n !== queueName)
+  .map((n) => {
+    const q = new Queue(n, { connection: { ...connection, maxRetriesPerRequest: null },
+      prefix: env.QUEUE_PREFIX || 'bull' });
+    q.on('error', () => {});
+    return q;
+  }));
 
 const counters = { requests: 0, errors: 0 };
 let healthChecks = 0;
+
+// Per route (known paths only, so a client cannot make new series), method and status.
+const ROUTES = new Set(['/health', '/version', '/metrics', '/api/stats', '/api/events']);
+const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const byRoute = new Map(); // "method path status" -> count
+const latency = { buckets: BUCKETS.map(() => 0), count: 0, sum: 0 };
+
+function observe(method, url, status, seconds) {
+  const route = ROUTES.has(url) ? url : 'other';
+  const m = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD'].includes(method) ? method : 'OTHER';
+  const key = `${m} ${route} ${status}`;
+  byRoute.set(key, (byRoute.get(key) || 0) + 1);
+  BUCKETS.forEach((le, i) => { if (seconds <= le) latency.buckets[i] += 1; });
+  latency.count += 1;
+  latency.sum += seconds;
+}
+
+async function queueMetrics() {
+  const lines = [];
+  const rows = await Promise.all(metricQueues.map(async (q) => {
+    try {
+      const c = await q.getJobCounts('wait', 'paused', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      return [q.name, c];
+    } catch (e) { return [q.name, null]; }
+  }));
+  const series = { waiting: [], active: [], delayed: [], completed: [], failed: [] };
+  for (const [name, c] of rows) {
+    if (!c) continue;
+    series.waiting.push([name, (c.wait || 0) + (c.paused || 0) + (c.prioritized || 0)]);
+    for (const state of ['active', 'delayed', 'completed', 'failed']) series[state].push([name, c[state] || 0]);
+  }
+  for (const [state, values] of Object.entries(series)) {
+    lines.push(`# TYPE queue_jobs_${state} gauge`);
+    for (const [name, v] of values) lines.push(`queue_jobs_${state}{queue="${name}"} ${v}`);
+  }
+  return lines;
+}
+
+// Orders created in the last hour, by status (runbook 002 "Payment Failures"): a status is the
+// application's own word, escaped as a label value.
+async function paymentMetrics() {
+  const lines = ['# TYPE payments_orders_recent gauge'];
+  try {
+    const { rows } = await pool.query(
+      'SELECT status, count(*)::int AS n FROM marketplace."Order" WHERE "createdAt" > now() - interval \'1 hour\' GROUP BY status ORDER BY status');
+    for (const r of rows) {
+      const status = String(r.status).slice(0, 64).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+      lines.push(`payments_orders_recent{status="${status}"} ${r.n}`);
+    }
+  } catch (e) { /* no orders table: no series */ }
+  return lines;
+}
+
+async function metrics() {
+  const lines = [
+    '# TYPE app_requests_total counter', `app_requests_total ${counters.requests}`,
+    '# TYPE app_errors_total counter', `app_errors_total ${counters.errors}`,
+    '# TYPE app_info gauge', `app_info{version="${release.version}"} 1`,
+    '# TYPE http_requests_total counter'];
+  for (const [key, n] of byRoute) {
+    const [method, route, status] = key.split(' ');
+    lines.push(`http_requests_total{method="${method}",path="${route}",status="${status}"} ${n}`);
+  }
+  lines.push('# TYPE http_request_duration_seconds histogram');
+  BUCKETS.forEach((le, i) => lines.push(`http_request_duration_seconds_bucket{le="${le}"} ${latency.buckets[i]}`));
+  lines.push(`http_request_duration_seconds_bucket{le="+Inf"} ${latency.count}`);
+  lines.push(`http_request_duration_seconds_sum ${latency.sum}`);
+  lines.push(`http_request_duration_seconds_count ${latency.count}`);
+  const [q, p] = await Promise.all([queueMetrics(), paymentMetrics()]);
+  return lines.concat(q, p, ['']).join('\n');
+}
 
 function send(res, status, body, type = 'application/json', url = '') {
   counters.requests += 1;
@@ -78,6 +167,9 @@ async function stats() {
 }
 
 const server = http.createServer(async (req, res) => {
+  const started = process.hrtime.bigint();
+  res.on('finish', () => observe(req.method, req.url.split('?')[0], res.statusCode,
+    Number(process.hrtime.bigint() - started) / 1e9));
   try {
     const url = req.url.split('?')[0];
     if (release.fault === 'slow' && url.startsWith('/api/')) {
@@ -90,11 +182,9 @@ const server = http.createServer(async (req, res) => {
       send(res, 200, { version: release.version });
     } else if (req.method === 'GET' && url === '/metrics') {
       counters.requests += 1;
+      const text = await metrics();
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
-      res.end([
-        '# TYPE app_requests_total counter', `app_requests_total ${counters.requests}`,
-        '# TYPE app_errors_total counter', `app_errors_total ${counters.errors}`,
-        '# TYPE app_info gauge', `app_info{version="${release.version}"} 1`, ''].join('\n'));
+      res.end(text);
     } else if (req.method === 'GET' && url === '/api/stats') {
       send(res, 200, await stats());
     } else if (req.method === 'POST' && url === '/api/events') {
@@ -114,7 +204,7 @@ server.listen(Number(env.APP_PORT || 13001), '127.0.0.1', () => {
 
 function stop() {
   server.close();
-  Promise.allSettled([queue.close(), redis.quit(), pool.end()]).then(() => process.exit(0));
+  Promise.allSettled(metricQueues.map((q) => q.close()).concat([redis.quit(), pool.end()])).then(() => process.exit(0));
   setTimeout(() => process.exit(0), 3000).unref();
 }
 process.on('SIGINT', stop);
