@@ -147,7 +147,7 @@ def tls_server():
     """redis-server listening only with TLS, its certificate (127.0.0.1) signed by a test CA."""
     tmp = tempfile.mkdtemp(prefix='oncall-redis-tls-')
     ca_cert, ca_key = x509.make_ca('oncall redis test CA')
-    ca_pem, _ = write_pair(tmp, 'ca', [ca_cert], ca_key)
+    ca_pem, _ca_key = write_pair(tmp, 'ca', [ca_cert], ca_key)
     crt, key = make_cert(tmp, 'server', ['127.0.0.1', 'localhost'], 30, ca=(ca_cert, ca_key))
     port = free_port()
     proc = subprocess.Popen(

@@ -90,7 +90,7 @@ def used_variables(root, tops=('roles', 'playbooks')):
     """{name: [relative paths that read it]} for the oncall_* variables read and not set."""
     read, set_ = {}, set()
     for top in tops:
-        for dirpath, _, files in os.walk(os.path.join(root, top)):
+        for dirpath, _dirs, files in os.walk(os.path.join(root, top)):
             for name in sorted(files):
                 path = os.path.join(dirpath, name)
                 rel = os.path.relpath(path, root)
@@ -112,7 +112,7 @@ def used_variables(root, tops=('roles', 'playbooks')):
 
 def documented_variables(inventory):
     out = set()
-    for dirpath, _, files in os.walk(inventory):
+    for dirpath, _dirs, files in os.walk(inventory):
         for name in files:
             with open(os.path.join(dirpath, name), encoding='utf-8') as f:
                 out.update(DOCUMENTED.findall(f.read()))

@@ -58,7 +58,7 @@ def test_no_shipped_file_mentions_the_workspace_beside_the_checkout(tarball):
 
 
 def test_the_scan_sees_the_shipped_docs_and_not_the_test_tree(tarball):
-    names = {name for name, _ in shipped(tarball)}
+    names = {name for name, _member in shipped(tarball)}
     # the files a user reads are shipped and therefore scanned
     for rel in ('README.md', 'docs/build.py', 'docs/runbook_sections.yml', 'docs/docsite/extra-docs.yml',
                 'inventories/example/group_vars/all.yml'):
