@@ -74,12 +74,12 @@ RETURN = r'''
 plan:
   description:
     - Files to remove, oldest first, as plan items (docs/plan.md) with C(object) the file's path,
-      C(action) V(remove), plus C(age_days) and C(size) in bytes.
+      C(action) V(remove), plus C(path) (the same), C(age_days) and C(size) in bytes.
   returned: always
   type: list
   elements: dict
   sample: [{object: /var/log/app/api.log.3.gz, action: remove, count: 1, reason: '41.2 days old, 1048576 bytes',
-            age_days: 41.2, size: 1048576}]
+            path: /var/log/app/api.log.3.gz, age_days: 41.2, size: 1048576}]
 removed:
   description: Paths removed.
   returned: always
@@ -165,10 +165,10 @@ def run(module):
 
 
 def planned(entry):
-    """A file to remove as a plan item (object is its path; age_days and size as before)."""
+    """A file to remove as a plan item: object is its path (path, age_days and size as before, read
+    by the disk_space runbook's table)."""
     public = files.public(entry)
-    return item('remove', public.pop('path'), '%s days old, %s bytes' % (public['age_days'], public['size']),
-                **public)
+    return item('remove', public['path'], '%s days old, %s bytes' % (public['age_days'], public['size']), **public)
 
 
 if __name__ == '__main__':
