@@ -65,6 +65,7 @@ def test_prometheus_scrapes_every_lab_target_and_the_queue_counts(lab):
         return jobs if set(jobs) == {'prometheus', 'alertmanager', 'app', 'node', 'redis', 'postgres'} \
             and set(jobs.values()) == {'up'} else None
     wait_for('every target up', all_up)
+
     # the seeded queue email: 25 waiting (bull), as lab/node/seed.js made it and redis_queue_info reads it
     def waiting():
         q = urllib.request.quote('queue_jobs_waiting{job="app",queue="email"}')
@@ -124,7 +125,7 @@ def test_the_role_installs_rules_and_route_idempotently_and_check_mode_changes_n
 
 
 def test_an_alertmanager_file_that_is_not_a_configuration_is_refused_and_kept(lab):
-    _, am_path = paths(lab)
+    am_path = paths(lab)[1]
     for text in ('just a string\n', 'receivers: []\n', 'route: {receiver: nobody}\nreceivers: []\n'):
         with open(am_path, 'w') as f:
             f.write(text)
