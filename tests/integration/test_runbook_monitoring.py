@@ -48,7 +48,7 @@ def targets(lab):
 
 def report(lab, check=False):
     name = 'monitoring-check-latest.json' if check else 'monitoring-latest.json'
-    with open(os.path.join(lab.report_dir, name)) as handle:
+    with open(os.path.join(lab.report_dir, name), encoding='utf-8') as handle:
         return json.load(handle)
 
 
@@ -72,7 +72,7 @@ def test_healthy_lab_then_a_stopped_exporter_is_critical(lab):
     assert found['verdict'] != 'critical', found['findings']
 
     pid_file = os.path.join(lab.env['LAB_DIR'], 'redis-exporter', 'redis-exporter.pid')
-    with open(pid_file) as handle:
+    with open(pid_file, encoding='utf-8') as handle:
         pid = int(handle.read().strip())
     os.kill(pid, signal.SIGTERM)
     try:
@@ -90,6 +90,50 @@ def test_healthy_lab_then_a_stopped_exporter_is_critical(lab):
         up = lab.sh('up')
         assert up.returncode == 0, up.stdout + up.stderr
     wait_for('the redis target up again', lambda: targets(lab).get('redis') == 'up')
+
+
+BAD_RULES = """groups:
+  - name: oncall-test-bad
+    rules:
+      - alert: OncallTestBadRule
+        expr: up * on() up
+"""
+
+
+def post(url):
+    req = urllib.request.Request(url, data=b'', method='POST')
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status
+
+
+def rule_health(lab, name):
+    for group in get(lab.prom_url + '/api/v1/rules')['data']['groups']:
+        for rule in group['rules']:
+            if rule['name'] == name:
+                return rule['health']
+    return None
+
+
+def test_a_rule_that_fails_its_evaluation_is_a_warning(lab):
+    # many-to-many matching: valid PromQL that every evaluation refuses (the lab has 6 `up` series)
+    path = os.path.join(lab.env['LAB_DIR'], 'prometheus', 'rules', 'oncall-test-bad.yml')
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(BAD_RULES)
+    try:
+        assert post(lab.prom_url + '/-/reload') == 200
+        wait_for('the bad rule evaluated', lambda: rule_health(lab, 'OncallTestBadRule') == 'err')
+        run = lab.playbook('runbooks/monitoring.yml')
+        assert recap(run)['failed'] == 0, run.stdout[-3000:]
+        found = report(lab)
+        bad = [f for f in found['findings'] if f['verdict'] != 'ok']
+        assert [(f['object'], f['verdict']) for f in bad] == [
+            ('rule OncallTestBadRule (group oncall-test-bad) health', 'warning')], found['findings']
+        assert 'many-to-many' in bad[0]['note'], bad
+        assert found['verdict'] == 'warning'
+    finally:
+        os.remove(path)
+        assert post(lab.prom_url + '/-/reload') == 200
+    wait_for('the bad rule gone', lambda: rule_health(lab, 'OncallTestBadRule') is None)
 
 
 def test_alert_storm_silence_once_check_mode_none(lab):
@@ -153,3 +197,12 @@ def test_prometheus_not_answering_still_writes_a_report(lab):
     assert verdicts['Prometheus ' + url] == 'critical'
     assert verdicts['targets'] == 'unknown' and verdicts['rules'] == 'unknown'
     assert verdicts['Alertmanager ' + lab.am_url] == 'ok'
+
+    url = 'http://127.0.0.1:%d' % closed_port()
+    run = lab.playbook('runbooks/monitoring.yml', extra_vars={'oncall_alertmanager_url': url})
+    counts = recap(run)
+    assert counts['failed'] == 0 and counts['verdict_failed'], run.stdout[-3000:]
+    found = report(lab)
+    verdicts = dict((f['object'], f['verdict']) for f in found['findings'])
+    assert verdicts['Alertmanager ' + url] == 'critical' and verdicts['alerts firing'] == 'unknown'
+    assert verdicts['Prometheus ' + lab.prom_url] == 'ok'
