@@ -49,17 +49,28 @@ const queueName = env.APP_QUEUE || 'app-events';
 const queue = new Queue(queueName, { connection: { ...connection, maxRetriesPerRequest: null },
   prefix: env.QUEUE_PREFIX || 'bull' });
 queue.on('error', () => {});
-// Queues whose counts /metrics reports: the app's own, then APP_METRICS_QUEUES. Bull 3 and
-// BullMQ keep the same wait/active/delayed/completed/failed keys, so one reader serves both.
+// Queues whose counts /metrics reports: the app's own, then APP_METRICS_QUEUES. They are read
+// with plain reads of their keys (LLEN of a list, ZCARD of a sorted set), never through a BullMQ
+// Queue object: BullMQ writes its own meta keys when it opens a queue, which would turn a Bull 3
+// queue into one that looks like BullMQ. Bull 3 and BullMQ keep the same state keys.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
-const metricQueues = [queue].concat((env.APP_METRICS_QUEUES || '').split(',')
-  .map((n) => n.trim()).filter((n) => NAME_RE.test(n) && n !== queueName)
-  .map((n) => {
-    const q = new Queue(n, { connection: { ...connection, maxRetriesPerRequest: null },
-      prefix: env.QUEUE_PREFIX || 'bull' });
-    q.on('error', () => {});
-    return q;
-  }));
+const queuePrefix = env.QUEUE_PREFIX || 'bull';
+const metricQueues = [queueName].concat((env.APP_METRICS_QUEUES || '').split(',')
+  .map((n) => n.trim()).filter((n) => NAME_RE.test(n) && n !== queueName));
+
+async function stateCount(name, state) {
+  const key = `${queuePrefix}:${name}:${state}`;
+  const type = await redis.type(key);
+  if (type === 'list') return redis.llen(key);
+  if (type === 'zset') return redis.zcard(key);
+  return 0;
+}
+
+async function jobCounts(name) {
+  const states = ['wait', 'paused', 'prioritized', 'active', 'delayed', 'completed', 'failed'];
+  const values = await Promise.all(states.map((st) => stateCount(name, st)));
+  return Object.fromEntries(states.map((st, i) => [st, values[i]]));
+}
 
 const counters = { requests: 0, errors: 0 };
 let healthChecks = 0;
@@ -82,11 +93,10 @@ function observe(method, url, status, seconds) {
 
 async function queueMetrics() {
   const lines = [];
-  const rows = await Promise.all(metricQueues.map(async (q) => {
+  const rows = await Promise.all(metricQueues.map(async (name) => {
     try {
-      const c = await q.getJobCounts('wait', 'paused', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-      return [q.name, c];
-    } catch (e) { return [q.name, null]; }
+      return [name, await jobCounts(name)];
+    } catch (e) { return [name, null]; }
   }));
   const series = { waiting: [], active: [], delayed: [], completed: [], failed: [] };
   for (const [name, c] of rows) {
@@ -204,7 +214,7 @@ server.listen(Number(env.APP_PORT || 13001), '127.0.0.1', () => {
 
 function stop() {
   server.close();
-  Promise.allSettled(metricQueues.map((q) => q.close()).concat([redis.quit(), pool.end()])).then(() => process.exit(0));
+  Promise.allSettled([queue.close(), redis.quit(), pool.end()]).then(() => process.exit(0));
   setTimeout(() => process.exit(0), 3000).unref();
 }
 process.on('SIGINT', stop);
