@@ -16,30 +16,15 @@ import time
 import urllib.request
 
 from conftest import recap
+from test_monitoring import get, post, wait_for
 
 CREATED_BY = 'oncall.runbooks monitoring runbook'
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read().decode())
 
 
 def delete(url):
     req = urllib.request.Request(url, method='DELETE')
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status
-
-
-def wait_for(what, predicate, timeout=90):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('gave up waiting for ' + what)
-        time.sleep(0.5)
 
 
 def targets(lab):
@@ -64,7 +49,7 @@ def closed_port():
 
 
 def test_healthy_lab_then_a_stopped_exporter_is_critical(lab):
-    wait_for('every target up', lambda: set(targets(lab).values()) == {'up'})
+    wait_for('every target up', lambda: set(targets(lab).values()) == {'up'}, timeout=90)
     run = lab.playbook('runbooks/monitoring.yml')
     assert recap(run)['failed'] == 0 and recap(run)['changed'] == 0, run.stdout[-3000:]
     found = report(lab)
@@ -76,7 +61,7 @@ def test_healthy_lab_then_a_stopped_exporter_is_critical(lab):
         pid = int(handle.read().strip())
     os.kill(pid, signal.SIGTERM)
     try:
-        wait_for('the redis target down', lambda: targets(lab).get('redis') == 'down')
+        wait_for('the redis target down', lambda: targets(lab).get('redis') == 'down', timeout=90)
         down = lab.playbook('runbooks/monitoring.yml')
         counts = recap(down)
         assert counts['failed'] == 0 and counts['verdict_failed'], down.stdout[-3000:]
@@ -89,7 +74,7 @@ def test_healthy_lab_then_a_stopped_exporter_is_critical(lab):
     finally:
         up = lab.sh('up')
         assert up.returncode == 0, up.stdout + up.stderr
-    wait_for('the redis target up again', lambda: targets(lab).get('redis') == 'up')
+    wait_for('the redis target up again', lambda: targets(lab).get('redis') == 'up', timeout=90)
 
 
 BAD_RULES = """groups:
@@ -98,12 +83,6 @@ BAD_RULES = """groups:
       - alert: OncallTestBadRule
         expr: up * on() up
 """
-
-
-def post(url):
-    req = urllib.request.Request(url, data=b'', method='POST')
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.status
 
 
 def rule_health(lab, name):
@@ -121,7 +100,7 @@ def test_a_rule_that_fails_its_evaluation_is_a_warning(lab):
         handle.write(BAD_RULES)
     try:
         assert post(lab.prom_url + '/-/reload') == 200
-        wait_for('the bad rule evaluated', lambda: rule_health(lab, 'OncallTestBadRule') == 'err')
+        wait_for('the bad rule evaluated', lambda: rule_health(lab, 'OncallTestBadRule') == 'err', timeout=90)
         run = lab.playbook('runbooks/monitoring.yml')
         assert recap(run)['failed'] == 0, run.stdout[-3000:]
         found = report(lab)
@@ -133,7 +112,7 @@ def test_a_rule_that_fails_its_evaluation_is_a_warning(lab):
     finally:
         os.remove(path)
         assert post(lab.prom_url + '/-/reload') == 200
-    wait_for('the bad rule gone', lambda: rule_health(lab, 'OncallTestBadRule') is None)
+    wait_for('the bad rule gone', lambda: rule_health(lab, 'OncallTestBadRule') is None, timeout=90)
 
 
 def test_alert_storm_silence_once_check_mode_none(lab):

@@ -17,11 +17,9 @@ import time
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
-# Take the lock (KEYS[1]) when free and, in the same call, adopt the state record (KEYS[2]) of
-# a run that died holding it: the new record (ARGV[3]) gets the dead run's paused queues.
-# Returns false when the lock is taken, else the previous record ('' when there was none).
-ACQUIRE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+# The end both share: write the new state record (ARGV[3]) with the dead run's paused queues,
+# and return the previous record ('' when there was none).
+_ADOPT = """
 local old = redis.call('GET', KEYS[2])
 local doc = cjson.decode(ARGV[3])
 if old then
@@ -34,6 +32,13 @@ redis.call('SET', KEYS[2], cjson.encode(doc))
 return old or ''
 """
 
+# Take the lock (KEYS[1]) when free and, in the same call, adopt the state record (KEYS[2]) of
+# a run that died holding it: the new record (ARGV[3]) gets the dead run's paused queues.
+# Returns false when the lock is taken, else the previous record ('' when there was none).
+ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+""" + _ADOPT
+
 # Take over a lock held by the token ARGV[4] (an operator says that run is dead), adopting its
 # record as ACQUIRE does. Returns false when the lock is not held by that token.
 BREAK = """
@@ -43,17 +48,7 @@ if v then
   if not (ok and type(cur) == 'table' and cur['owner'] == ARGV[4]) then return false end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local old = redis.call('GET', KEYS[2])
-local doc = cjson.decode(ARGV[3])
-if old then
-  local ok, prev = pcall(cjson.decode, old)
-  if ok and type(prev) == 'table' and type(prev['paused']) == 'table' and #prev['paused'] > 0 then
-    doc['paused'] = prev['paused']
-  end
-end
-redis.call('SET', KEYS[2], cjson.encode(doc))
-return old or ''
-"""
+""" + _ADOPT
 
 # Renew (fence): only while the lock still holds this owner's token. Sets the lock's new value
 # and lease, and the state record when one is given. 1 renewed, 0 expired, -1 another owner.
