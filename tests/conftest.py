@@ -437,3 +437,54 @@ def dump_keys(client, pattern='*'):
     finally:
         raw.close()
     return out
+
+
+# ---- the order files run in (pytest-xdist) ---------------------------------------------------
+# scripts/test runs the files on several workers (--dist loadfile), each file whole on one worker.
+# A worker takes the next file when it is free, so the run ends when the last long file ends: the
+# longest files go first (longest-processing-time first), the short ones fill the end. Each file's
+# seconds come from tests/durations.json (setup + call + teardown of all its tests, written by a
+# run with ONCALL_RECORD_DURATIONS=<path>); a file not in it yet counts as the longest, so a new
+# file never lands at the end. Without the JSON file the order is pytest's own.
+
+DURATIONS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'durations.json')
+
+
+def _file_seconds():
+    try:
+        with open(DURATIONS_FILE) as handle:
+            return dict((str(k), float(v)) for k, v in json.load(handle).items())
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    seconds = _file_seconds()
+    if not seconds:
+        return
+    longest = max(seconds.values()) + 1
+    rank = {}
+    for item in items:
+        path = item.nodeid.split('::', 1)[0]
+        rank.setdefault(path, seconds.get(path, longest))
+    # sorted() is stable: a file's tests keep their order
+    items[:] = sorted(items, key=lambda item: -rank[item.nodeid.split('::', 1)[0]])
+
+
+_RECORDED = {}
+
+
+def pytest_runtest_logreport(report):
+    if os.environ.get('ONCALL_RECORD_DURATIONS'):
+        path = report.nodeid.split('::', 1)[0]
+        _RECORDED[path] = _RECORDED.get(path, 0.0) + (report.duration or 0.0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    target = os.environ.get('ONCALL_RECORD_DURATIONS')
+    # on the xdist controller (or a run without workers), not on each worker
+    if not target or not _RECORDED or hasattr(session.config, 'workerinput'):
+        return
+    with open(target, 'w') as handle:
+        json.dump(dict((k, round(v, 1)) for k, v in sorted(_RECORDED.items())), handle, indent=1, sort_keys=True)
+        handle.write('\n')
