@@ -1,0 +1,5 @@
+"""The collection's shared code (module_utils).
+
+Private to the oncall.runbooks collection: imported by its own modules and plugins only. Names
+here may change in any release without a deprecation; other collections must not import them.
+"""

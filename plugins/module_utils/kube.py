@@ -22,10 +22,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import urlsplit
 
 
 class KubeError(OncallError):

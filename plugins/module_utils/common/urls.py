@@ -11,7 +11,7 @@ never followed to another place or scheme.
 
 from __future__ import annotations
 
-from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 

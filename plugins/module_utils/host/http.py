@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from urllib.error import HTTPError, URLError
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import check_http_url, open_http, redact

@@ -1,0 +1,5 @@
+"""Redis connections, queues, cache and cluster.
+
+Private to the oncall.runbooks collection: imported by its own modules and plugins only. Names
+here may change in any release without a deprecation; other collections must not import them.
+"""

@@ -22,10 +22,7 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     HAS_REDIS = False
     REDIS_IMP_ERR = traceback.format_exc()
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import urlsplit
 
 
 def redis_argument_spec():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from urllib.error import HTTPError, URLError
 
 # UrlError is imported for the callers (pm2_process, the deploy watch), which reach it as health.UrlError.
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # pylint: disable=unused-import

@@ -118,7 +118,7 @@ def parse_status_page(status, body):
 
 def read_status_page(url, timeout=10, validate_certs=True):
     """Fetch and read the status page; never raises for what the page or the network does."""
-    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+    from urllib.error import HTTPError, URLError
     from ansible.module_utils.urls import open_url
     from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
     status, body = None, ''
