@@ -178,7 +178,7 @@ def decision_row(rep):
 
 def last_line(proc):
     """The run's closing line (the callback may wrap it: joined again here)."""
-    m = re.search(r'TASK \[Verdict, report and next command\].*?msg: (.*?)\n(?:\S|\n)', proc.stdout, re.S)
+    m = re.search(r'TASK \[oncall\.runbooks\.report : Verdict, report and next step\].*?msg: (.*?)\n(?:\S|\n)', proc.stdout, re.S)
     assert m, proc.stdout[-3000:]
     text = ' '.join(m.group(1).split())
     return text[1:-1].replace("''", "'") if text[:1] in '\'"' else text
@@ -252,7 +252,7 @@ def test_every_row_of_the_decision_table(shop, side, name, impact, status, api, 
     for finding in rep['findings']:  # every figure is one line, and the key is nowhere
         assert '\n' not in str(finding['figure']) and 'support@stripe.com' not in str(finding['figure'])
     assert KEY not in res.stdout + res.stderr and KEY[-12:] not in json.dumps(rep)
-    assert 'payment_failure: verdict' in last_line(res) and REPORT[:-12] in last_line(res)
+    assert last_line(res).startswith('VERDICT ') and REPORT[:-12] in last_line(res)
 
     if action == 'off':
         assert recap(res)['failed'] == 0 and recap(res)['changed'] == 1, res.stdout[-3000:]
@@ -302,7 +302,7 @@ def test_stripe_failing_with_impact_diagnosis_check_then_one_real_switch(shop, s
     assert findings(rep)['duplicate charges (1d)']['verdict'] == 'unknown'
     assert rep['incident']['impact'] == '40.0% of 10 orders failed'
     line = last_line(diagnosis)
-    assert 'verdict critical' in line and 'payment_failure-' in line
+    assert line.startswith('VERDICT CRITICAL') and 'payment_failure-' in line
     assert line.endswith('next: ansible-playbook playbooks/runbooks/payment_failure.yml --tags remediate '
                          '-e payments_incident=INC-...'), line
     assert shop.flag() is True
@@ -404,7 +404,7 @@ def test_nightly_reconciliation_with_stripe_down_reports_unknown(shop, side):
     assert f['Stripe API']['verdict'] == 'critical' and f['Stripe API']['figure'].startswith('Stripe API unreachable: ')
     assert f['duplicate charges (1d)']['verdict'] == 'unknown'
     assert rep['tables'][0]['rows'] == []
-    assert 'reconcile_payments: reconciliation unknown' in res.stdout
+    assert 'VERDICT CRITICAL - report ' in res.stdout and 'reconcile_payments-' in res.stdout
 
 
 def test_a_failing_step_still_leaves_the_report_and_fails_the_run(shop, side):
@@ -415,6 +415,7 @@ def test_a_failing_step_still_leaves_the_report_and_fails_the_run(shop, side):
     res = shop.lab.playbook('runbooks/payment_failure.yml', extra_vars=ev, tags='remediate')
     assert res.returncode != 0 and shop.state() == before
     rep = report(shop.lab)
-    step = findings(rep)['runbook step']
-    assert step['verdict'] == 'critical' and 'the orders mapping does not match the database' in step['figure']
+    step = [f for f in rep['findings'] if f['object'].startswith('payment failure runbook on ')]
+    assert step and step[0]['verdict'] == 'critical', rep['findings']
+    assert 'the orders mapping does not match the database' in step[0]['figure']
     assert 'fix the failed part, then rerun' in last_line(res)
