@@ -87,7 +87,7 @@ def spread(values):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--for', dest='for_seconds', type=int, default=10)
     parser.add_argument('--alerts', default='APIServiceDown,QueueBacklog')

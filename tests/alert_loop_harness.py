@@ -148,10 +148,9 @@ class AlertLoop(object):
         before = len(self.dispatches(alertname))
         t0 = time.time()
         fault()
-        t_firing, _ = self.wait(alertname + ' firing', lambda: self.prom_state(alertname) == 'firing', timeout)
-        t_done, dispatch = self.wait(alertname + ' dispatched and its runbook done',
-                                     lambda: self.dispatches(alertname)[before:], timeout)
-        dispatch = dispatch[0]
+        t_firing = self.wait(alertname + ' firing', lambda: self.prom_state(alertname) == 'firing', timeout)[0]
+        dispatch = self.wait(alertname + ' dispatched and its runbook done',
+                             lambda: self.dispatches(alertname)[before:], timeout)[1][0]
         row = dispatch['tables'][0]['rows'][0]
         with open(row['runbook_report']) as f:
             runbook = json.load(f)
@@ -159,8 +158,8 @@ class AlertLoop(object):
         t_remediated = os.path.getmtime(row['runbook_report'])
         if heal:
             heal()
-        t_resolved, _ = self.wait(alertname + ' resolved', lambda: self.prom_state(alertname) is None
-                                  and not self.am_holds(alertname), timeout)
+        t_resolved = self.wait(alertname + ' resolved', lambda: self.prom_state(alertname) is None
+                               and not self.am_holds(alertname), timeout)[0]
         return {'alert': alertname, 'remediate': row['remediate'], 'verdict': runbook['verdict'],
                 'firing': t_firing - t0, 'dispatched': max(t_dispatched - t0, 0.0),
                 'remediation_done': t_remediated - t0, 'resolved': t_resolved - t0,

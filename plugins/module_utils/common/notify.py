@@ -36,7 +36,7 @@ def target_of(hosts):
     """The stable name of what a run looked at: the hosts sorted and joined by commas, or, when
     that is longer than 64 characters, ``hosts-`` and the first 12 hex digits of its SHA-256."""
     if isinstance(hosts, str):
-        hosts = [h for h in hosts.split(',')]
+        hosts = hosts.split(',')
     names = sorted(set(str(h).strip() for h in hosts or [] if str(h).strip()))
     joined = ','.join(names) or 'localhost'
     if len(joined) <= TARGET_MAX:
