@@ -32,8 +32,8 @@ def notification(alertname, status='firing', fingerprint='f0', annotations=None,
 
 
 class Rulebook(object):
-    def __init__(self, env, token='eda-test-token', project_dir=ROOT):
-        self.port = free_port()
+    def __init__(self, env, token='eda-test-token', project_dir=ROOT, port=None):
+        self.port = port or free_port()
         self.token = token
         self.log = tempfile.NamedTemporaryFile(prefix='oncall-eda-', suffix='.log', delete=False)
         self.env = dict(_env(), **env)

@@ -185,3 +185,68 @@ def test_prometheus_not_answering_still_writes_a_report(lab):
     verdicts = dict((f['object'], f['verdict']) for f in found['findings'])
     assert verdicts['Alertmanager ' + url] == 'critical' and verdicts['alerts firing'] == 'unknown'
     assert verdicts['Prometheus ' + lab.prom_url] == 'ok'
+
+
+def post_alert(lab, alertname, ends_in):
+    """An alert pushed to the lab's Alertmanager, as Prometheus pushes it (ends_in <= 0: resolved)."""
+    now = time.time()
+    body = [{'labels': {'alertname': alertname, 'severity': 'warning'},
+             'startsAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now - 60)),
+             'endsAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now + ends_in))}]
+    req = urllib.request.Request(lab.am_url + '/api/v2/alerts', data=json.dumps(body).encode(), method='POST',
+                                 headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+
+
+def held(lab, alertname):
+    return [a for a in get(lab.am_url + '/api/v2/alerts') if a['labels'].get('alertname') == alertname]
+
+
+def state_of(lab, silence_id):
+    return get(lab.am_url + '/api/v2/silence/' + silence_id)['status']['state']
+
+
+def test_our_silence_is_expired_once_its_alert_resolved_and_no_other(lab):
+    name = 'OncallTestResolves'
+    fix = {'monitoring_silence_confirm': True, 'monitoring_silence_alertname': name, 'monitoring_silence_duration': '30m'}
+    post_alert(lab, name, 600)
+    wait_for('the alert held', lambda: held(lab, name))
+    # someone else's silence of the same alert: never touched
+    req = urllib.request.Request(lab.am_url + '/api/v2/silences', method='POST', headers={'Content-Type': 'application/json'},
+                                 data=json.dumps({'matchers': [{'name': 'alertname', 'value': name, 'isRegex': False, 'isEqual': True}],
+                                                  'startsAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                                                  'endsAt': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() + 1800)),
+                                                  'createdBy': 'alice', 'comment': 'by hand'}).encode())
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        theirs = json.loads(resp.read())['silenceID']
+    ids = []
+    try:
+        made = lab.playbook('runbooks/monitoring.yml', extra_vars=fix, tags='remediate')
+        assert recap(made)['failed'] == 0 and recap(made)['changed'] == 1, made.stdout[-3000:]
+        ids = [s['id'] for s in ours(lab)]
+        assert len(ids) == 1
+        wait_for('the alert silenced', lambda: held(lab, name)[0]['status']['state'] == 'suppressed')
+
+        # still firing (silenced): a remediation run without the switch keeps our silence
+        kept = lab.playbook('runbooks/monitoring.yml', tags='remediate')
+        assert recap(kept)['failed'] == 0 and recap(kept)['changed'] == 0, kept.stdout[-3000:]
+        assert state_of(lab, ids[0]) == 'active'
+
+        post_alert(lab, name, -1)   # Prometheus says it ended: resolved
+        wait_for('the alert resolved', lambda: not held(lab, name))
+        dry = lab.playbook('runbooks/monitoring.yml', tags='remediate', check=True)
+        assert recap(dry)['failed'] == 0, dry.stdout[-3000:]
+        assert 'would expire the silence %s of alertname "%s": its alert resolved (dry run)' % (ids[0], name) in ' '.join(dry.stdout.split())
+        assert state_of(lab, ids[0]) == 'active'
+
+        gone = lab.playbook('runbooks/monitoring.yml', tags='remediate')
+        assert recap(gone)['failed'] == 0 and recap(gone)['changed'] == 1, gone.stdout[-3000:]
+        assert state_of(lab, ids[0]) == 'expired' and ours(lab) == []
+        assert state_of(lab, theirs) == 'active'
+        step = [s for s in report(lab)['steps'] if s['name'].startswith('Expire')][0]
+        assert step['results'][0]['applied'] == [{'id': ids[0], 'alertname': name, 'action': 'expire silence'}], step
+    finally:
+        for silence_id in ids + [theirs]:
+            if state_of(lab, silence_id) == 'active':
+                delete(lab.am_url + '/api/v2/silence/' + silence_id)

@@ -56,6 +56,10 @@ ALLOWED = {
     ('service_watch', 'health_url'),
     ('service_watch', 'metrics_url'),
     ('stripe_reconcile', 'status_url'),
+    # notify: PagerDuty's public Events API endpoint (refused with user:password@; the routing key,
+    # the secret, is no_log) and the dedup key, an incident's name (oncall.runbooks/<runbook>/<hosts>).
+    ('notify', 'pagerduty_url'),
+    ('notify', 'dedup_key'),
 }
 
 
