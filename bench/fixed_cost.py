@@ -112,6 +112,28 @@ def importtime(module):
     return total, heavy
 
 
+HIDDEN = {  # what plugins/module_utils/common/imports.py hides, per library (see that file)
+    'kafka': ('botocore', 'boto3'),
+    'stripe': ('aiohttp', 'httpx', 'anyio'),
+}
+IMPORT_ONE = ('import sys, time; sys.path.insert(0, %r); t = time.perf_counter(); %s; '
+              'print(time.perf_counter() - t)')
+
+
+def library_import(name, hidden, rounds):
+    """Median seconds to import *name* plainly and with *hidden* hidden, alternating."""
+    plain, lean = [], []
+    collections = os.path.join(ROOT, '.collections')
+    lean_stmt = ('from ansible_collections.oncall.runbooks.plugins.module_utils.common.imports import import_without; '
+                 'import_without(%r, %r)' % (name, hidden))
+    for _ in range(rounds):
+        for out, stmt in ((plain, 'import %s' % name), (lean, lean_stmt)):
+            proc = subprocess.run([sys.executable, '-c', IMPORT_ONE % (collections, stmt)], capture_output=True,
+                                  text=True, check=True)
+            out.append(float(proc.stdout.strip()))
+    return summary(plain), summary(lean)
+
+
 def summary(values):
     return statistics.median(values), min(values), max(values)
 
@@ -193,6 +215,16 @@ def main():
         print()
         print('over ping + 0.3 s: %s' % (', '.join(over) or 'none'))
 
+        print()
+        print('library imports, plain and with the optional back-ends the modules never use hidden '
+              '(median s [min..max], %d alternating rounds)' % args.rounds)
+        libs = {}
+        for name, hidden in HIDDEN.items():
+            plain, lean = library_import(name, hidden, args.rounds)
+            libs[name] = dict(plain=plain, hidden=lean)
+            print('  %-8s plain %.3f [%.3f..%.3f]  without %s %.3f [%.3f..%.3f]  saves %.3f s' % (
+                (name,) + plain + (', '.join(hidden),) + lean + (plain[0] - lean[0],)))
+
         variants = {}
         for variant in ['default'] + [v for v in args.variants.split(',') if v and v != 'default']:
             if variant not in VARIANTS:
@@ -213,7 +245,7 @@ def main():
                                                      + ((v['playbook'][0] - base) / args.tasks,)))
         print('load average (1, 5, 15 min) before %s, after %s, %d CPUs' % (
             load_before, [round(x, 2) for x in os.getloadavg()], os.cpu_count()))
-        print(json.dumps(dict(rows=rows, variants=variants, load_before=load_before,
+        print(json.dumps(dict(rows=rows, libraries=libs, variants=variants, load_before=load_before,
                               load_after=[round(x, 2) for x in os.getloadavg()])))
     finally:
         pg.stop()

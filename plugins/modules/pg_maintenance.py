@@ -120,8 +120,9 @@ options:
         V(100ms); set in the module's session, so it acts on every C(VACUUM) and C(ANALYZE) it
         runs. A bare number is seconds, as for every duration option.
       - Unset, the server's setting applies; a manual C(VACUUM) runs unthrottled by default
-        (C(vacuum_cost_delay = 0)). The postgres role sets V(2ms) with O(vacuum_cost_limit=1000)
-        for the weekly window - the measured trade-off is in the collection's C(docs/postgres.md).
+        (C(vacuum_cost_delay = 0)). The postgres role sets both for the weekly window; the measured
+        trade-off (wall time against the latency of concurrent transactions) is in the collection's
+        C(docs/postgres.md).
       - Does not act on C(REINDEX CONCURRENTLY), which PostgreSQL does not throttle.
     type: str
   vacuum_cost_limit:
