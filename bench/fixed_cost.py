@@ -126,7 +126,7 @@ def library_import(name, hidden, rounds):
     collections = os.path.join(ROOT, '.collections')
     lean_stmt = ('from ansible_collections.oncall.runbooks.plugins.module_utils.common.imports import import_without; '
                  'import_without(%r, %r)' % (name, hidden))
-    for _ in range(rounds):
+    for attempt in range(rounds):
         for out, stmt in ((plain, 'import %s' % name), (lean, lean_stmt)):
             proc = subprocess.run([sys.executable, '-c', IMPORT_ONE % (collections, stmt)], capture_output=True,
                                   text=True, check=True)
@@ -147,7 +147,7 @@ def playbook_cost(tasks, variant, rounds):
         path = fh.name
     walls = []
     try:
-        for _ in range(rounds):
+        for attempt in range(rounds):
             t0 = time.perf_counter()
             subprocess.run([ansible_bin('ansible-playbook'), path, '-i', 'localhost,', '-c', 'local'], cwd=ROOT,
                            env=env_for(variant), capture_output=True, check=True, timeout=600)
@@ -189,7 +189,7 @@ def main():
         jobs.update(real)
         walls = dict((k, []) for k in jobs)
         statuses = {}
-        for _ in range(args.rounds):
+        for attempt in range(args.rounds):
             order = list(jobs)
             random.shuffle(order)
             for key in order:
@@ -230,7 +230,7 @@ def main():
             if variant not in VARIANTS:
                 ap.error('unknown variant %s: choose from %s' % (variant, ', '.join(VARIANTS)))
             pairs = {'ping': [], 'pg_health_info': []}
-            for _ in range(args.rounds):
+            for attempt in range(args.rounds):
                 pairs['ping'].append(call('ansible.builtin.ping', None, variant)[0])
                 pairs['pg_health_info'].append(call(*real['pg_health_info (real call)'], variant=variant)[0])
             book = playbook_cost(args.tasks, variant, max(3, args.rounds // 2))
