@@ -478,7 +478,7 @@ def main():
     ap.add_argument('--seconds', type=float, default=30, help='pgbench run after the warm-up, per contender')
     ap.add_argument('--blanket-seconds', type=float, default=120,
                     help='pgbench run after the warm-up while the blanket VACUUM ANALYZE runs')
-    ap.add_argument('--curve', default='0ms/200/0s,2ms/200/0s,2ms/2000/0s,10ms/200/0s',
+    ap.add_argument('--curve', default='0ms/200/0s,2ms/1000/0s,2ms/2000/0s,10ms/200/0s',
                     help='throttle settings of the playbook runs: vacuum_cost_delay/vacuum_cost_limit/pause,...')
     ap.add_argument('--no-reindex', action='store_true', help='skip the REINDEX CONCURRENTLY contender (C)')
     ap.add_argument('--scale', type=int, default=10, help='pgbench -i scale')
