@@ -60,9 +60,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from conftest import PG_BIN, PostgresServer, ansible_bin, run_module  # noqa: E402  (the tests' own server and module runner)
-from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc  # noqa: E402
-from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm  # noqa: E402
+try:
+    from conftest import PG_BIN, PostgresServer, ansible_bin, run_module  # noqa: E402  (the tests' own server and module runner)
+    from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc  # noqa: E402
+    from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm  # noqa: E402
+    import yaml  # noqa: E402
+except ImportError as exc:
+    sys.exit('bench/pg_maintenance.py needs the development set-up (%s is missing): run scripts/setup --dev, '
+             'then .venv/bin/python bench/pg_maintenance.py' % (getattr(exc, 'name', None) or exc))
 
 DB = 'bench'
 WARMUP_S = 2.0  # pgbench runs this long before a contender starts
@@ -77,6 +82,13 @@ UPDATE %(table)s SET v = left(md5(random()::text), 16) WHERE id = 10 * :k;
 INSERT INTO %(table)s VALUES (:n, left(md5(random()::text), 16)) ON CONFLICT (id) DO UPDATE SET v = excluded.v;
 END;
 '''
+
+# a VACUUM or ANALYZE of the module (application_name oncall.runbooks) or of the blanket command
+STATEMENTS_SQL = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name IN ('oncall.runbooks', 'runbook') AND state = 'active'
+  AND (query ILIKE 'VACUUM%%' OR query ILIKE 'ANALYZE%%')
+"""
 
 WAITS_SQL = """
 SELECT wait_event, count(*), max(extract(epoch FROM now() - query_start))::float
@@ -113,10 +125,10 @@ def wait_dead(conn, names, dead_at_least):
 
 
 def create_tables(conn, names, rows):
-    for name in names:
-        sql(conn, 'CREATE TABLE %s (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false)' % name)
-        sql(conn, 'INSERT INTO %s SELECT g, %s FROM generate_series(1, %d) g' % (name, TEXT % 'g', rows))
-        sql(conn, 'CREATE INDEX %s_v ON %s (v)' % (name, name))
+    for name in names:  # one round trip per table: 2,000 tables build in a few minutes
+        sql(conn, 'CREATE TABLE %s (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false); '
+                  'INSERT INTO %s SELECT g, %s FROM generate_series(1, %d) g; CREATE INDEX %s_v ON %s (v)'
+            % (name, name, TEXT % 'g', rows, name, name))
 
 
 def restore(conn, names, rows):
@@ -261,6 +273,7 @@ class LockWatcher(threading.Thread):
         self.halt = threading.Event()
         self.samples = 0
         self.waits = {}  # wait_event -> [samples with a waiter, longest query age seen in s]
+        self.statements = []  # times a maintenance statement of the module (or the blanket) was seen running
 
     def run(self):
         while not self.halt.is_set():
@@ -268,6 +281,8 @@ class LockWatcher(threading.Thread):
                 entry = self.waits.setdefault(event, [0, 0.0])
                 entry[0] += 1
                 entry[1] = max(entry[1], age or 0.0)
+            if sql(self.conn, STATEMENTS_SQL)[0][0]:
+                self.statements.append(time.time())
             self.samples += 1
             time.sleep(0.05)
 
@@ -275,15 +290,16 @@ class LockWatcher(threading.Thread):
         self.halt.set()
         self.join(10)
         self.conn.close()
-        return dict(samples=self.samples,
+        return dict(samples=self.samples, statements_seen=(self.statements[0], self.statements[-1])
+                    if self.statements else None,
                     waits=dict((k, {'samples': v[0], 'longest_s': round(v[1], 3)}) for k, v in self.waits.items()),
                     longest_relation_wait_s=round(self.waits.get('relation', [0, 0.0])[1], 3))
 
 
-def measured(server, args, logdir, name, action=None, scripts=None):
+def measured(server, args, logdir, name, action=None, scripts=None, seconds=None):
     """Run pgbench; after WARMUP_S run action() (None: idle); figures over the action's window."""
     watcher = LockWatcher(server)
-    bench = Pgbench(server, logdir, name, WARMUP_S + args.seconds, args.clients, scripts)
+    bench = Pgbench(server, logdir, name, WARMUP_S + (seconds or args.seconds), args.clients, scripts)
     watcher.start()
     result = {}
     try:
@@ -303,6 +319,14 @@ def measured(server, args, logdir, name, action=None, scripts=None):
     if action is None:
         t1 = max(end for start, end, ms, script in txs)
     result.update(window_stats(txs, t0, t1))
+    seen = watch.pop('statements_seen')
+    if seen is not None:
+        # the part of the window in which maintenance statements ran (sampled every 50 ms): what
+        # throttling acts on, without the Ansible start-up around it
+        s0, s1 = seen[0] - 0.05, seen[1] + 0.05
+        stmt = window_stats(txs, s0, s1)
+        result.update(statements_s=round(s1 - s0, 2), statements_p99_ms=stmt['p99_ms'], statements_txs=stmt['txs'],
+                      statements_tps=stmt['tps'])
     if action is not None:
         # the same pgbench run outside the window (0.5 s margins): a paired baseline that other
         # load on the machine affects the same way
@@ -318,7 +342,7 @@ def measured(server, args, logdir, name, action=None, scripts=None):
 
 def module_params(server, **extra):
     params = dict((key, spec.get('default')) for key, spec in pgc.postgres_argument_spec().items())
-    params.update(login_host='127.0.0.1', login_port=server.port, login_user='postgres', db=DB)
+    params.update(login_host='127.0.0.1', login_port=server.port, login_user='postgres', login_db=DB)
     params.update(extra)
     return params
 
@@ -365,6 +389,59 @@ def module_cli(server, operations, **extra):
                 index_mb_after=round(sum(v['size'] for v in res['after']['indexes'].values()) / 1048576.0, 2))
 
 
+DATABASE_PLAY = 'Weekly maintenance - database'
+MAINTENANCE_TASK = 'Vacuum and analyze the tables past their thresholds'
+
+
+def weekly_database_play(tmp, server):
+    """The weekly window's database play, taken verbatim from playbooks/weekly_maintenance.yml,
+    and an inventory whose postgres_servers host is the bench's server."""
+    with open(os.path.join(ROOT, 'playbooks', 'weekly_maintenance.yml')) as fh:
+        plays = yaml.safe_load(fh)
+    play = [p for p in plays if p.get('name') == DATABASE_PLAY]
+    if len(play) != 1:
+        raise RuntimeError('playbooks/weekly_maintenance.yml has no play named %r' % DATABASE_PLAY)
+    playbook = os.path.join(tmp, 'weekly_database.yml')
+    with open(playbook, 'w') as fh:
+        yaml.safe_dump(play, fh, sort_keys=False)
+    inventory = os.path.join(tmp, 'inventory.yml')
+    with open(inventory, 'w') as fh:
+        yaml.safe_dump({'all': {'children': {'postgres_servers': {'hosts': {'benchdb': {
+            'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
+            'oncall_pg_host': '127.0.0.1', 'oncall_pg_port': server.port, 'oncall_pg_user': 'postgres',
+            'oncall_pg_db': DB, 'oncall_pg_password': '',
+            'postgres_exclude_tables': ['pgbench_*'], 'postgres_lock_timeout': '%ds' % LOCK_TIMEOUT_S}}}}}}, fh)
+    return playbook, inventory
+
+
+def ansible_env():
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
+               ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_NOCOLOR='1')
+    env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    return env
+
+
+def module_playbook(playbook, inventory, extra_vars=None):
+    """ansible-playbook on the weekly window's database play; figures of its pg_maintenance task."""
+    cmd = [ansible_bin('ansible-playbook'), playbook, '-i', inventory]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=3600, check=False)
+    try:
+        start = proc.stdout.find('{')
+        doc = json.loads(proc.stdout[start:])
+        tasks = [t for t in doc['plays'][0]['tasks'] if t['task']['name'].endswith(MAINTENANCE_TASK)]
+        res = tasks[-1]['hosts']['benchdb']
+    except (ValueError, KeyError, IndexError):
+        raise RuntimeError('ansible-playbook (rc %d) gave no pg_maintenance result: %s %s'
+                           % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
+    if proc.returncode or res.get('failed'):
+        raise RuntimeError('the database play failed: %s' % json.dumps(res)[:2000])
+    return dict(planned=len(res['plan']), done=len(res['done']), skipped=len(res['skipped_items']),
+                operations=sorted(set(d['operation'] for d in res['done'])), throttle=res.get('throttle'),
+                module_seconds=round(sum(d['seconds'] for d in res['done']), 3), msg=res['msg'])
+
+
 def write_scripts(tmp, tables, rows):
     paths = []
     for table in tables:
@@ -395,10 +472,15 @@ def fmt(value, pattern):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    ap.add_argument('--tables', type=int, default=200)
-    ap.add_argument('--bloated', type=int, default=10, help='tables with 40%% of their rows deleted')
-    ap.add_argument('--rows', type=int, default=20000, help='rows per table')
-    ap.add_argument('--seconds', type=float, default=15, help='pgbench run after the warm-up, per contender')
+    ap.add_argument('--tables', type=int, default=2000)
+    ap.add_argument('--bloated', type=int, default=20, help='tables with 40%% of their rows deleted')
+    ap.add_argument('--rows', type=int, default=5000, help='rows per table')
+    ap.add_argument('--seconds', type=float, default=30, help='pgbench run after the warm-up, per contender')
+    ap.add_argument('--blanket-seconds', type=float, default=120,
+                    help='pgbench run after the warm-up while the blanket VACUUM ANALYZE runs')
+    ap.add_argument('--curve', default='0ms/200/0s,2ms/1000/0s,2ms/2000/0s,10ms/200/0s',
+                    help='throttle settings of the playbook runs: vacuum_cost_delay/vacuum_cost_limit/pause,...')
+    ap.add_argument('--no-reindex', action='store_true', help='skip the REINDEX CONCURRENTLY contender (C)')
     ap.add_argument('--scale', type=int, default=10, help='pgbench -i scale')
     ap.add_argument('--clients', type=int, default=4, help='pgbench -c')
     args = ap.parse_args()
@@ -439,12 +521,12 @@ def main():
 
         rows = []
 
-        def contender(label, action, prepare_bloat=True, scripts=None):
+        def contender(label, action, prepare_bloat=True, scripts=None, seconds=None):
             if prepare_bloat:
                 bloat(conn, bloated, args.rows)
                 reset_pgbench(server, conn, args.scale)
             before = counters(conn)
-            res = measured(server, args, tmp, label.split()[0], action, scripts)
+            res = measured(server, args, tmp, label.split()[0], action, scripts, seconds)
             if action is not None and scripts is None:
                 res['work'] = work_done(before, counters(conn), bloated)
             res['contender'] = label
@@ -452,12 +534,25 @@ def main():
             print('  %-44s %7.2f s  p99 %s ms' % (label, res['wall_s'], fmt(res['p99_ms'], '%.2f')), flush=True)
             return res
 
+        playbook, inventory = weekly_database_play(tmp, server)
         idle = contender('idle (pgbench TPC-B, no maintenance)', None)
-        blanket_row = contender('A runbook: VACUUM ANALYZE; (whole database)', lambda: blanket(server))
+        blanket_row = contender('A runbook: VACUUM ANALYZE; (whole database)', lambda: blanket(server),
+                                seconds=args.blanket_seconds)
         inproc = contender('B1 pg_maintenance vacuum+analyze, in-process', lambda: module_in_process(server))
         cli = contender('B2 pg_maintenance vacuum+analyze, ansible CLI',
                         lambda: module_cli(server, {'vacuum': {}, 'analyze': {}}))
+        play = contender('P weekly database play, role defaults', lambda: module_playbook(playbook, inventory))
+        curve = []
+        for setting in [c for c in args.curve.split(',') if c]:
+            delay, limit, pause = setting.split('/')
+            extra = dict(postgres_vacuum_cost_delay=delay, postgres_vacuum_cost_limit=int(limit),
+                         postgres_maintenance_pause=pause)
+            curve.append(contender('P %s' % setting, lambda extra=extra: module_playbook(playbook, inventory, extra)))
 
+        if args.no_reindex:
+            conn.close()
+            report(rows, idle, blanket_row, inproc, cli, play, curve, None, None, setup)
+            return
         # C: the vacuum-bloated tables are put back (so only the 3 below have bloated indexes),
         # an idle run of the write script, then 90% of the 3 tables' rows deleted and VACUUMed.
         restore(conn, bloated, args.rows)
@@ -475,70 +570,98 @@ def main():
                             scripts=scripts)
         reindex['reindexed'] = reindex['done']
         conn.close()
-
-        print()
-        print('tables vacuumed: bench/pgbench/toast/catalog, analyzed: bench/pgbench/catalog (from pg_stat_all_tables '
-              'counters); txs: transactions overlapping the window; >2s: longer than lock_timeout; rel wait: longest '
-              'relation-lock wait of a pgbench session seen')
-        print('%-48s %7s  %-30s %6s %7s %8s %7s %4s %8s %9s' % (
-            'contender', 'wall s', 'tables vacuumed, analyzed', 'tps', 'p99 ms', 'max ms', 'txs', '>2s', 'rel wait',
-            'p99 rest'))
-        for row in rows:
-            print('%-48s %7.2f  %-30s %6.0f %7s %8s %7d %4d %7.2fs %9s' % (
-                row['contender'], row['wall_s'], work_text(row), row['tps'], fmt(row['p99_ms'], '%.2f'),
-                fmt(row['max_ms'], '%.1f'), row['txs'], row['over_lock_timeout'],
-                row['lock_waits']['longest_relation_wait_s'], fmt(row.get('p99_rest_ms'), '%.2f')))
-        ratios = dict(
-            blanket_over_module_in_process=round(blanket_row['wall_s'] / inproc['wall_s'], 2),
-            blanket_over_module_cli=round(blanket_row['wall_s'] / cli['wall_s'], 2),
-            blanket_p99_over_idle=round(blanket_row['p99_ms'] / idle['p99_ms'], 2),
-            module_in_process_p99_over_idle=round(inproc['p99_ms'] / idle['p99_ms'], 2),
-            module_cli_p99_over_idle=round(cli['p99_ms'] / idle['p99_ms'], 2),
-            blanket_p99_over_rest=round(blanket_row['p99_ms'] / blanket_row['p99_rest_ms'], 2),
-            module_in_process_p99_over_rest=round(inproc['p99_ms'] / inproc['p99_rest_ms'], 2),
-            module_cli_p99_over_rest=round(cli['p99_ms'] / cli['p99_rest_ms'], 2),
-            reindex_max_over_idle_write_max=round(reindex['max_ms'] / write_idle['max_ms'], 2),
-        )
-        targets = dict(
-            wall_5x_in_process=ratios['blanket_over_module_in_process'] >= 5,
-            wall_5x_cli=ratios['blanket_over_module_cli'] >= 5,
-            p99_2x_in_process=ratios['module_in_process_p99_over_idle'] <= 2,
-            p99_2x_cli=ratios['module_cli_p99_over_idle'] <= 2,
-            reindex_no_write_over_lock_timeout=reindex['over_lock_timeout'] == 0 and reindex['max_ms'] < LOCK_TIMEOUT_S * 1000,
-        )
-        print()
-        print('idle baseline: p99 %.2f ms, max %.1f ms, %.0f tps; write-script idle: p99 %.2f ms, max %.1f ms' % (
-            idle['p99_ms'], idle['max_ms'], idle['tps'], write_idle['p99_ms'], write_idle['max_ms']))
-        print('module vacuumed %d of %d bloated tables and %d other bench tables (in-process); '
-              '%d and %d (ansible CLI); the blanket command vacuumed %d bench + %d pgbench tables' % (
-                  inproc['work']['vacuumed_bloated'], len(bloated), inproc['work']['vacuumed_unbloated_bench'],
-                  cli['work']['vacuumed_bloated'], cli['work']['vacuumed_unbloated_bench'],
-                  blanket_row['work']['vacuumed']['bench'], blanket_row['work']['vacuumed']['pgbench']))
-        print('module in-process: observe+plan %.0f ms, apply %.0f ms; reindex: %s, indexes %.2f -> %.2f MB '
-              '(module before/after)' % (inproc['observe_plan_ms'], inproc['apply_ms'], reindex['msg'],
-                                         reindex['index_mb_before'], reindex['index_mb_after']))
-        print('ratio blanket/module wall: %.2f (in-process), %.2f (ansible CLI)   target >= 5: %s / %s' % (
-            ratios['blanket_over_module_in_process'], ratios['blanket_over_module_cli'],
-            targets['wall_5x_in_process'], targets['wall_5x_cli']))
-        print('ratio module p99/idle p99: %.2f (in-process), %.2f (ansible CLI); blanket %.2f   target <= 2: %s / %s' % (
-            ratios['module_in_process_p99_over_idle'], ratios['module_cli_p99_over_idle'],
-            ratios['blanket_p99_over_idle'], targets['p99_2x_in_process'], targets['p99_2x_cli']))
-        print('ratio p99 in window / p99 of the same pgbench run outside it: %.2f (in-process), %.2f (ansible CLI); '
-              'blanket %.2f' % (ratios['module_in_process_p99_over_rest'], ratios['module_cli_p99_over_rest'],
-                                ratios['blanket_p99_over_rest']))
-        print('load average (1, 5, 15 min) before the run %s, after %s, %d CPUs%s' % (
-            setup['loadavg_before'], list(round(x, 2) for x in os.getloadavg()), setup['cpus'],
-            ': other processes were busy before it started, latency figures are noisy'
-            if setup['loadavg_before'][0] > 0.5 else ''))
-        print('reindex: max write %.1f ms (idle max %.1f ms), %d writes over lock_timeout %ds   target: %s' % (
-            reindex['max_ms'], write_idle['max_ms'], reindex['over_lock_timeout'], LOCK_TIMEOUT_S,
-            targets['reindex_no_write_over_lock_timeout']))
-        print(json.dumps(dict(setup=setup, rows=rows, ratios=ratios, targets=targets)))
+        report(rows, idle, blanket_row, inproc, cli, play, curve, reindex, write_idle, setup)
     finally:
         for bench in list(Pgbench.running):
             bench.kill()
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+def report(rows, idle, blanket_row, inproc, cli, play, curve, reindex, write_idle, setup):
+    print()
+    print('tables vacuumed: bench/pgbench/toast/catalog, analyzed: bench/pgbench/catalog (from pg_stat_all_tables '
+          'counters); txs: transactions overlapping the window; >2s: longer than lock_timeout; rel wait: longest '
+          'relation-lock wait of a pgbench session seen')
+    print('%-48s %7s  %-30s %6s %7s %8s %7s %4s %8s %9s' % (
+        'contender', 'wall s', 'tables vacuumed, analyzed', 'tps', 'p99 ms', 'max ms', 'txs', '>2s', 'rel wait',
+        'p99 rest'))
+    for row in rows:
+        print('%-48s %7.2f  %-30s %6.0f %7s %8s %7d %4d %7.2fs %9s' % (
+            row['contender'], row['wall_s'], work_text(row), row['tps'], fmt(row['p99_ms'], '%.2f'),
+            fmt(row['max_ms'], '%.1f'), row['txs'], row['over_lock_timeout'],
+            row['lock_waits']['longest_relation_wait_s'], fmt(row.get('p99_rest_ms'), '%.2f')))
+    ratios = dict(
+        blanket_over_module_in_process=ratio(blanket_row['wall_s'], inproc['wall_s']),
+        blanket_over_module_cli=ratio(blanket_row['wall_s'], cli['wall_s']),
+        blanket_over_playbook=ratio(blanket_row['wall_s'], play['wall_s']),
+        blanket_p99_over_idle=ratio(blanket_row['p99_ms'], idle['p99_ms']),
+        module_in_process_p99_over_idle=ratio(inproc['p99_ms'], idle['p99_ms']),
+        module_cli_p99_over_idle=ratio(cli['p99_ms'], idle['p99_ms']),
+        playbook_p99_over_idle=ratio(play['p99_ms'], idle['p99_ms']),
+        blanket_p99_over_rest=ratio(blanket_row['p99_ms'], blanket_row['p99_rest_ms']),
+        module_in_process_p99_over_rest=ratio(inproc['p99_ms'], inproc['p99_rest_ms']),
+        module_cli_p99_over_rest=ratio(cli['p99_ms'], cli['p99_rest_ms']),
+        playbook_p99_over_rest=ratio(play['p99_ms'], play['p99_rest_ms']),
+    )
+    targets = dict(
+        wall_5x_playbook=(ratios['blanket_over_playbook'] or 0) >= 5,
+        p99_2x_playbook=(ratios['playbook_p99_over_idle'] or 99) <= 2,
+        wall_5x_in_process=(ratios['blanket_over_module_in_process'] or 0) >= 5,
+        wall_5x_cli=(ratios['blanket_over_module_cli'] or 0) >= 5,
+    )
+    if reindex is not None:
+        ratios['reindex_max_over_idle_write_max'] = ratio(reindex['max_ms'], write_idle['max_ms'])
+        targets['reindex_no_write_over_lock_timeout'] = (reindex['over_lock_timeout'] == 0
+                                                         and reindex['max_ms'] < LOCK_TIMEOUT_S * 1000)
+    print()
+    print('idle baseline: p99 %.2f ms, max %.1f ms, %.0f tps' % (idle['p99_ms'], idle['max_ms'], idle['tps']))
+    print('module vacuumed %d of %d bloated tables and %d other bench tables (in-process); %d and %d (ansible CLI); '
+          '%d and %d (playbook); the blanket command vacuumed %d bench + %d pgbench tables' % (
+              inproc['work']['vacuumed_bloated'], len(setup['bloated']), inproc['work']['vacuumed_unbloated_bench'],
+              cli['work']['vacuumed_bloated'], cli['work']['vacuumed_unbloated_bench'],
+              play['work']['vacuumed_bloated'], play['work']['vacuumed_unbloated_bench'],
+              blanket_row['work']['vacuumed']['bench'], blanket_row['work']['vacuumed']['pgbench']))
+    print('module in-process: observe+plan %.0f ms, apply %.0f ms' % (inproc['observe_plan_ms'], inproc['apply_ms']))
+    print()
+    print('throttle trade-off through ansible-playbook (delay/limit/pause): wall s, seconds the module spent in '
+          'statements, p99 ms over the whole window, p99/idle, p99/rest, blanket/wall; then over the part of the '
+          'window where a VACUUM/ANALYZE was seen running: seconds, p99 ms, p99/idle, transactions')
+    for row in [blanket_row, inproc, cli, play] + curve:
+        print('  %-44s %7.2f %7.2f %8s %6s %6s %6s | %6s %8s %6s %6s' % (
+            row['contender'][:44], row['wall_s'], row.get('module_seconds') or 0, fmt(row['p99_ms'], '%.2f'),
+            ratio(row['p99_ms'], idle['p99_ms']), ratio(row['p99_ms'], row['p99_rest_ms']),
+            ratio(blanket_row['wall_s'], row['wall_s']), fmt(row.get('statements_s'), '%.2f'),
+            fmt(row.get('statements_p99_ms'), '%.2f'), ratio(row.get('statements_p99_ms'), idle['p99_ms']),
+            row.get('statements_txs', '-')))
+    print()
+    print('ratio blanket/module wall: %s (ansible-playbook, weekly database play), %s (in-process), %s (ansible CLI)'
+          '   target >= 5 through the playbook: %s' % (
+              ratios['blanket_over_playbook'], ratios['blanket_over_module_in_process'],
+              ratios['blanket_over_module_cli'], targets['wall_5x_playbook']))
+    print('ratio module p99/idle p99: %s (playbook), %s (in-process), %s (ansible CLI); blanket %s   target <= 2 '
+          'through the playbook: %s' % (
+              ratios['playbook_p99_over_idle'], ratios['module_in_process_p99_over_idle'],
+              ratios['module_cli_p99_over_idle'], ratios['blanket_p99_over_idle'], targets['p99_2x_playbook']))
+    print('ratio p99 in window / p99 of the same pgbench run outside it: %s (playbook), %s (in-process), '
+          '%s (ansible CLI); blanket %s' % (ratios['playbook_p99_over_rest'], ratios['module_in_process_p99_over_rest'],
+                                            ratios['module_cli_p99_over_rest'], ratios['blanket_p99_over_rest']))
+    print('load average (1, 5, 15 min) before the run %s, after %s, %d CPUs%s' % (
+        setup['loadavg_before'], list(round(x, 2) for x in os.getloadavg()), setup['cpus'],
+        ': other processes were busy before it started, latency figures are noisy'
+        if setup['loadavg_before'][0] > 0.5 else ''))
+    if reindex is not None:
+        print('reindex: %s, indexes %.2f -> %.2f MB (module before/after); write-script idle p99 %.2f ms, max %.1f ms'
+              % (reindex['msg'], reindex['index_mb_before'], reindex['index_mb_after'], write_idle['p99_ms'],
+                 write_idle['max_ms']))
+        print('reindex: max write %.1f ms (idle max %.1f ms), %d writes over lock_timeout %ds   target: %s' % (
+            reindex['max_ms'], write_idle['max_ms'], reindex['over_lock_timeout'], LOCK_TIMEOUT_S,
+            targets['reindex_no_write_over_lock_timeout']))
+    print(json.dumps(dict(setup=setup, rows=rows, ratios=ratios, targets=targets)))
 
 
 if __name__ == '__main__':

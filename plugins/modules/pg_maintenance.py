@@ -113,6 +113,30 @@ options:
       - Allow C(VACUUM FULL) and plain C(REINDEX), which block writes (and reads) on the object.
     type: bool
     default: false
+  vacuum_cost_delay:
+    description:
+      - How long C(VACUUM) and C(ANALYZE) sleep each time they have spent O(vacuum_cost_limit) of
+        I/O cost (PostgreSQL's cost-based vacuum delay), as a duration from V(0ms) (no delay) to
+        V(100ms); set in the module's session, so it acts on every C(VACUUM) and C(ANALYZE) it
+        runs. A bare number is seconds, as for every duration option.
+      - Unset, the server's setting applies; a manual C(VACUUM) runs unthrottled by default
+        (C(vacuum_cost_delay = 0)). The postgres role sets both for the weekly window; the measured
+        trade-off (wall time against the latency of concurrent transactions) is in the collection's
+        C(docs/postgres.md).
+      - Does not act on C(REINDEX CONCURRENTLY), which PostgreSQL does not throttle.
+    type: str
+  vacuum_cost_limit:
+    description:
+      - The I/O cost (an integer from V(1) to V(10000)) C(VACUUM) and C(ANALYZE) accumulate before
+        they sleep O(vacuum_cost_delay); set in the module's session. Unset, the server's setting
+        applies (V(200) by default).
+    type: int
+  pause:
+    description:
+      - How long to wait between two statements (a duration, at most V(1h)); never past
+        O(max_runtime). V(0s) (the default) does not wait.
+    type: str
+    default: 0s
   measure_max_size:
     description:
       - Largest table or index measured with C(pgstattuple_approx) / C(pgstatindex) when its
@@ -255,6 +279,16 @@ msg:
   description: One-line summary.
   returned: always
   type: str
+throttle:
+  description:
+    - The cost-based delay the C(VACUUM) and C(ANALYZE) statements ran under, as the server showed
+      it in the module's session after setting it (C(vacuum_cost_delay), C(vacuum_cost_limit)),
+      and the O(pause) between statements.
+    - Returned when O(vacuum_cost_delay) or O(vacuum_cost_limit) is set and a C(VACUUM) or
+      C(ANALYZE) was applied (not in check mode, which sets nothing).
+  returned: when a throttled VACUUM or ANALYZE ran
+  type: dict
+  sample: {vacuum_cost_delay: 2ms, vacuum_cost_limit: 1000, pause: 0s}
 actions:
   description:
     - What was done, in order, as plan items whose C(count) is what was really handled (docs/plan.md);
@@ -304,6 +338,8 @@ def run(module):
                              % (pgc.where(params), len(exc.done), len(items), exc.cause))
             raise pgm.MaintenanceError(result.pop('msg'), **dict(result, actions=result['done']))
         result.update(done=done, skipped_items=result['skipped_items'] + skipped, changed=bool(done))
+        if maint.throttle:
+            result['throttle'] = dict(maint.throttle, pause=params.get('pause') or '0s')
         result['after'] = maint.figures(items, done)
     if warnings:
         result['warnings'] = warnings
@@ -332,6 +368,9 @@ def main():
         statement_timeout=dict(type='str'),
         max_runtime=dict(type='str'),
         allow_blocking=dict(type='bool', default=False),
+        vacuum_cost_delay=dict(type='str'),
+        vacuum_cost_limit=dict(type='int'),
+        pause=dict(type='str', default='0s'),
         measure_max_size=dict(type='str', default=pgm.DEFAULT_MEASURE_MAX_SIZE),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

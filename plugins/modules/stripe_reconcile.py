@@ -305,6 +305,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.imports import import_without
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import health
@@ -312,7 +313,8 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import reco
 
 STRIPE_IMP_ERR = None
 try:
-    import stripe
+    # stripe loads aiohttp (or httpx) for its async client at import time; this module is synchronous
+    stripe = import_without('stripe', ('aiohttp', 'httpx', 'anyio'))
     HAS_STRIPE = True
 except ImportError:
     HAS_STRIPE = False

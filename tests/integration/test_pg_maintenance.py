@@ -107,8 +107,11 @@ def test_check_mode_changes_nothing(pgdb):
     before = stats(conn)
     ops = {'vacuum': {}, 'analyze': {}, 'reindex': {'min_size': '0'},
            'terminate': {'idle_for': '1s'}}
-    res = run_module('pg_maintenance', conn_args(server, db, operations=ops), check=True, diff=True)
+    # throttling options change nothing in check mode: no session setting, no pause, no statement
+    res = run_module('pg_maintenance', conn_args(server, db, operations=ops, vacuum_cost_delay='50ms',
+                                                 vacuum_cost_limit=1, pause='10s'), check=True, diff=True)
     assert not res.failed, res.result
+    assert 'throttle' not in res.result
     kinds = sorted(set(p['operation'] for p in res['plan']))
     assert 'terminate' in kinds and 'vacuum analyze' in kinds and 'reindex' in kinds
     assert res['done'] == []
@@ -323,6 +326,12 @@ def test_terminate_kills_only_the_matching_idle_sessions(pgdb):
     (dict(operations={'vacuum': {}}, lock_timeout='soon'), 'lock_timeout must be a duration'),
     (dict(operations={'vacuum': {}}, login_db='no_such_db'), 'database no_such_db does not exist'),
     (dict(operations={'vacuum': {}}, login_user='app', login_password='wrong'), 'refused the credentials'),
+    # throttling: validated numbers, never text spliced into SQL
+    (dict(operations={'vacuum': {}}, vacuum_cost_delay="1ms'; DROP TABLE x; --"),
+     'vacuum_cost_delay must be a duration from 0ms to 100ms'),
+    (dict(operations={'vacuum': {}}, vacuum_cost_delay='2'), 'vacuum_cost_delay must be a duration from 0ms to 100ms'),
+    (dict(operations={'vacuum': {}}, vacuum_cost_limit=0), 'vacuum_cost_limit must be an integer from 1 to 10000'),
+    (dict(operations={'vacuum': {}}, pause='soon'), 'pause must be a duration'),
 ])
 def test_bad_input_is_one_sentence(pgdb, args, needle):
     server, db, conn = pgdb
@@ -464,3 +473,43 @@ def test_connection_lost_halfway_reports_done_and_remaining(pgdb):
     assert 'was lost after 1 of 3 statement(s)' in res['msg']
     assert [d['object'] for d in res['done']] == ['public.first']
     assert [r['object'] for r in res['remaining']] == ['public.second', 'public.third']
+
+
+def test_throttle_reaches_the_server_and_pauses_between_statements(pgdb):
+    """vacuum_cost_delay / vacuum_cost_limit are set in the module's own session: its backend is
+    seen sleeping in VacuumDelay (a wait an unthrottled manual VACUUM never has), the module
+    returns the values the server showed, and between the two VACUUMs the session sits idle
+    for the pause."""
+    server, db, conn = pgdb
+    make_table(conn, 'slow_a', rows=1500, delete_share=0.5, index=False)
+    make_table(conn, 'slow_b', rows=1500, delete_share=0.6, index=False)
+    wait_stats(conn, 'slow_a', 750)
+    seen = []
+    halt = threading.Event()
+
+    def watch():
+        watcher = server.connect(db=db, application_name='throttle-watcher')
+        while not halt.is_set():
+            with watcher.cursor() as cur:
+                cur.execute("""SELECT state, wait_event, left(query, 40) FROM pg_stat_activity
+                               WHERE application_name = 'oncall.runbooks'""")
+                seen.extend(cur.fetchall())
+            time.sleep(0.01)
+        watcher.close()
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        res = run_module('pg_maintenance', conn_args(server, db, operations={'vacuum': {'min_dead_tuples': 100}},
+                                                     vacuum_cost_delay='2ms', vacuum_cost_limit=1, pause='1s'))
+    finally:
+        halt.set()
+        thread.join()
+    assert not res.failed, res.result
+    assert [d['object'] for d in res['done']] == ['public.slow_b', 'public.slow_a']
+    assert res['throttle'] == {'vacuum_cost_delay': '2ms', 'vacuum_cost_limit': 1, 'pause': '1s'}
+    assert any(w == 'VacuumDelay' for state, w, q in seen), set(seen)
+    # after the first VACUUM its session is idle (the pause), then runs the second one
+    first_idle = [i for i, (state, w, q) in enumerate(seen) if state == 'idle' and q.startswith('VACUUM "public"."slow_b"')]
+    second = [i for i, (state, w, q) in enumerate(seen) if state == 'active' and q.startswith('VACUUM "public"."slow_a"')]
+    assert first_idle and second and first_idle[0] < second[0], set(seen)

@@ -18,9 +18,12 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common import opti
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.imports import import_without
 
 KAFKA_IMP_ERR = None
 try:
+    # kafka-python loads botocore for AWS MSK IAM, which this module does not offer (SASL_MECHANISMS)
+    import_without('kafka', ('botocore', 'boto3'))
     from kafka import KafkaAdminClient, KafkaConsumer
     from kafka.errors import KafkaError
     HAS_KAFKA = True

@@ -209,6 +209,31 @@ def check_duration(value, option, high=None):
     return seconds
 
 
+# vacuum_cost_delay is a real number of milliseconds from 0 to 100, vacuum_cost_limit an integer
+# from 1 to 10000 (PostgreSQL's own ranges); the pause between statements at most an hour.
+COST_DELAY_MAX_S = 0.1
+COST_LIMIT_MAX = 10000
+PAUSE_MAX_S = 3600
+
+
+def check_cost_delay(value):
+    """vacuum_cost_delay as milliseconds (float), or None when unset (the server's setting).
+
+    A duration such as 2ms; a bare number is seconds, as for every duration option, so 2 is
+    refused (more than 100ms) rather than taken as milliseconds."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, str) and len(value) > 64 or isinstance(value, float) and not math.isfinite(value):
+        raise _bad('vacuum_cost_delay', 'a duration from 0ms to 100ms such as 2ms', value)
+    try:
+        seconds = parse_duration(value, 'vacuum_cost_delay')
+    except DurationError:
+        raise _bad('vacuum_cost_delay', 'a duration from 0ms to 100ms such as 2ms', value)
+    if not math.isfinite(seconds) or seconds > COST_DELAY_MAX_S:
+        raise _bad('vacuum_cost_delay', 'a duration from 0ms to 100ms such as 2ms', value)
+    return round(seconds * 1000.0, 3)
+
+
 def parse_size(value, option='size'):
     """'1MB' / '512kB' / bytes -> bytes; the error names *option*."""
     try:
@@ -293,6 +318,11 @@ def validate(params):
     params['statement_timeout_s'] = check_duration(params.get('statement_timeout'), 'statement_timeout',
                                                    PG_TIMEOUT_MAX_S)
     params['max_runtime_s'] = check_duration(params.get('max_runtime'), 'max_runtime', RUNTIME_MAX_S)
+    params['vacuum_cost_delay_ms'] = check_cost_delay(params.get('vacuum_cost_delay'))
+    limit = params.get('vacuum_cost_limit')
+    params['vacuum_cost_limit_n'] = (None if limit is None or limit == '' else
+                                     check_number(limit, 'vacuum_cost_limit', 1, COST_LIMIT_MAX, integer=True))
+    params['pause_s'] = check_duration(params.get('pause'), 'pause', PAUSE_MAX_S) or 0.0
     params['measure_max_size_b'] = parse_size(params.get('measure_max_size', DEFAULT_MEASURE_MAX_SIZE),
                                               'measure_max_size')
     for key in ('schemas', 'tables', 'exclude_tables'):
@@ -485,6 +515,7 @@ class Maintenance(object):
         self.clock = clock
         self.started = clock()
         self._measurer = None
+        self.throttle = None  # vacuum_cost_delay / vacuum_cost_limit as the server showed them
 
     # -- observe --------------------------------------------------------------------------
     def measurer(self):
@@ -614,6 +645,22 @@ class Maintenance(object):
             if self.params.get('statement_timeout_s'):
                 cur.execute('SET statement_timeout = %s',
                             ('%dms' % int(self.params['statement_timeout_s'] * 1000),))
+
+    def set_throttle(self):
+        """vacuum_cost_delay and vacuum_cost_limit of this session (they act on VACUUM and
+        ANALYZE), as the validated numbers passed as parameters to set_config; returns the
+        values the server then shows in this session, or None when neither option is set."""
+        delay, limit = self.params.get('vacuum_cost_delay_ms'), self.params.get('vacuum_cost_limit_n')
+        if delay is None and limit is None:
+            return None
+        with self.conn.cursor() as cur:
+            if delay is not None:
+                cur.execute("SELECT set_config('vacuum_cost_delay', %s, false)", ('%gms' % delay,))
+            if limit is not None:
+                cur.execute("SELECT set_config('vacuum_cost_limit', %s, false)", (str(int(limit)),))
+            cur.execute("SELECT current_setting('vacuum_cost_delay'), current_setting('vacuum_cost_limit')")
+            shown_delay, shown_limit = cur.fetchone()
+        return {'vacuum_cost_delay': shown_delay, 'vacuum_cost_limit': int(shown_limit)}
 
     def observe(self):
         self.set_timeouts()
@@ -793,14 +840,23 @@ class Maintenance(object):
         clock = clock or self.clock
         started = self.started if clock is self.clock else clock()
         done, skipped = [], []
+        if any(i.operation in ('vacuum', 'vacuum analyze', 'analyze') for i in items):
+            self.throttle = self.set_throttle()
+        pause = self.params.get('pause_s') or 0.0
         cur = self.conn.cursor()
+        ran = False
         for index, item in enumerate(items):
+            if pause and ran:
+                # a pause between statements lets the server catch up; never past the window
+                wait = pause if max_runtime_s is None else min(pause, max(0.0, max_runtime_s - (clock() - started)))
+                time.sleep(wait)
             if max_runtime_s is not None and clock() - started >= max_runtime_s:
                 for rest in items[index:]:
                     skipped.append(dict(rest.to_dict(), why='maintenance window over (max_runtime %s)'
                                         % format_duration(max_runtime_s)))
                 break
             t0 = clock()
+            ran = True
             del self.conn.notices[:]
             try:
                 if item.operation == 'terminate':
