@@ -269,10 +269,18 @@ def main():
                         keys_before = sorted(redis.client().keys('*'))
                         chk = run(base + ['--check', '--diff', 'playbooks/weekly_maintenance.yml'], env, checkout, servers)
                         rc = recaps(chk['out'])
-                        if (chk['rc'] != 0 or len(rc) < n or any(v['failed'] for v in rc.values())
-                                or state(n, redis, pg, logs_root) != before
-                                or sorted(redis.client().keys('*')) != keys_before):
-                            failures.append('N=%d forks=%d: check mode changed something or failed' % (n, forks))
+                        why = []
+                        if chk['rc'] != 0 or len(rc) < n or any(v['failed'] for v in rc.values()):
+                            why.append('rc %d, recap %s: %s' % (chk['rc'], list(rc.values())[:2], chk['out'][-1500:]))
+                        if state(n, redis, pg, logs_root) != before:
+                            why.append('queues, vacuum counts or logs changed')
+                        keys_after = sorted(redis.client().keys('*'))
+                        if keys_after != keys_before:
+                            why.append('Redis keys changed: new %s, gone %s' % (
+                                sorted(set(keys_after) - set(keys_before))[:10],
+                                sorted(set(keys_before) - set(keys_after))[:10]))
+                        if why:
+                            failures.append('N=%d forks=%d: check mode: %s' % (n, forks, '; '.join(why)))
                         row['check_wall'] = chk['wall']
                     first = run(base + ['playbooks/weekly_maintenance.yml'], env, checkout, servers)
                     rc1 = recaps(first['out'])
