@@ -198,6 +198,16 @@ def run(cmd, env, cwd, servers):
             'load': load}
 
 
+def lasting_keys(client):
+    """Every key without an expiry (the libraries' own TTL keys, such as stalled-check, may
+    expire during a run: that is time passing, not a change)."""
+    keys = sorted(client.keys('*'))
+    pipe = client.pipeline(transaction=False)
+    for k in keys:
+        pipe.ttl(k)
+    return [k for k, ttl in zip(keys, pipe.execute()) if ttl == -1]
+
+
 def postmaster_pid(pg):
     with open(os.path.join(pg.data, 'postmaster.pid')) as f:
         return int(f.readline())
@@ -266,7 +276,7 @@ def main():
                     row = {'hosts': n, 'forks': forks, 'repeat': rep + 1, 'seed_s': round(seeded, 1)}
                     if a.check_first:
                         before = state(n, redis, pg, logs_root)
-                        keys_before = sorted(redis.client().keys('*'))
+                        keys_before = lasting_keys(redis.client())
                         chk = run(base + ['--check', '--diff', 'playbooks/weekly_maintenance.yml'], env, checkout, servers)
                         rc = recaps(chk['out'])
                         why = []
@@ -274,7 +284,7 @@ def main():
                             why.append('rc %d, recap %s: %s' % (chk['rc'], list(rc.values())[:2], chk['out'][-1500:]))
                         if state(n, redis, pg, logs_root) != before:
                             why.append('queues, vacuum counts or logs changed')
-                        keys_after = sorted(redis.client().keys('*'))
+                        keys_after = lasting_keys(redis.client())
                         if keys_after != keys_before:
                             why.append('Redis keys changed: new %s, gone %s' % (
                                 sorted(set(keys_after) - set(keys_before))[:10],
