@@ -26,7 +26,8 @@ description:
     the Node library). Bull v3 and plain lists are handled by this collection's own scripts.
   - With O(queues) instead of O(name) it pauses or resumes several queues in one call, over one
     connection, which keeps the window in which a deploy holds the queues paused short (a loop
-    costs one module run per queue).
+    costs one module run per queue); or, with O(clean), it cleans them all in one call (the
+    weekly window's one task per host).
 author:
   - oncall.runbooks maintainers (@oncall-runbooks)
 extends_documentation_fragment:
@@ -52,11 +53,13 @@ options:
     type: str
   queues:
     description:
-      - Several queues to pause or resume in one call, instead of O(name). Each item is a name
-        (flavor from O(flavor)) or a dict with C(name) and C(flavor) (V(bullmq) or V(bull); other
-        keys are ignored, so the entries of an inventory's queue list can be passed as they are).
-      - Only O(state=paused) and O(state=running) apply; the cleaning, retrying, draining and
-        removing options are refused with it.
+      - Several queues to pause, resume or clean in one call, instead of O(name). Each item is a
+        name (flavor from O(flavor)) or a dict with C(name) and C(flavor) (V(bullmq) or V(bull), or
+        V(list) when cleaning; other keys are ignored, so the entries of an inventory's queue list
+        can be passed as they are).
+      - With O(state=paused) or O(state=running) it pauses or resumes them. With O(clean) (and
+        O(state=present)) it applies the same clean rules to every queue, each checked as for
+        one queue. The retrying, draining and removing options are refused with it.
       - Every queue is tried even when one fails; the failure then names the queues that failed
         and the result's RV(queues) says where each one ended.
     type: list
@@ -209,6 +212,16 @@ EXAMPLES = r'''
         flavor: bull
     state: paused
 
+- name: Clean old finished jobs of every queue of a host in one call
+  oncall.runbooks.redis_queue:
+    queues:
+      - {name: ai-analysis, flavor: bullmq}
+      - {name: card-generation, flavor: bull}
+    clean:
+      - status: failed
+        older_than: 24h
+    allow_missing: true
+
 - name: Clean failed jobs older than 24 hours and completed ones older than 7 days
   oncall.runbooks.redis_queue:
     name: ai-analysis
@@ -322,6 +335,7 @@ actions:
 queues:
   description:
     - With O(queues), each queue in the order given, as it ended (in check mode, as predicted).
+      When cleaning, RV(plan) and RV(actions) hold every queue's actions, named by queue and state.
     - Also returned when the module fails, so that a caller knows which queues are still paused.
   returned: when O(queues) is given
   type: list
@@ -340,10 +354,10 @@ queues:
       description: Whether the queue is paused now (null when it could not be read).
       type: bool
     changed:
-      description: Whether this call paused or resumed it.
+      description: Whether this call paused, resumed or cleaned it.
       type: bool
     error:
-      description: Why this queue could not be paused or resumed; absent when it was.
+      description: Why this queue could not be paused, resumed or cleaned; absent when it was.
       type: str
   sample:
     - {name: ai-analysis, flavor: bullmq, paused_before: false, paused: true, changed: true}
@@ -458,13 +472,17 @@ JOB_OPTIONS = ('clean', 'retry', 'drain', 'remove_jobs', 'requeue_from')
 
 
 def validate_many(params):
-    """The queues form: pause or resume only, every entry named and pausable."""
-    if params['state'] not in ('paused', 'running'):
-        raise rq.QueueError('queues pauses or resumes several queues: use state paused or running, '
-                            'not %s (use name for one queue)' % params['state'])
-    given = [opt for opt in JOB_OPTIONS if params.get(opt)]
+    """The queues form: pause or resume, or clean (state present), every entry named."""
+    cleaning = bool(params.get('clean'))
+    if cleaning and params['state'] != 'present':
+        raise rq.QueueError('queues with clean cleans several queues: leave state present (pause or '
+                            'resume them in another task), not %s' % params['state'])
+    if not cleaning and params['state'] not in ('paused', 'running'):
+        raise rq.QueueError('queues pauses, resumes or cleans several queues: use state paused or '
+                            'running, or clean, not %s (use name for one queue)' % params['state'])
+    given = [opt for opt in JOB_OPTIONS if opt != 'clean' and params.get(opt)]
     if given:
-        raise rq.QueueError('queues only pauses or resumes: do %s with name, one queue per task'
+        raise rq.QueueError('queues only pauses or resumes, or cleans: do %s with name, one queue per task'
                             % ', '.join(given))
     seen = set()
     entries = []
@@ -477,13 +495,16 @@ def validate_many(params):
             raise rq.QueueError('queues[%d] needs a name: give a queue name or a dict with name and flavor' % i)
         if entry['flavor'] not in ('bullmq', 'bull', 'list'):
             raise rq.QueueError('queues[%d].flavor must be bullmq or bull, got %s' % (i, entry['flavor']))
-        if entry['flavor'] == 'list':
+        if entry['flavor'] == 'list' and not cleaning:
             raise rq.QueueError('a plain Redis list cannot be paused or resumed: queues[%d] (%s) has '
                                 'no pause flag' % (i, entry['name']))
         key = (entry['flavor'], entry['name'])
         if key in seen:
             raise rq.QueueError('queue %s (%s) is listed twice in queues' % key[::-1])
         seen.add(key)
+        if cleaning:
+            # each queue's clean rules checked as for one queue (a plain list: limit, no age)
+            entry['params'] = validate(dict(params, name=entry['name'], flavor=entry['flavor'], queues=None))
         entries.append(entry)
     return entries
 
@@ -496,7 +517,8 @@ def run_many(module):
     result = dict(changed=False, plan=[], actions=[], queues=[])
     failed = []
     for entry in entries:
-        one = dict(params, name=entry['name'], flavor=entry['flavor'], clean=[], retry=None)
+        one = entry.get('params') or dict(params, name=entry['name'], flavor=entry['flavor'], clean=[],
+                                          retry=None)
         row = dict(name=entry['name'], flavor=entry['flavor'], paused_before=None, paused=None,
                    changed=False)
         result['queues'].append(row)
@@ -517,16 +539,23 @@ def run_many(module):
                 if module.check_mode:
                     continue
                 started = time.monotonic()
-                count, _ids = queue.apply(action)
+                try:
+                    count, _ids = queue.apply(action)
+                except Exception:  # what this action had handled before it failed is done too
+                    result['actions'].append(dict(action.to_dict(), count=queue.progress,
+                                                  planned=action.count, error='failed part way',
+                                                  seconds=round(time.monotonic() - started, 3)))
+                    raise
                 result['actions'].append(dict(action.to_dict(), count=count, planned=action.count,
                                               seconds=round(time.monotonic() - started, 3)))
-            row['paused'] = (params['state'] == 'paused') if actions else obs.paused
+            if params['state'] in ('paused', 'running'):
+                row['paused'] = (params['state'] == 'paused') if actions else obs.paused
         except Exception as exc:  # a refusal, a Redis or library failure: record it, try the next
             row['error'] = str(exc) if isinstance(exc, rq.QueueError) else rconn.describe_error(exc, params)
             failed.append(row)
     result['changed'] = any(row['changed'] for row in result['queues'])
     done = [row['name'] for row in result['queues'] if row['changed'] and 'error' not in row]
-    verb = 'pause' if params['state'] == 'paused' else 'resume'
+    verb = {'paused': 'pause', 'running': 'resume'}.get(params['state'], 'clean')
     result['msg'] = ('%s %s' % (verb, ', '.join(done))) if done else 'nothing to do'
     if failed:
         result['msg'] = 'could not %s %d of %d queue(s): %s' % (

@@ -265,7 +265,7 @@ def test_roles_authenticate_as_oncall_redis_user(server, tmp_path):
       ansible.builtin.copy:
         dest: "%s"
         content: "{{ {'queues': queues_stats.queues | map(attribute='name') | sort,
-                      'cleaned': queues_clean_results.results | map(attribute='changed') | list,
+                      'cleaned': queues_clean_results.queues | map(attribute='changed') | list,
                       'cache': cache_pattern_counts, 'flushed': cache_flush_result.deleted} | to_json }}"
         mode: "0600"
 ''' % (tmp_path / 'seen.json'))

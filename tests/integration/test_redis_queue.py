@@ -311,6 +311,33 @@ def test_absent_obliterates_the_queue(r, flavor):
                                           confirm=True))['changed'] is False
 
 
+def test_queues_cleans_several_in_one_call(r):
+    """The weekly window's one call per host: the same rules on a BullMQ and a Bull queue of
+    real failed jobs (a missing queue allowed), planned, applied once, then nothing to do."""
+    old = {f: make_failed(r, f, 'sweep-%s' % f, 4) for f in FLAVORS}
+    for f in FLAVORS:
+        backdate(r, f, 'sweep-%s' % f, 'failed', old[f][:3], 2 * DAY_MS)
+    queues = [{'name': 'sweep-%s' % f, 'flavor': f} for f in FLAVORS] + [{'name': 'sweep-none'}]
+    args = dict(conn(r), queues=queues, clean=[{'status': 'failed', 'older_than': '24h'}],
+                allow_missing=True)
+    before = dump_keys(r)
+    res = run_module('redis_queue', args, check=True)
+    assert not res.failed, res.result
+    assert res['changed'] is True and res['actions'] == [] and dump_keys(r) == before
+    assert [(a['object'], a['count']) for a in res['plan']] == [
+        ('sweep-bullmq/failed', 3), ('sweep-bull/failed', 3)]
+
+    res = run_module('redis_queue', args)
+    assert not res.failed, res.result
+    assert [(q['name'], q['changed']) for q in res['queues']] == [
+        ('sweep-bullmq', True), ('sweep-bull', True), ('sweep-none', False)]
+    assert [a['count'] for a in res['actions']] == [3, 3]
+    for f in FLAVORS:
+        assert r.zrange('bull:sweep-%s:failed' % f, 0, -1) == old[f][3:]
+        assert not r.exists('bull:sweep-%s:%s' % (f, old[f][0]))
+    assert run_module('redis_queue', args)['changed'] is False
+
+
 # --- plain lists ----------------------------------------------------------------------------
 
 def test_list_requeue_and_trim(r):
@@ -354,6 +381,9 @@ def test_list_requeue_and_trim(r):
     (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
     (dict(queues=[{'name': 'missing'}], state='paused'), 'does not exist'),
     (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
+    (dict(queues=[{'name': 'q'}], clean=[{'status': 'failed'}], state='paused'), 'leave state present'),
+    (dict(queues=[{'name': 'q'}, {'name': 'festivals:queue:low', 'flavor': 'list'}],
+          clean=[{'status': 'failed', 'older_than': '1h'}]), 'a plain list only has waiting items'),
     # issue 14, bad input
     (dict(name='festivals:queue:low', flavor='list', requeue_from='festivals:queue:low'),
      'requeue_from must name another list than name'),
