@@ -77,7 +77,7 @@ options:
       - C(reindex) settings are C(min_bloat_ratio) (V(0.3)) of the estimated btree bloat,
         C(min_size) (V(1MB)) below which indexes are left alone, C(invalid) (V(true)) to
         rebuild invalid indexes and drop C(_ccnew)/C(_ccold) leftovers, and
-        C(gin_min_pending_pages) (unset, so GIN indexes are left alone): GIN indexes whose pending
+        C(gin_min_pending_pages) (unset, so GIN indexes are left alone) - GIN indexes whose pending
         list (C(pgstatginindex) of C(pgstattuple)) has at least that many pages are rebuilt.
         C(pgstattuple) has no measure of a GIN index's dead entries; the pending list is what it
         can measure, and what a C(REINDEX) empties.

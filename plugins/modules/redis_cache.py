@@ -100,7 +100,7 @@ options:
         O(ttl_coverage_exclude); SCAN stops after examining ten times this many keys, so the result
         RV(ttl_coverage) says how many were sampled, examined and excluded.
       - With a coverage, a C(volatile-*) eviction policy is a warning when the share of sampled keys
-        without a TTL reaches O(thresholds.no_ttl_warning): such a policy never evicts them.
+        without a TTL reaches O(thresholds.no_ttl_warning), since such a policy never evicts them.
     type: int
     default: 0
   ttl_coverage_exclude:
