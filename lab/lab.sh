@@ -7,6 +7,7 @@
 #                       logs, certificates; no backups);
 #                       a running sample app is restarted, so that its own queue exists again
 #   lab/lab.sh down     stop everything; --purge also removes .lab/
+#   lab/lab.sh redis-stop | redis-start   Redis alone (SHUTDOWN SAVE; start with the lab's settings)
 #   lab/lab.sh status   what runs (exit 0 when both are up, 3 otherwise)
 #   lab/lab.sh env      the ports and paths, as shell exports
 # LAB_REDIS_PORT (16379), LAB_PG_PORT (15432) and LAB_DIR (.lab) override the defaults; `up`
@@ -459,6 +460,15 @@ case "${1:-}" in
         start_monitoring
         ;;
     seed) seed ;;
+    # Redis alone (the game day, playbooks/game_day.yml): SHUTDOWN SAVE as runbook 004's chaos
+    # test does, and starting it again with the lab's settings (its dump brings the data back).
+    redis-stop)
+        if pid=$(redis_pid); then
+            redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true
+            gone "$pid" || die "redis (pid $pid) did not stop within 5 s"
+        fi
+        say "redis down" ;;
+    redis-start) start_redis ;;
     down) down "${2:-}" ;;
     status)
         rc=0
@@ -481,5 +491,5 @@ case "${1:-}" in
         echo "export LAB_REDIS_PORT=$REDIS_PORT LAB_PG_PORT=$PG_PORT LAB_DIR=$LAB_DIR LAB_APP_PORT=$(app_port) PM2_HOME=$LAB_DIR/pm2"
         echo "export LAB_PROM_PORT=$PROM_PORT LAB_AM_PORT=$AM_PORT LAB_NODE_EXPORTER_PORT=$NODE_EXPORTER_PORT LAB_REDIS_EXPORTER_PORT=$REDIS_EXPORTER_PORT LAB_PG_EXPORTER_PORT=$PG_EXPORTER_PORT LAB_EDA_PORT=$EDA_PORT LAB_EDA_TOKEN_FILE=$LAB_DIR/eda.token"
         ;;
-    *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

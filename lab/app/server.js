@@ -16,6 +16,11 @@
 //                   extensions/prometheus/rules/oncall.rules.yml.
 //   GET  /api/stats the database's applied migrations and the queue's job counts (smoke test)
 //   POST /api/events enqueue one job in the BullMQ queue
+//   GET  /api/search?q=pasta  full-text search of marketplace."Product" (runbook 004 Story 3.5):
+//                   {query, count, results: [{id, name, rank}], cache}. Results are cached in
+//                   Redis (search:<sha1 of the query>, 60 s); cache is "hit", "miss" or
+//                   "unavailable": without Redis the app answers from the database (the game
+//                   day's graceful degradation, playbooks/game_day.yml) and says so.
 // Environment: APP_PORT, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_PASSWORD,
 // PG_DB, APP_QUEUE (BullMQ queue name), QUEUE_PREFIX, APP_METRICS_QUEUES (more Bull/BullMQ
 // queue names whose counts /metrics reports, comma-separated).
@@ -176,6 +181,33 @@ async function stats() {
   return { version: release.version, migrations: rows[0].n, queue: queueName, counts };
 }
 
+// Full-text search with a Redis cache in front of it. Redis failing is not an error for the
+// user: the answer comes from the database, marked cache "unavailable".
+const crypto = require('crypto');
+ROUTES.add('/api/search');
+const SEARCH_SQL = `SELECT id::text AS id, name,
+    round(ts_rank(to_tsvector('portuguese', name || ' ' || description), q)::numeric, 4)::float AS rank
+  FROM marketplace."Product", plainto_tsquery('portuguese', $1) q
+  WHERE to_tsvector('portuguese', name || ' ' || description) @@ q
+  ORDER BY rank DESC, id LIMIT 20`;
+
+async function search(query) {
+  const q = String(query || '').slice(0, 200);
+  if (!q.trim()) return { status: 400, body: { error: 'missing query: /api/search?q=<words>' } };
+  const key = 'search:' + crypto.createHash('sha1').update(q).digest('hex');
+  let cache = 'miss';
+  try {
+    const hit = await redis.get(key);
+    if (hit) return { status: 200, body: Object.assign(JSON.parse(hit), { cache: 'hit' }) };
+  } catch (e) { cache = 'unavailable'; }
+  const { rows } = await pool.query(SEARCH_SQL, [q]);
+  const body = { query: q, count: rows.length, results: rows };
+  if (cache === 'miss') {
+    try { await redis.set(key, JSON.stringify(body), 'EX', 60); } catch (e) { cache = 'unavailable'; }
+  }
+  return { status: 200, body: Object.assign(body, { cache }) };
+}
+
 const server = http.createServer(async (req, res) => {
   const started = process.hrtime.bigint();
   res.on('finish', () => observe(req.method, req.url.split('?')[0], res.statusCode,
@@ -197,6 +229,9 @@ const server = http.createServer(async (req, res) => {
       res.end(text);
     } else if (req.method === 'GET' && url === '/api/stats') {
       send(res, 200, await stats());
+    } else if (req.method === 'GET' && url === '/api/search') {
+      const found = await search(new URL(req.url, 'http://app').searchParams.get('q'));
+      send(res, found.status, found.body);
     } else if (req.method === 'POST' && url === '/api/events') {
       const job = await queue.add('event', { at: Date.now() });
       send(res, 201, { id: job.id });

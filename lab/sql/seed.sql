@@ -1,6 +1,7 @@
 -- The lab database, shaped like the runbooks' (payment_sandbox): cards and their uniqueness
 -- pool (runbook 000), migrations, projects/scenes (runbook 001 4.x), marketplace orders with
--- Stripe PaymentIntent ids and the payments kill switch (runbook 004).
+-- Stripe PaymentIntent ids and the payments kill switch, products with a full-text search index
+-- (runbook 004).
 -- Re-runnable: drops and recreates everything it owns.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
@@ -68,6 +69,24 @@ INSERT INTO marketplace."Order" (id, "stripePaymentIntentId", amount, currency, 
 SELECT 'ord_' || g, 'pi_lab_' || lpad(g::text, 6, '0'), 1000 + g, 'eur',
        CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'paid' END, now() - (g || ' minutes')::interval
 FROM generate_series(1, 2000) g;
+
+-- Full-text search (runbook 004, Story 3.5): products searched through a to_tsvector GIN index,
+-- as the runbook's own query does (playbooks/runbooks/search.yml). 8000 rows: below the
+-- sequential-scan hint's 10000, so slow_queries does not flag this table; 80 mention "pasta".
+CREATE TABLE marketplace."Product" (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  description text NOT NULL DEFAULT '',
+  "createdAt" timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO marketplace."Product" (name, description)
+SELECT CASE WHEN g % 100 = 0 THEN 'pasta fresca ' || g ELSE 'produto ' || g END,
+       (ARRAY['azeite extra virgem', 'queijo curado', 'vinho tinto', 'pão de fermentação lenta',
+              'café moído'])[1 + g % 5] || ' lote ' || g
+FROM generate_series(1, 8000) g;
+CREATE INDEX idx_products_search_gin ON marketplace."Product"
+  USING gin (to_tsvector('portuguese', name || ' ' || description));
+ANALYZE marketplace."Product";
 
 -- Bloat for the maintenance windows to find. Autovacuum is off on these two tables so that
 -- the lab keeps this state until a playbook deals with it (a real server's autovacuum would

@@ -75,8 +75,12 @@ options:
       - C(analyze) settings are C(min_modified_ratio) (V(0.1)) of rows modified since the last
         ANALYZE, and C(max_stats_age) (V(7d)).
       - C(reindex) settings are C(min_bloat_ratio) (V(0.3)) of the estimated btree bloat,
-        C(min_size) (V(1MB)) below which indexes are left alone, and C(invalid) (V(true)) to
-        rebuild invalid indexes and drop C(_ccnew)/C(_ccold) leftovers.
+        C(min_size) (V(1MB)) below which indexes are left alone, C(invalid) (V(true)) to
+        rebuild invalid indexes and drop C(_ccnew)/C(_ccold) leftovers, and
+        C(gin_min_pending_pages) (unset, so GIN indexes are left alone) - GIN indexes whose pending
+        list (C(pgstatginindex) of C(pgstattuple)) has at least that many pages are rebuilt.
+        C(pgstattuple) has no measure of a GIN index's dead entries; the pending list is what it
+        can measure, and what a C(REINDEX) empties.
       - C(terminate) settings are C(idle_for) (V(10m)), C(idle_in_transaction_for) (V(5m)),
         C(active_for) (unset, so active queries are never terminated unless it is set), C(users),
         C(exclude_users), C(applications) (glob patterns) and C(include_superusers) (V(false)).

@@ -92,6 +92,24 @@ options:
         that later runs see; the hit rate this run returns is read before the sample.
     type: int
     default: 100
+  ttl_coverage_sample:
+    description:
+      - How many keys of the whole database have their TTL read for the TTL coverage (runbook 004
+        "Increasing Cache Performance"); V(0) leaves it out.
+      - The sample is the first keys a SCAN returns on each primary (hash table order), skipping
+        O(ttl_coverage_exclude); SCAN stops after examining ten times this many keys, so the result
+        RV(ttl_coverage) says how many were sampled, examined and excluded.
+      - With a coverage, a C(volatile-*) eviction policy is a warning when the share of sampled keys
+        without a TTL reaches O(thresholds.no_ttl_warning), since such a policy never evicts them.
+    type: int
+    default: 0
+  ttl_coverage_exclude:
+    description:
+      - Glob patterns of keys left out of the TTL coverage, such as queues and locks that must not
+        expire (C(bull:*)).
+    type: list
+    elements: str
+    default: []
   window:
     description:
       - Measure the hit rate and the evictions over this window instead of since the server
@@ -197,6 +215,12 @@ health:
     maxmemory_policy: allkeys-lru
     dbsize: 1200
     window_seconds: null
+ttl_coverage:
+  description:
+    - Keys without a TTL in a bounded sample of the whole database (O(ttl_coverage_sample)); null when not asked for.
+  returned: always
+  type: dict
+  sample: {sampled: 500, scanned: 1480, excluded: 980, no_ttl: 20, no_ttl_percent: 4.0, dbsize: 1500, exclude: ["bull:*"]}
 patterns:
   description: Keys per pattern after any deletion, with a TTL sample.
   returned: always
@@ -210,7 +234,10 @@ patterns:
       no_ttl_percent: 0.0
       ttl_seconds: {min: 12.0, median: 1800.0, max: 3599.0}
 findings:
-  description: Each figure against its threshold, with a verdict (V(ok), V(warning), V(critical)).
+  description:
+    - Each figure against its threshold, with a verdict (V(ok), V(warning), V(critical)).
+    - The eviction policy and the TTL coverage carry a C(recommendation) when they are not ok, and
+      the eviction policy also when no C(maxmemory) is set.
   returned: always
   type: list
   elements: dict
@@ -274,7 +301,11 @@ def observe(nodes, params):
     health = rc.health(nodes, window=params['window_s'])
     patterns = [rc.pattern_stats(nodes, p, params['scan_count'], params['ttl_sample'])
                 for p in params['patterns']]
-    return health, patterns
+    coverage = None
+    if params.get('ttl_coverage_sample'):
+        coverage = rc.ttl_coverage(nodes, params['ttl_coverage_sample'], params.get('ttl_coverage_exclude') or [],
+                                   params['scan_count'])
+    return health, patterns, coverage
 
 
 def run(module):
@@ -318,14 +349,15 @@ def run(module):
             result['deleted'] = sum(d['count'] for d in done)
             result['msg'] = '; '.join('%s %s: %d key(s) removed' % (d['kind'], d['object'], d['count'])
                                       for d in done) or 'nothing to do'
-        result['health'], result['patterns'] = observe(nodes, params)
+        result['health'], result['patterns'], result['ttl_coverage'] = observe(nodes, params)
         if module.check_mode and actions:
             # the health read above is the live one; predict the patterns after the flush
             planned = dict((a.object, a.count) for a in actions if a.kind == 'unlink')
             for entry in result['patterns']:
                 if entry['pattern'] in planned or any(a.kind == 'flush' for a in actions):
                     entry['count'] = 0
-        result['findings'] = rc.findings(result['health'], result['patterns'], params['thresholds'])
+        result['findings'] = rc.findings(result['health'], result['patterns'], params['thresholds'],
+                                         result['ttl_coverage'])
         if module._diff:
             after_db = result['health']['dbsize'] - (result['deleted'] if module.check_mode else 0)
             result['diff'] = dict(
@@ -349,6 +381,8 @@ def main():
         scan_count=dict(type='int', default=1000),
         batch_size=dict(type='int', default=1000),
         ttl_sample=dict(type='int', default=100),
+        ttl_coverage_sample=dict(type='int', default=0),
+        ttl_coverage_exclude=dict(type='list', elements='str', default=[]),
         window=dict(type='str', default='0s'),
         thresholds=dict(type='dict', default={}, options=dict(
             hit_rate_warning=dict(type='float', default=70),

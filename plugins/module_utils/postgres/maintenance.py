@@ -29,7 +29,7 @@ DEFAULTS = {
     'vacuum': {'min_dead_ratio': 0.1, 'min_dead_tuples': 1000, 'freeze_min_xid_age': None,
                'full': False},
     'analyze': {'min_modified_ratio': 0.1, 'max_stats_age': '7d'},
-    'reindex': {'min_bloat_ratio': 0.3, 'min_size': '1MB', 'invalid': True},
+    'reindex': {'min_bloat_ratio': 0.3, 'min_size': '1MB', 'invalid': True, 'gin_min_pending_pages': None},
     'terminate': {'idle_for': '10m', 'idle_in_transaction_for': '5m', 'active_for': None,
                   'users': [], 'exclude_users': [], 'applications': [],
                   'include_superusers': False},
@@ -293,6 +293,12 @@ def normalise(params):
                                             low_open=True, high_open=True)
         r['min_size_b'] = parse_size(r['min_size'], 'operations.reindex.min_size')
         r['invalid'] = check_bool(r['invalid'], 'operations.reindex.invalid')
+        if r['gin_min_pending_pages'] not in (None, ''):
+            r['gin_min_pending_pages'] = check_number(r['gin_min_pending_pages'],
+                                                      'operations.reindex.gin_min_pending_pages', 1, INT_MAX,
+                                                      integer=True)
+        else:
+            r['gin_min_pending_pages'] = None
     if 'terminate' in out:
         t = out['terminate']
         for key in ('idle_for', 'idle_in_transaction_for', 'active_for'):
@@ -469,6 +475,10 @@ class Measurer(object):
         return {'live': int(row['live']), 'dead': int(row['dead']),
                 'scanned_percent': round(float(row['scanned_percent']), 1)}, None
 
+    def gin(self, oid):
+        """(pgstatginindex row: pending_pages, pending_tuples; None) or (None, why)."""
+        return self._call(oid, 'SELECT pending_pages, pending_tuples FROM %s.pgstatginindex(%%s::regclass)')
+
     def index(self, oid):
         """(pgstatindex row, None) or (None, why)."""
         return self._call(oid, 'SELECT index_size, leaf_pages, internal_pages, empty_pages, deleted_pages, '
@@ -572,8 +582,9 @@ class Maintenance(object):
                 if in_scope(r['schema'], r['table'], self.params)]
         min_size = self.ops.get('reindex', {}).get('min_size_b', 0)
         measured = []
+        gin_pages = self.ops.get('reindex', {}).get('gin_min_pending_pages')
         for r in rows:
-            if r['valid'] and r['method'] != 'btree':
+            if r['valid'] and r['method'] != 'btree' and not (r['method'] == 'gin' and gin_pages):
                 continue
             try:
                 size_ = pgc.query(self.conn, 'SELECT pg_relation_size(%s) AS size', (r['oid'],))[0]['size']
@@ -586,9 +597,23 @@ class Maintenance(object):
             r['size'] = size_
             r['pages'] = size_ // r['block_size']
             measured.append(r)
-            if r['valid']:
+            if r['valid'] and r['method'] == 'gin':
+                self._gin_pending(r)
+            elif r['valid']:
                 self._index_bloat(r, min_size)
         return measured
+
+    def _gin_pending(self, r):
+        """Set r['gin_pending_pages'] from pgstatginindex (None: not measured, said in
+        not_planned). A GIN index's pending list (fastupdate) grows with every insert until a
+        VACUUM or a REINDEX merges it; a long one slows every search (runbook 004 Slow Search)."""
+        m, why = self.measurer().gin(r['oid'])
+        r['gin_pending_pages'] = None if m is None else int(m['pending_pages'])
+        r['gin_pending_tuples'] = None if m is None else int(m['pending_tuples'])
+        if m is None:
+            self.not_planned.append(dict(operation='reindex', action='reindex', count=1,
+                                         object='%s.%s' % (r['schema'], r['name']), figures={'size': r['size']},
+                                         why='GIN pending list not measured: %s' % why))
 
     def _index_bloat(self, r, min_size):
         """Set r['bloat'] (None: unknown) and r['bloat_source'] for a valid btree index."""
@@ -776,6 +801,17 @@ class Maintenance(object):
                     items.append(Item('reindex', obj, 'index is invalid (a failed concurrent build)',
                                       stmt, figures, oid=ix['oid'], denied=denied))
                 continue
+            if ix['method'] == 'gin':
+                pending = ix.get('gin_pending_pages')
+                if pending is None or not r['gin_min_pending_pages'] or pending < r['gin_min_pending_pages']:
+                    continue
+                figures.update(gin_pending_pages=pending, gin_pending_tuples=ix.get('gin_pending_tuples'),
+                               source='pgstatginindex')
+                items.append(Item('reindex', obj, 'GIN pending list %d pages >= %d (measured with pgstatginindex)'
+                                  % (pending, r['gin_min_pending_pages']),
+                                  'REINDEX INDEX %s%s' % ('' if blocking else 'CONCURRENTLY ', name),
+                                  figures, rank=ix['size'], oid=ix['oid'], denied=denied))
+                continue
             bloat = ix.get('bloat')
             if bloat is None or ix['size'] < r['min_size_b'] or ix['pages'] < 2:
                 continue
@@ -931,6 +967,8 @@ class Maintenance(object):
             elif i.operation in ('reindex', 'drop invalid index'):
                 out['indexes'][i.object] = {'size': f.get('size'), 'valid': f.get('valid'),
                                             'bloat_ratio': f.get('bloat_ratio')}
+                if 'gin_pending_pages' in f:
+                    out['indexes'][i.object]['gin_pending_pages'] = f['gin_pending_pages']
             elif i.operation == 'terminate':
                 out['sessions'][i.object] = {'pid': f.get('pid'), 'user': f.get('user'), 'state': f.get('state')}
         return out
@@ -954,6 +992,8 @@ class Maintenance(object):
                 ix = after['indexes'][i.object]
                 ratio = ix.get('bloat_ratio') or 0.0
                 ix.update(valid=True, bloat_ratio=0.0, size=int(ix['size'] * (1 - ratio)) if ix['size'] else ix['size'])
+                if 'gin_pending_pages' in ix:
+                    ix.update(bloat_ratio=None, gin_pending_pages=0)
             if i.operation == 'drop invalid index':
                 after['indexes'].pop(i.object, None)
             if i.operation == 'terminate':
@@ -987,6 +1027,10 @@ class Maintenance(object):
                         bloat = measured_index_bloat(m, ix['fillfactor'], ix['block_size']) if m else None
                     out['indexes'][key] = {'size': ix['size'], 'valid': ix['valid'],
                                            'bloat_ratio': None if bloat is None else round(bloat, 4)}
+                    if indexes[key].figures.get('source') == 'pgstatginindex':
+                        m, _why = self.measurer().gin(ix['oid']) if ix['valid'] else (None, None)
+                        out['indexes'][key].update(bloat_ratio=None,
+                                                   gin_pending_pages=int(m['pending_pages']) if m else None)
         if sessions:
             terminated = set(d['figures']['pid'] for d in done if d.get('operation') == 'terminate')
             deadline = clock() + wait
@@ -1024,6 +1068,8 @@ class Maintenance(object):
                 else:
                     bloat = '%s %.0f%%' % ('at or above' if ratio >= threshold else 'below', threshold * 100)
                 view['indexes'][i.object] = {'valid': ix['valid'], 'bloat': bloat}
+                if 'gin_pending_pages' in ix:
+                    view['indexes'][i.object] = {'valid': ix['valid'], 'gin_pending_pages': ix['gin_pending_pages']}
         return view
 
 

@@ -137,7 +137,41 @@ def pattern_stats(nodes, pattern, scan_count=1000, ttl_sample=100):
     return entry
 
 
-def findings(health_, patterns, thresholds):
+def ttl_coverage(nodes, sample, exclude=(), scan_count=1000):
+    """Share of keys without a TTL among a bounded sample of the whole keyspace (runbook 004
+    "Increasing Cache Performance": adjust TTLs). The sample is the first *sample* keys of a SCAN
+    of every primary (the hash table's order, unrelated to the names), skipping keys that match a
+    glob of *exclude* (queues, locks: keys that must not expire); SCAN stops after examining ten
+    times *sample* keys, so the cost is bounded whatever the size of the database."""
+    import fnmatch
+    keys, scanned, excluded = [], 0, 0
+    budget = sample * 10
+    for node in nodes:
+        cursor = 0
+        while scanned < budget and sum(len(k) for _n, k in keys) < sample:
+            cursor, batch = node.client.scan(cursor=cursor, count=min(scan_count, budget))
+            mine = []
+            for key in batch:
+                scanned += 1
+                name = _s(key)
+                if any(fnmatch.fnmatchcase(name, p) for p in exclude):
+                    excluded += 1
+                elif sum(len(k) for _n, k in keys) + len(mine) < sample:
+                    mine.append(key)
+            if mine:
+                keys.append((node, mine))
+            if cursor == 0:
+                break
+    ttls = []
+    for node, batch in keys:
+        ttls += [t for t in _sample_ttls(node.client, batch) if t != -2]
+    no_ttl = sum(1 for t in ttls if t == -1)
+    return dict(sampled=len(ttls), scanned=scanned, excluded=excluded, no_ttl=no_ttl,
+                no_ttl_percent=round(100.0 * no_ttl / len(ttls), 2) if ttls else 0.0,
+                dbsize=sum(n.client.dbsize() for n in nodes), exclude=list(exclude))
+
+
+def findings(health_, patterns, thresholds, coverage=None):
     """The runbook's cache thresholds (001 7.3 and 5.2) applied to the observed figures."""
     t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
     out = []
@@ -159,13 +193,37 @@ def findings(health_, patterns, thresholds):
     # Runbook 001 5.2: a cache evicts. noeviction never does: with a maxmemory writes fail once
     # it is reached, without one the cache grows until the host runs out of memory.
     bad_policy = 'noeviction' in policy
-    out.append(finding('eviction policy', policy, 'a cache evicts (allkeys-lru, volatile-lru, ...)',
-                       'warning' if bad_policy else 'ok',
-                       note=('writes fail once maxmemory is reached' if health_['maxmemory']
-                             else 'no maxmemory either: the cache grows until memory runs out')
-                       if bad_policy else None))
+    # A volatile-* policy evicts only keys that have a TTL: keys without one stay until deleted,
+    # and once they fill maxmemory the writes fail as with noeviction.
+    volatile_gap = (not bad_policy and policy.startswith('volatile-') and coverage is not None
+                    and coverage['sampled'] and coverage['no_ttl_percent'] >= t['no_ttl_warning'])
+    item = finding('eviction policy', policy, 'a cache evicts (allkeys-lru, volatile-lru, ...)',
+                   'warning' if bad_policy or volatile_gap else 'ok',
+                   note=('writes fail once maxmemory is reached' if health_['maxmemory']
+                         else 'no maxmemory either: the cache grows until memory runs out')
+                   if bad_policy else (('%s evicts only keys with a TTL; %g%% of the sampled keys have none'
+                                        % (policy, coverage['no_ttl_percent'])) if volatile_gap else None))
+    if bad_policy or volatile_gap:
+        item['recommendation'] = (
+            'allkeys-lru for a Redis that only caches; volatile-lru with a TTL on every cache key when it also '
+            'holds queues or locks (they must not be evicted)' if bad_policy else
+            'set a TTL on every cache key, or use allkeys-lru if nothing else lives in this Redis')
+    if not health_['maxmemory']:
+        item['recommendation'] = (item.get('recommendation', '') + '; ' if item.get('recommendation') else '') + (
+            'set maxmemory (runbook 004: redis.conf maxmemory 512mb, raised to 1gb for large result sets)')
+    out.append(item)
     out.append(finding('evicted keys', health_['evicted_keys'], '>= %d warning' % t['evictions_warning'],
                        verdict(health_['evicted_keys'], t['evictions_warning'], None)))
+    if coverage is not None:
+        cov = finding('keys without TTL (%% of %d sampled of %d)' % (coverage['sampled'], coverage['dbsize']),
+                      coverage['no_ttl_percent'], '>= %g warning' % t['no_ttl_warning'],
+                      verdict(coverage['no_ttl_percent'], t['no_ttl_warning'], None) if coverage['sampled'] else 'ok',
+                      note='sampled by SCAN: %d examined, %d excluded (%s)' % (
+                          coverage['scanned'], coverage['excluded'], ', '.join(coverage['exclude']) or 'none'))
+        if cov['verdict'] != 'ok':
+            cov['recommendation'] = ('give every cache key a TTL (runbook 004: shorter for volatile data, longer '
+                                     'for stable data); keys without one are never expired')
+        out.append(cov)
     for entry in patterns:
         out.append(finding('keys %s without TTL (%% of %d sampled)' % (entry['pattern'], entry['sampled']),
                            entry['no_ttl_percent'], '>= %g warning' % t['no_ttl_warning'],
@@ -323,6 +381,9 @@ def validate(params):
         opt.number('scan_count', params['scan_count'], low=1, high=MAX_COUNT, integer=True)
         opt.number('batch_size', params['batch_size'], low=1, high=MAX_COUNT, integer=True)
         opt.number('ttl_sample', params['ttl_sample'], low=0, high=MAX_COUNT, integer=True)
+        opt.number('ttl_coverage_sample', params.get('ttl_coverage_sample') or 0, low=0, high=MAX_COUNT, integer=True)
+        for i, pattern in enumerate(params.get('ttl_coverage_exclude') or []):
+            opt.text('ttl_coverage_exclude[%d]' % i, pattern, max_length=MAX_PATTERN, what='a key pattern')
         window = opt.duration('window', params['window'], high=MAX_WINDOW)
         t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (params.get('thresholds') or {}).items()
                                         if v is not None})
