@@ -170,6 +170,9 @@ class AppLab(Lab):
         self.pm2('restart', 'app')
         self.wait_version('1.0.0')
         shutil.rmtree(self.report_dir, ignore_errors=True)
+        host_record = os.path.join(self.app_dir, '.oncall-deploy-latest.json')
+        if os.path.exists(host_record):
+            os.remove(host_record)
 
     def records(self, kind='deploy'):
         d = self.report_dir

@@ -32,8 +32,9 @@ def notification(alertname, status='firing', fingerprint='f0', annotations=None,
 
 
 class Rulebook(object):
-    def __init__(self, env, token='eda-test-token', project_dir=ROOT, port=None):
+    def __init__(self, env, token='eda-test-token', project_dir=ROOT, port=None, host=None):
         self.port = port or free_port()
+        self.host = host or '127.0.0.1'
         self.token = token
         self.log = tempfile.NamedTemporaryFile(prefix='oncall-eda-', suffix='.log', delete=False)
         self.env = dict(_env(), **env)
@@ -41,10 +42,14 @@ class Rulebook(object):
         self.env.update(ONCALL_EDA_PORT=str(self.port), ONCALL_EDA_TOKEN=token, ONCALL_PROJECT_DIR=project_dir,
                         ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
         self.env.pop('ANSIBLE_STDOUT_CALLBACK', None)
+        env_vars = 'ONCALL_EDA_PORT,ONCALL_EDA_TOKEN'
+        if host:  # else the rulebook's default, 127.0.0.1
+            self.env['ONCALL_EDA_HOST'] = host
+            env_vars += ',ONCALL_EDA_HOST'
         self.proc = subprocess.Popen(
             [ansible_bin('ansible-rulebook'),
              '-r', 'extensions/eda/rulebooks/alerts.yml', '-i', 'extensions/eda/inventory.yml',
-             '--env-vars', 'ONCALL_EDA_PORT,ONCALL_EDA_TOKEN', '-v'],
+             '--env-vars', env_vars, '-v'],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -53,7 +58,7 @@ class Rulebook(object):
                 os.unlink(self.log.name)
                 raise RuntimeError('ansible-rulebook exited (rc %s): %s' % (self.proc.returncode, said))
             try:
-                with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.2)
@@ -67,7 +72,7 @@ class Rulebook(object):
         """POST a notification (or raw bytes); (status, JSON answer or the text of a non-JSON one)."""
         data = raw if raw is not None else json.dumps(body).encode()
         auth = authorization if authorization is not None else 'Bearer ' + (token or self.token)
-        req = urllib.request.Request('http://127.0.0.1:%d/alerts' % self.port, data=data, method='POST',
+        req = urllib.request.Request('http://%s:%d/alerts' % (self.host, self.port), data=data, method='POST',
                                      headers={'Content-Type': 'application/json', 'Authorization': auth})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:

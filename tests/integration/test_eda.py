@@ -20,6 +20,14 @@ def rulebook(lab):
     rb.stop()
 
 
+@pytest.fixture()
+def rulebook_on_another_address(lab):
+    """The rulebook with ONCALL_EDA_HOST=127.0.0.2 (a loopback address of its own)."""
+    rb = Rulebook(lab.env, host='127.0.0.2')
+    yield rb
+    rb.stop()
+
+
 def test_alert_runs_its_runbook_once_within_the_cooldown(lab, rulebook):
     # the lab is shared by the session: count only the reports this test makes
     old_dispatch = len(reports(lab.report_dir, 'alert_runbook'))
@@ -30,6 +38,8 @@ def test_alert_runs_its_runbook_once_within_the_cooldown(lab, rulebook):
 
     def runs():
         return reports(lab.report_dir, 'queue_backlog')[old_runs:]
+    # without ONCALL_EDA_HOST it listens on the loopback address only (the rulebook's default)
+    assert listening_addresses(rulebook.port) == ['0100007F']
     # QueueBacklog maps to the queue backlog runbook (diagnosis only: not marked safe to remediate)
     assert rulebook.post(notification('QueueBacklog', queue='ai-analysis')) == (202, {'queued': 1})
     wait_for(lambda: len(dispatches()) == 1, 300, 'the QueueBacklog dispatch', rulebook)
@@ -83,10 +93,11 @@ def listening_addresses(port):
     return found
 
 
-def test_source_refuses_wrong_token_and_non_alertmanager_bodies(lab, rulebook):
+def test_source_refuses_wrong_token_and_non_alertmanager_bodies(lab, rulebook_on_another_address):
+    rulebook = rulebook_on_another_address
     before = reports(lab.report_dir, 'alert_runbook')
-    # it listens on the loopback address only (the rulebook's host, and the source's default)
-    assert listening_addresses(rulebook.port) == ['0100007F']
+    # it listens on the address ONCALL_EDA_HOST gives, and only there
+    assert listening_addresses(rulebook.port) == ['0200007F']
     assert rulebook.post(notification('QueueBacklog'), token='wrong')[0] == 401
     assert rulebook.post(notification('QueueBacklog'), authorization='')[0] == 401
     assert rulebook.post(notification('QueueBacklog'), authorization='Bearer ' + rulebook.token + 'x')[0] == 401
