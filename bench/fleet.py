@@ -70,8 +70,8 @@ def write_inventory(path, n, redis_port, pg_port, logs_root, python):
             'ansible_connection': 'local',
             'ansible_python_interpreter': python,
             'oncall_redis_host': '127.0.0.1', 'oncall_redis_port': redis_port, 'oncall_redis_db': 0,
-            'oncall_queues': [{'name': q, 'flavor': f} for q, f in QUEUES]
-                             + [{'name': k, 'flavor': 'list'} for k in LISTS],
+            'oncall_queues': ([{'name': q, 'flavor': f} for q, f in QUEUES]
+                              + [{'name': k, 'flavor': 'list'} for k in LISTS]),
             'oncall_pg_host': '127.0.0.1', 'oncall_pg_port': pg_port, 'oncall_pg_user': 'postgres',
             'oncall_pg_password': 'unused-trusted-loopback',
             'oncall_disks': ['/'],
@@ -223,7 +223,7 @@ ANCHOR = """- name: Anchor - one trivial task per host
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     ap.add_argument('--hosts', default='10,25,50')
     ap.add_argument('--forks', default='5,10,20')
     ap.add_argument('--repeat', type=int, default=3)
@@ -262,7 +262,7 @@ def main():
     failures = []
     print('checkout %s%s; %d cores; uptime: %s' % (
         checkout, ' (mitogen_linear from %s)' % a.mitogen if a.mitogen else '', os.cpu_count(),
-        subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()), flush=True)
+        subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()), flush=True)
     try:
         for n in sizes:
             inv = os.path.join(work, 'fleet-%d.json' % n)
@@ -341,7 +341,7 @@ def main():
                     med([r['first']['servers_cpu'] for r in rs]),
                     med([r['anchor']['wall'] for r in rs]) if 'anchor' in rs[0] else '-',
                     med([r['first']['load'] for r in rs])))
-        print('uptime: %s' % subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip())
+        print('uptime: %s' % subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip())
         if a.json:
             with open(a.json, 'w') as f:
                 json.dump(rows, f, indent=1)
