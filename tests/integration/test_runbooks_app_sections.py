@@ -15,7 +15,7 @@ import pytest
 
 from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
 from aws_harness import MotoServer
-from conftest import recap, run_module
+from conftest import ROOT, recap, run_module
 from runbooks_harness import report, verdicts
 
 SECRETS = ('lab-oauth-Secret-42', 'lab-session-Secret-42')
@@ -153,3 +153,223 @@ def test_logging_bad_credentials_and_hostile_search_values_are_findings(moto):
         ('AWS caller identity', 'critical'), ('log group iamenu-ecosystem-logs', 'unknown')]
     assert 'sts get-caller-identity' in nobody['findings'][0]['figure']
     assert 'testing-secret' not in nobody.stdout + nobody.stderr
+
+
+# ---- A loopback stand-in for the external providers (OAuth, AI) ---------------------------
+
+class Provider(object):
+    """An HTTP server on a free loopback port: /status answers self.status; /probe answers
+    200 to "Authorization: Bearer <self.key>", 401 to any other, 429 when self.quota_left is 0."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        provider = self
+        self.status, self.key, self.quota_left, self.seen = 200, 'sk-lab-Secret-777', 100, []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if self.path == '/status':
+                    code = provider.status
+                elif self.path == '/probe':
+                    provider.seen.append(self.headers.get('Authorization'))
+                    code = (401 if self.headers.get('Authorization') != 'Bearer %s' % provider.key
+                            else 429 if provider.quota_left <= 0 else 200)
+                else:
+                    code = 404
+                self.send_response(code)
+                self.send_header('Content-Type', 'application/json')
+                self.end_headers()
+                self.wfile.write(b'{"status": "%d"}' % code)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope='module')
+def provider():
+    p = Provider()
+    yield p
+    p.stop()
+
+
+# ---- Authentication failures (runbook 003) -------------------------------------------------
+
+def test_auth_failures_session_provider_settings_restart_and_sessions_cleared(app_lab, provider):
+    provider.status = 200
+    xv = {'auth_failures_provider_url': provider.url + '/status'}
+    healthy = run(app_lab, 'auth_failures', **xv)
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'auth_failures')['findings'])
+    assert 'auth verdict ok' in healthy.stdout, out(healthy)
+    assert found['http auth session endpoint']['verdict'] == 'ok'
+    assert found['http OAuth provider status']['verdict'] == 'ok'
+    assert found['auth settings']['figure'] == '3 of 3 set'
+    assert not any(s in everything(app_lab, healthy) for s in SECRETS)  # names only, never values
+
+    # broken: the provider answers 503, the app (the auth service) is down, 25 sessions stored
+    r = app_lab.redis()
+    ids = ['sid-%02d-Zq8' % i for i in range(25)]
+    for sid in ids:
+        r.set('sess:' + sid, '{"user": 1}')
+    r.set('session-config', 'kept')  # not a session key: never touched
+    provider.status = 503
+    app_lab.pm2('stop', 'app')
+    before = restarts(app_lab)
+    xv.update(auth_failures_clear_sessions=True)
+    check = run(app_lab, 'auth_failures', check=True, remediate=True, **xv)
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'auth_failures-check')['findings'])
+    assert found['http auth session endpoint']['verdict'] == 'critical'
+    assert found['http OAuth provider status']['verdict'] == 'critical'
+    assert found['http OAuth provider status']['threshold'] == 'status 503, expected 200'
+    assert found['sessions sess:*']['figure'] == '25'
+    assert '25 key(s) match sess:*' in check.stdout, out(check)
+    assert not any(sid in everything(app_lab, check) for sid in ids)  # counted, never listed
+    assert len(r.keys('sess:*')) == 25 and restarts(app_lab) == before
+    assert [p['pm2_env']['status'] for p in app_lab.jlist()] == ['stopped']
+
+    fixed = run(app_lab, 'auth_failures', remediate=True, **xv)
+    assert recap(fixed)['changed'] >= 2, out(fixed)
+    assert r.keys('sess:*') == [] and r.get('session-config') == 'kept'
+    assert app_lab.get('/api/auth/session')[0] == 200
+    # the provider is still down: the verdict stays critical and names it
+    assert 'auth verdict after remediation critical (before: critical)' in fixed.stdout, out(fixed)
+    after = restarts(app_lab)
+    again = run(app_lab, 'auth_failures', remediate=True, **xv)
+    assert recap(again)['changed'] == 0 and restarts(app_lab) == after, out(again)
+    provider.status = 200
+
+
+# ---- Vector database (runbook 003, ChromaDB stand-in) --------------------------------------
+
+def test_vector_database_heartbeat_collections_memory_and_restart(app_lab, tmp_path):
+    from conftest import free_port
+    import urllib.request
+    port = free_port()
+    saved = dict(app_lab.env)
+    app_lab.env.update(CHROMA_PORT=str(port), CHROMA_DATA=str(tmp_path))  # pm2 gives the new process this environment
+    try:
+        app_lab.pm2('start', os.path.join(ROOT, 'lab', 'app', 'chroma_standin.js'), '--name', 'chromadb')
+    finally:
+        app_lab.env.clear()
+        app_lab.env.update(saved)
+    try:
+        url = 'http://127.0.0.1:%d' % port
+        for _ in range(50):
+            try:
+                urllib.request.urlopen(url + '/api/v2/heartbeat', timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        xv = {'vector_database_url': url}
+        empty = run(app_lab, 'vector_database', **xv)
+        found = dict((f['object'], f) for f in report(app_lab.report_dir, 'vector_database')['findings'])
+        assert 'vector database verdict warning' in empty.stdout, out(empty)
+        assert found['vector database collections (default_tenant/default_database)']['figure'] == '0'
+        req = urllib.request.Request(url + '/api/v2/tenants/default_tenant/databases/default_database/collections',
+                                     data=b'{"name": "posts"}', method='POST')
+        urllib.request.urlopen(req, timeout=5).read()
+        healthy = run(app_lab, 'vector_database', **xv)
+        found = dict((f['object'], f) for f in report(app_lab.report_dir, 'vector_database')['findings'])
+        assert 'vector database verdict ok' in healthy.stdout, out(healthy)
+        assert found['vector database heartbeat (%s)' % url]['figure'] == 'answers (version 1.5.9-lab-standin)'
+        assert found['vector database collections (default_tenant/default_database)']['figure'] == '1'
+        assert found['vector database memory (chromadb)']['verdict'] == 'ok'
+        assert ' MB in 1 process(es)' in found['vector database memory (chromadb)']['figure']
+
+        app_lab.pm2('stop', 'chromadb')
+        stopped = [(p['name'], p['pm2_env']['status']) for p in app_lab.jlist()]
+        check = run(app_lab, 'vector_database', check=True, remediate=True, **xv)
+        found = dict((f['object'], f) for f in report(app_lab.report_dir, 'vector_database-check')['findings'])
+        assert found['vector database heartbeat (%s)' % url]['verdict'] == 'critical'
+        assert found['vector database collections (default_tenant/default_database)']['verdict'] == 'unknown'
+        assert [(p['name'], p['pm2_env']['status']) for p in app_lab.jlist()] == stopped, out(check)
+        fixed = run(app_lab, 'vector_database', remediate=True, **xv)
+        assert recap(fixed)['changed'] == 1, out(fixed)
+        assert 'vector database verdict after remediation ok' in fixed.stdout
+        # the collections survived the restart
+        assert urllib.request.urlopen(url + '/api/v2/tenants/default_tenant/databases/default_database/collections_count',
+                                      timeout=5).read() == b'1'
+        again = run(app_lab, 'vector_database', remediate=True, **xv)
+        assert recap(again)['changed'] == 0, out(again)
+    finally:
+        app_lab.pm2('delete', 'chromadb')
+
+
+# ---- Analytics (runbook 004 Story 3.7) -----------------------------------------------------
+
+def test_analytics_stale_then_recalculated_once(app_lab):
+    r = app_lab.redis()
+    r.set('analytics:last_calculated_at', str(int(time.time() * 1000) - 3600 * 1000))  # an hour ago
+    r.delete('bull:analytics:failed')
+    r.zadd('bull:analytics:failed', {'7': 1})  # a failed ETL job (BullMQ keeps failed ids in a zset)
+    r.hset('bull:analytics:meta', mapping={'opts.maxLenEvents': 10000})
+    no_switch = run(app_lab, 'analytics', remediate=True)
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'analytics')['findings'])
+    assert 'analytics verdict warning' in no_switch.stdout, out(no_switch)
+    assert found['last analytics calculation']['verdict'] == 'warning'
+    assert found['last analytics calculation']['figure'].startswith('36')  # 3600 s and a little
+    assert found['analytics engine health']['verdict'] == 'ok'
+    assert found['failed analytics jobs (analytics)']['figure'] == '1'
+    assert found['failed analytics jobs (analytics)']['verdict'] == 'warning'
+    with app_lab.pg().cursor() as cur:
+        cur.execute('SELECT count(*) FROM marketplace."Order" WHERE "createdAt" > now() - interval \'1 hour\'')
+        assert found['orders created in the last hour']['figure'] == str(cur.fetchone()[0])
+    assert 'recalculate with -e analytics_recalculate=true' in no_switch.stdout and recap(no_switch)['changed'] == 0
+    stamp = r.get('analytics:last_calculated_at')
+    check = run(app_lab, 'analytics', check=True, remediate=True, analytics_recalculate=True)
+    assert r.get('analytics:last_calculated_at') == stamp, out(check)
+    fixed = run(app_lab, 'analytics', remediate=True, analytics_recalculate=True)
+    assert recap(fixed)['changed'] == 1 and r.get('analytics:last_calculated_at') != stamp, out(fixed)
+    assert 'analytics verdict after remediation warning (before: warning)' in fixed.stdout  # the failed job stays
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'analytics')['findings'])
+    assert found['last analytics calculation']['verdict'] == 'ok'
+    again = run(app_lab, 'analytics', remediate=True, analytics_recalculate=True)
+    assert recap(again)['changed'] == 0, out(again)
+
+
+# ---- AI model timeouts (runbook 003) ---------------------------------------------------------
+
+def test_ai_model_timeouts_metric_provider_and_key_probe_never_shows_the_key(app_lab, provider):
+    r = app_lab.redis()
+    r.delete('ai:model_timeouts')
+    provider.status, provider.quota_left = 200, 100
+    xv = {'ai_model_provider_status_url': provider.url + '/status', 'ai_model_probe_url': provider.url + '/probe',
+          'ai_model_api_key': provider.key}
+    healthy = run(app_lab, 'ai_model_timeouts', **xv)
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
+    assert 'AI verdict ok' in healthy.stdout, out(healthy)
+    assert found['AI model timeouts (last 5 minutes)']['figure'] == '0'
+    assert provider.seen[-1] == 'Bearer %s' % provider.key  # the probe sent the key
+    assert provider.key not in everything(app_lab, healthy)
+
+    now = int(time.time() * 1000)
+    r.zadd('ai:model_timeouts', dict(('call-%d' % i, now - i) for i in range(7)))
+    r.zadd('ai:model_timeouts', {'old': now - 3600 * 1000})  # outside the 5 minutes
+    provider.status, provider.quota_left = 503, 0
+    broken = run(app_lab, 'ai_model_timeouts', remediate=True, **xv)
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
+    assert found['AI model timeouts (last 5 minutes)']['figure'] == '7'
+    assert found['AI model timeouts (last 5 minutes)']['verdict'] == 'warning'
+    assert found['http AI provider status page']['verdict'] == 'critical'
+    assert found['AI API key and quota']['figure'] == '429 (quota or rate limit reached)'
+    assert 'apply the fallback settings with -e ai_model_fallback=true' in broken.stdout
+    assert recap(broken)['changed'] == 0
+    wrong = run(app_lab, 'ai_model_timeouts', **dict(xv, ai_model_api_key='sk-wrong-Secret-1'))
+    found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
+    assert found['AI API key and quota']['figure'] == '401 (key refused)'
+    assert provider.key not in everything(app_lab, broken) and 'sk-wrong-Secret-1' not in everything(app_lab, wrong)
+    # the lab runs the app under pm2, whose environment comes from its ecosystem file: the
+    # services role's env entry point refuses in one sentence, and the report says so
+    refused = run(app_lab, 'ai_model_timeouts', remediate=True, ai_model_fallback=True, **xv)
+    assert 'the pm2 backend does not set environment variables on app' in refused.stdout, out(refused)
+    assert recap(refused)['changed'] == 0
+    provider.status, provider.quota_left = 200, 100
+    r.delete('ai:model_timeouts')
