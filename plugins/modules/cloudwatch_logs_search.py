@@ -34,11 +34,11 @@ options:
         syntax, such as C(ERROR) or C([service = "community"]); empty matches every event),
         C(max) (matches allowed, default 0), C(severity) of a count over it (default V(warning))
         and C(log_stream_names) (optional).
-      - Instead of C(filter_pattern), C(fields) searches JSON log lines by field, as runbook 004's
+      - 'Instead of C(filter_pattern), C(fields) searches JSON log lines by field, as runbook 004''s
         searches by service, level and user (C({service: community, level: ERROR}) becomes
         C({ ($.level = "ERROR") && ($.service = "community") })); names are letters, digits and
         C(_), values letters, digits and C(_ . : @ / + -), and each returned event is checked
-        against the fields again.
+        against the fields again.'
       - C(redact=true) (a PII scan) returns no message text, only the count of matches per
         stream, and the finding names the streams.
     type: list

@@ -11,7 +11,8 @@ module: vectordb_info
 short_description: Heartbeat, version and collection count of a ChromaDB vector database
 version_added: 0.1.0
 description:
-  - Read-only. Runbook 003 "Vector Database Issues" - "Check vector DB health" - over ChromaDB's
+  - >-
+    Read-only. Runbook 003 "Vector Database Issues" - "Check vector DB health" - over ChromaDB's
     HTTP API as ChromaDB 1.x serves it - C(GET /api/v2/heartbeat) (C({"nanosecond heartbeat": N})),
     C(GET /api/v2/version) and C(GET /api/v2/tenants/TENANT/databases/DATABASE/collections_count);
     with O(api_version=v1) the old routes C(/api/v1/heartbeat) and C(/api/v1/collections).

@@ -56,6 +56,7 @@ ALLOWED = {
     ('service_watch', 'health_url'),
     ('service_watch', 'metrics_url'),
     ('stripe_reconcile', 'status_url'),
+    ('vectordb_info', 'url'),
 }
 
 
