@@ -39,7 +39,8 @@ def out(proc):
     return proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
-def run(lab, name, check=False, remediate=False, **extra):
+def run(lab, name, extra=None, check=False, remediate=False, **more):
+    extra = dict(extra or {}, **more)
     proc = lab.playbook('runbooks/%s.yml' % name, extra_vars=extra or None, check=check,
                         tags='remediate' if remediate else None)
     counts = recap(proc)
@@ -93,7 +94,7 @@ def test_logging_fresh_pii_settings_identity_searches_and_restart(app_lab, moto)
            # the runbook's 10 s is the default; a playbook run on this shared machine takes longer
            'logging_fresh_within': '3m'}
 
-    healthy = run(app_lab, 'logging', **aws)
+    healthy = run(app_lab, 'logging', extra=aws)
     rep = report(app_lab.report_dir, 'logging')
     v = verdicts(rep)
     assert 'logging verdict ok' in healthy.stdout, out(healthy)
@@ -116,7 +117,7 @@ def test_logging_fresh_pii_settings_identity_searches_and_restart(app_lab, moto)
     _log(logs, stale, 'checkout-stream', ['payment for cardNumber=%s accepted' % CARD], age_s=600)
     stale_vars = dict(aws, logging_group=stale)
     before = restarts(app_lab)
-    no_switch = run(app_lab, 'logging', remediate=True, **stale_vars)
+    no_switch = run(app_lab, 'logging', remediate=True, extra=stale_vars)
     assert 'logging verdict critical' in no_switch.stdout, out(no_switch)
     assert 'restart the service with -e logging_restart=true' in no_switch.stdout
     assert recap(no_switch)['changed'] == 0 and restarts(app_lab) == before
@@ -127,15 +128,15 @@ def test_logging_fresh_pii_settings_identity_searches_and_restart(app_lab, moto)
     assert pii['verdict'] == 'critical' and pii['figure'] == '1 in checkout-stream'
     assert CARD not in everything(app_lab, no_switch)  # the stream is named, the value never shown
 
-    check = run(app_lab, 'logging', check=True, remediate=True, logging_restart=True, **stale_vars)
+    check = run(app_lab, 'logging', check=True, remediate=True, logging_restart=True, extra=stale_vars)
     assert restarts(app_lab) == before, out(check)
-    fixed = run(app_lab, 'logging', remediate=True, logging_restart=True, **stale_vars)
+    fixed = run(app_lab, 'logging', remediate=True, logging_restart=True, extra=stale_vars)
     assert recap(fixed)['changed'] > 0 and restarts(app_lab) != before, out(fixed)
     app_lab.wait_version('1.0.0')
     # the restarted service writes again (the lab app does not ship logs: the test writes its line)
     _log(logs, stale, 'app-stream', ['INFO reconnected'])
     after = restarts(app_lab)
-    again = run(app_lab, 'logging', remediate=True, logging_restart=True, **stale_vars)
+    again = run(app_lab, 'logging', remediate=True, logging_restart=True, extra=stale_vars)
     assert recap(again)['changed'] == 0 and restarts(app_lab) == after, out(again)
     assert verdicts(report(app_lab.report_dir, 'logging'))['log streams of %s fresh' % stale] == 'ok'
     assert CARD not in everything(app_lab, again)
@@ -213,7 +214,7 @@ def provider():
 def test_auth_failures_session_provider_settings_restart_and_sessions_cleared(app_lab, provider):
     provider.status = 200
     xv = {'auth_failures_provider_url': provider.url + '/status'}
-    healthy = run(app_lab, 'auth_failures', **xv)
+    healthy = run(app_lab, 'auth_failures', extra=xv)
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'auth_failures')['findings'])
     assert 'auth verdict ok' in healthy.stdout, out(healthy)
     assert found['http auth session endpoint']['verdict'] == 'ok'
@@ -231,7 +232,7 @@ def test_auth_failures_session_provider_settings_restart_and_sessions_cleared(ap
     app_lab.pm2('stop', 'app')
     before = restarts(app_lab)
     xv.update(auth_failures_clear_sessions=True)
-    check = run(app_lab, 'auth_failures', check=True, remediate=True, **xv)
+    check = run(app_lab, 'auth_failures', check=True, remediate=True, extra=xv)
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'auth_failures-check')['findings'])
     assert found['http auth session endpoint']['verdict'] == 'critical'
     assert found['http OAuth provider status']['verdict'] == 'critical'
@@ -242,14 +243,14 @@ def test_auth_failures_session_provider_settings_restart_and_sessions_cleared(ap
     assert len(r.keys('sess:*')) == 25 and restarts(app_lab) == before
     assert [p['pm2_env']['status'] for p in app_lab.jlist()] == ['stopped']
 
-    fixed = run(app_lab, 'auth_failures', remediate=True, **xv)
+    fixed = run(app_lab, 'auth_failures', remediate=True, extra=xv)
     assert recap(fixed)['changed'] >= 2, out(fixed)
     assert r.keys('sess:*') == [] and r.get('session-config') == 'kept'
     assert app_lab.get('/api/auth/session')[0] == 200
     # the provider is still down: the verdict stays critical and names it
     assert 'auth verdict after remediation critical (before: critical)' in fixed.stdout, out(fixed)
     after = restarts(app_lab)
-    again = run(app_lab, 'auth_failures', remediate=True, **xv)
+    again = run(app_lab, 'auth_failures', remediate=True, extra=xv)
     assert recap(again)['changed'] == 0 and restarts(app_lab) == after, out(again)
     provider.status = 200
 
@@ -269,7 +270,7 @@ def test_vector_database_heartbeat_collections_memory_and_restart(app_lab, tmp_p
         app_lab.env.update(saved)
     try:
         url = 'http://127.0.0.1:%d' % port
-        for _ in range(50):
+        for _attempt in range(50):
             try:
                 urllib.request.urlopen(url + '/api/v2/heartbeat', timeout=1).read()
                 break
@@ -279,7 +280,7 @@ def test_vector_database_heartbeat_collections_memory_and_restart(app_lab, tmp_p
         req = urllib.request.Request(url + '/api/v2/tenants/default_tenant/databases/default_database/collections',
                                      data=b'{"name": "posts"}', method='POST')
         urllib.request.urlopen(req, timeout=5).read()
-        healthy = run(app_lab, 'vector_database', **xv)
+        healthy = run(app_lab, 'vector_database', extra=xv)
         found = dict((f['object'], f) for f in report(app_lab.report_dir, 'vector_database')['findings'])
         assert 'vector database verdict ok' in healthy.stdout, out(healthy)
         assert found['vector database heartbeat (%s)' % url]['figure'] == 'answers (version 1.5.9-lab-standin)'
@@ -289,18 +290,18 @@ def test_vector_database_heartbeat_collections_memory_and_restart(app_lab, tmp_p
 
         app_lab.pm2('stop', 'chromadb')
         stopped = [(p['name'], p['pm2_env']['status']) for p in app_lab.jlist()]
-        check = run(app_lab, 'vector_database', check=True, remediate=True, **xv)
+        check = run(app_lab, 'vector_database', check=True, remediate=True, extra=xv)
         found = dict((f['object'], f) for f in report(app_lab.report_dir, 'vector_database-check')['findings'])
         assert found['vector database heartbeat (%s)' % url]['verdict'] == 'critical'
         assert found['vector database collections (default_tenant/default_database)']['verdict'] == 'unknown'
         assert [(p['name'], p['pm2_env']['status']) for p in app_lab.jlist()] == stopped, out(check)
-        fixed = run(app_lab, 'vector_database', remediate=True, **xv)
+        fixed = run(app_lab, 'vector_database', remediate=True, extra=xv)
         assert recap(fixed)['changed'] == 1, out(fixed)
         assert 'vector database verdict after remediation ok' in fixed.stdout
         # the collections survived the restart
         assert urllib.request.urlopen(url + '/api/v2/tenants/default_tenant/databases/default_database/collections_count',
                                       timeout=5).read() == b'1'
-        again = run(app_lab, 'vector_database', remediate=True, **xv)
+        again = run(app_lab, 'vector_database', remediate=True, extra=xv)
         assert recap(again)['changed'] == 0, out(again)
     finally:
         app_lab.pm2('delete', 'chromadb')
@@ -346,7 +347,7 @@ def test_ai_model_timeouts_metric_provider_and_key_probe_never_shows_the_key(app
     provider.status, provider.quota_left = 200, 100
     xv = {'ai_model_provider_status_url': provider.url + '/status', 'ai_model_probe_url': provider.url + '/probe',
           'ai_model_api_key': provider.key}
-    healthy = run(app_lab, 'ai_model_timeouts', **xv)
+    healthy = run(app_lab, 'ai_model_timeouts', extra=xv)
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
     assert 'AI verdict ok' in healthy.stdout, out(healthy)
     assert found['AI model timeouts (last 5 minutes)']['figure'] == '0'
@@ -359,7 +360,7 @@ def test_ai_model_timeouts_metric_provider_and_key_probe_never_shows_the_key(app
     provider.status, provider.quota_left = 503, 0
     # the lab runs the app under pm2, whose environment comes from its ecosystem file: the
     # services role's env entry point refuses in one sentence, and the report says so
-    broken = run(app_lab, 'ai_model_timeouts', remediate=True, ai_model_fallback=True, **xv)
+    broken = run(app_lab, 'ai_model_timeouts', remediate=True, ai_model_fallback=True, extra=xv)
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
     assert found['AI model timeouts (last 5 minutes)']['figure'] == '7'
     assert found['AI model timeouts (last 5 minutes)']['verdict'] == 'warning'
@@ -367,7 +368,7 @@ def test_ai_model_timeouts_metric_provider_and_key_probe_never_shows_the_key(app
     assert found['AI API key and quota']['figure'] == '429 (quota or rate limit reached)'
     assert 'the pm2 backend does not set environment variables on app: set AI_TIMEOUT_MS' in broken.stdout, out(broken)
     assert recap(broken)['changed'] == 0
-    wrong = run(app_lab, 'ai_model_timeouts', **dict(xv, ai_model_api_key='sk-wrong-Secret-1'))
+    wrong = run(app_lab, 'ai_model_timeouts', extra=dict(xv, ai_model_api_key='sk-wrong-Secret-1'))
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
     assert found['AI API key and quota']['figure'] == '401 (key refused)'
     assert provider.key not in everything(app_lab, broken) and 'sk-wrong-Secret-1' not in everything(app_lab, wrong)
