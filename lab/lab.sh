@@ -249,6 +249,8 @@ start_app() {
     if app_online; then say "app already up on 127.0.0.1:$port (pm2, PM2_HOME=$LAB_DIR/pm2)"; return; fi
     APP_PORT="$port" REDIS_PORT="$REDIS_PORT" PG_PORT="$PG_PORT" PG_DB=payment_sandbox \
         APP_METRICS_QUEUES=ai-analysis,notifications,card-generation,email \
+        CLOUDWATCH_LOG_GROUP=iamenu-ecosystem-logs CLOUDWATCH_REGION=eu-west-1 CLOUDWATCH_LOG_LEVEL=info \
+        OAUTH_CLIENT_ID=lab-client OAUTH_CLIENT_SECRET=lab-oauth-Secret-42 SESSION_SECRET=lab-session-Secret-42 \
         NODE_PATH="$ROOT/lab/node/node_modules" \
         pm2_lab start "$APP_DIR/current/server.js" --name app -i 1 >/dev/null
     for _ in $(seq 100); do app_healthy && break; sleep 0.1; done

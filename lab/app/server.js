@@ -21,6 +21,17 @@
 //                   Redis (search:<sha1 of the query>, 60 s); cache is "hit", "miss" or
 //                   "unavailable": without Redis the app answers from the database (the game
 //                   day's graceful degradation, playbooks/game_day.yml) and says so.
+//   GET  /api/auth/session  (runbook 003 "Authentication Failures") 200 {"authenticated":false,
+//                   "sessions":N} (N = keys sess:*), 503 when Redis does not answer or OAUTH_CLIENT_ID
+//                   is not set
+//   GET  /api/v1/business/analytics/health  (runbook 004 Story 3.7) {"status":"ok",
+//                   "last_calculated_at": ISO or null, "age_seconds": N or null}; the time of the
+//                   last calculation is the Redis key analytics:last_calculated_at (ms)
+//   POST /api/v1/business/analytics/recalculate  counts the orders of the last hour and stores the
+//                   time of this calculation (the lab's `npm run scripts:recalculate-analytics --force`)
+//   /metrics also has ai_model_timeouts_recent (runbook 003 "AI Model Timeouts": the AI calls that
+//                   timed out in the last 5 minutes, the scores of the sorted set ai:model_timeouts,
+//                   in ms, that the AI worker writes)
 // Environment: APP_PORT, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_PASSWORD,
 // PG_DB, APP_QUEUE (BullMQ queue name), QUEUE_PREFIX, APP_METRICS_QUEUES (more Bull/BullMQ
 // queue names whose counts /metrics reports, comma-separated).
@@ -81,7 +92,8 @@ const counters = { requests: 0, errors: 0 };
 let healthChecks = 0;
 
 // Per route (known paths only, so a client cannot make new series), method and status.
-const ROUTES = new Set(['/health', '/version', '/metrics', '/api/stats', '/api/events']);
+const ROUTES = new Set(['/health', '/version', '/metrics', '/api/stats', '/api/events', '/api/auth/session',
+  '/api/v1/business/analytics/health', '/api/v1/business/analytics/recalculate']);
 const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const byRoute = new Map(); // "method path status" -> count
 const latency = { buckets: BUCKETS.map(() => 0), count: 0, sum: 0 };
@@ -131,6 +143,41 @@ async function paymentMetrics() {
   return lines;
 }
 
+// AI calls that timed out in the last 5 minutes (runbook 003 "AI Model Timeouts").
+async function aiMetrics() {
+  try {
+    const n = await redis.zcount('ai:model_timeouts', Date.now() - 300000, '+inf');
+    return ['# TYPE ai_model_timeouts_recent gauge', `ai_model_timeouts_recent ${n}`];
+  } catch (e) { return []; }
+}
+
+// Sessions live in Redis (sess:<id>); the provider's client id must be configured.
+async function authSession() {
+  if (!env.OAUTH_CLIENT_ID) throw Object.assign(new Error('auth: OAUTH_CLIENT_ID is not set'), { status: 503 });
+  let sessions = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', 'sess:*', 'COUNT', 1000);
+    cursor = next;
+    sessions += keys.length;
+  } while (cursor !== '0');
+  return { authenticated: false, sessions };
+}
+
+async function analyticsHealth() {
+  const last = Number(await redis.get('analytics:last_calculated_at')) || null;
+  return { status: 'ok', last_calculated_at: last ? new Date(last).toISOString() : null,
+    age_seconds: last ? Math.round((Date.now() - last) / 1000) : null };
+}
+
+async function recalculateAnalytics() {
+  const { rows } = await pool.query(
+    'SELECT count(*)::int AS n FROM marketplace."Order" WHERE "createdAt" > now() - interval \'1 hour\'');
+  const now = Date.now();
+  await redis.set('analytics:last_calculated_at', String(now));
+  return { calculated_at: new Date(now).toISOString(), orders_last_hour: rows[0].n };
+}
+
 async function metrics() {
   const lines = [
     '# TYPE app_requests_total counter', `app_requests_total ${counters.requests}`,
@@ -146,8 +193,8 @@ async function metrics() {
   lines.push(`http_request_duration_seconds_bucket{le="+Inf"} ${latency.count}`);
   lines.push(`http_request_duration_seconds_sum ${latency.sum}`);
   lines.push(`http_request_duration_seconds_count ${latency.count}`);
-  const [q, p] = await Promise.all([queueMetrics(), paymentMetrics()]);
-  return lines.concat(q, p, ['']).join('\n');
+  const [q, p, a] = await Promise.all([queueMetrics(), paymentMetrics(), aiMetrics()]);
+  return lines.concat(q, p, a, ['']).join('\n');
 }
 
 function send(res, status, body, type = 'application/json', url = '') {
@@ -232,6 +279,14 @@ const server = http.createServer(async (req, res) => {
     } else if (req.method === 'GET' && url === '/api/search') {
       const found = await search(new URL(req.url, 'http://app').searchParams.get('q'));
       send(res, found.status, found.body);
+    } else if (req.method === 'GET' && url === '/api/auth/session') {
+      try {
+        send(res, 200, await authSession());
+      } catch (e) { send(res, e.status || 503, { error: e.message }, 'application/json', url); }
+    } else if (req.method === 'GET' && url === '/api/v1/business/analytics/health') {
+      send(res, 200, await analyticsHealth());
+    } else if (req.method === 'POST' && url === '/api/v1/business/analytics/recalculate') {
+      send(res, 200, await recalculateAnalytics());
     } else if (req.method === 'POST' && url === '/api/events') {
       const job = await queue.add('event', { at: Date.now() });
       send(res, 201, { id: job.id });

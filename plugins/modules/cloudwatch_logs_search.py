@@ -34,6 +34,13 @@ options:
         syntax, such as C(ERROR) or C([service = "community"]); empty matches every event),
         C(max) (matches allowed, default 0), C(severity) of a count over it (default V(warning))
         and C(log_stream_names) (optional).
+      - 'Instead of C(filter_pattern), C(fields) searches JSON log lines by field, as runbook 004''s
+        searches by service, level and user (C({service: community, level: ERROR}) becomes
+        C({ ($.level = "ERROR") && ($.service = "community") })); names are letters, digits and
+        C(_), values letters, digits and C(_ . : @ / + -), and each returned event is checked
+        against the fields again.'
+      - C(redact=true) (a PII scan) returns no message text, only the count of matches per
+        stream, and the finding names the streams.
     type: list
     elements: dict
     required: true
@@ -49,6 +56,18 @@ options:
     description: How many of the most recently written log streams to list, up to 50 (0 for none).
     type: int
     default: 5
+  fresh_within:
+    description:
+      - When set, a finding compares the newest event of the group (the most recently written
+        stream's last event) with this duration (runbook 004 - C(10s)); older, or no event, is V(critical).
+      - Needs O(streams) above 0.
+    type: str
+  caller_identity:
+    description:
+      - Call C(sts get-caller-identity) first and report the account and ARN. When it fails,
+        that is a V(critical) finding and the log group is not searched (V(unknown)).
+    type: bool
+    default: false
 requirements:
   - boto3 (Python library)
 '''
@@ -64,18 +83,30 @@ EXAMPLES = r'''
       - {name: notification errors, filter_pattern: notification_error}
       - {name: PII in logs, filter_pattern: "?password ?creditCard ?ssn ?cardNumber", severity: critical}
   register: cloudwatch
+
+- name: Logs arriving, who we are, errors of the community service, PII without printing it
+  oncall.runbooks.cloudwatch_logs_search:
+    region: eu-west-1
+    log_group_name: iamenu-ecosystem-logs
+    fresh_within: 10s
+    caller_identity: true
+    searches:
+      - {name: community errors, fields: {service: community, level: ERROR}, max: 10}
+      - {name: PII password, filter_pattern: password, redact: true, severity: critical}
 '''
 
 RETURN = r'''
 searches:
-  description: Each search with C(name), C(filter_pattern), C(count), C(truncated) and C(events) (C(timestamp), C(stream), C(message)).
+  description:
+    - Each search with C(name), C(filter_pattern), C(count), C(truncated) and C(events) (C(timestamp), C(stream), C(message)).
+    - A search with C(redact) has C(streams) (C(stream), C(count)) and no C(events).
   returned: always
   type: list
   elements: dict
   sample: [{name: errors, filter_pattern: ERROR, count: 2, truncated: false,
             events: [{timestamp: "2026-11-25T00:10:00.00Z", stream: app-stream, message: ERROR upstream timeout}]}]
 log_streams:
-  description: The most recently written streams, C(name) and C(last_event).
+  description: The most recently written streams, C(name), C(last_event) and C(last_event_ms).
   returned: always
   type: list
   elements: dict
@@ -86,6 +117,10 @@ findings:
   elements: dict
 window:
   description: C(start) and C(end) of the searched window (UTC).
+  returned: always
+  type: dict
+caller_identity:
+  description: C(account), C(arn) and C(user_id) of C(sts get-caller-identity), empty when not asked or when it failed.
   returned: always
   type: dict
 '''
@@ -108,6 +143,8 @@ def main():
         since=dict(type='str', default='1h'),
         max_events=dict(type='int', default=50),
         streams=dict(type='int', default=5),
+        fresh_within=dict(type='str'),
+        caller_identity=dict(type='bool', default=False),
     )
     module = ansible_module(AnsibleModule, argument_spec=argument_spec, supports_check_mode=True)
     runner.run(module, run, requires=['boto3'])
@@ -117,29 +154,56 @@ def run(module):
     p = module.params
     try:
         aws.validate(p)
-        since, searches = cwl.validate(p)
+        since, searches, fresh = cwl.validate(p)
+        if fresh is not None and p['streams'] < 1:
+            raise OptionError('fresh_within needs streams above 0')
     except (aws.AwsError, OptionError) as exc:
         module.fail_json(msg=str(exc))
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - int(since * 1000)
-    out, findings = [], []
+    out, findings, identity = [], [], {}
+    group = p['log_group_name']
+    window = {'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)}
+    if p['caller_identity']:
+        try:
+            identity = cwl.caller_identity(aws.client(p, 'sts'))
+            findings.append({'object': 'AWS caller identity', 'figure': identity['arn'] or '',
+                             'threshold': 'an identity, not an error', 'verdict': 'ok'})
+        except aws.AwsError as exc:
+            findings.append({'object': 'AWS caller identity', 'figure': str(exc),
+                             'threshold': 'an identity, not an error', 'verdict': 'critical'})
+            findings.append({'object': 'log group %s' % group, 'figure': 'not searched: no working credentials',
+                             'threshold': '', 'verdict': 'unknown'})
+            return dict(changed=False, searches=[], log_streams=[], findings=findings, window=window,
+                        caller_identity={})
     try:
         logs = aws.client(p, 'logs')
         for s in searches:
-            events, truncated = cwl.search(logs, p['log_group_name'], s.get('filter_pattern') or '', start_ms, end_ms,
-                                           s.get('log_stream_names') or [])
+            pattern = cwl.fields_pattern(s['fields']) if s['fields'] else (s.get('filter_pattern') or '')
+            events, truncated = cwl.search(logs, group, pattern, start_ms, end_ms, s.get('log_stream_names') or [])
+            if s['fields']:
+                events = [e for e in events if cwl.fields_match(e['message'], s['fields'])]
             count = len(events)
             maximum = s['max']
-            out.append({'name': s['name'], 'filter_pattern': s.get('filter_pattern') or '', 'count': count,
-                        'truncated': truncated, 'events': events[-p['max_events']:] if p['max_events'] else []})
-            findings.append({'object': 'log search %s in %s' % (s['name'], p['log_group_name']),
-                             'figure': '%d%s' % (count, '+' if truncated else ''), 'threshold': '<= %d' % maximum,
+            entry = {'name': s['name'], 'filter_pattern': pattern, 'count': count, 'truncated': truncated}
+            figure = '%d%s' % (count, '+' if truncated else '')
+            if s['redact']:
+                entry['streams'] = cwl.redacted(events)
+                if count:
+                    figure += ' in %s' % ', '.join(x['stream'] for x in entry['streams'])
+            else:
+                entry['events'] = events[-p['max_events']:] if p['max_events'] else []
+            out.append(entry)
+            findings.append({'object': 'log search %s in %s' % (s['name'], group),
+                             'figure': figure, 'threshold': '<= %d' % maximum,
                              'verdict': 'ok' if count <= maximum and not truncated else s.get('severity', 'warning')})
-        log_streams = cwl.streams(logs, p['log_group_name'], p['streams']) if p['streams'] > 0 else []
+        log_streams = cwl.streams(logs, group, p['streams']) if p['streams'] > 0 else []
+        if fresh is not None:
+            findings.append(cwl.freshness(log_streams, fresh, int(time.time() * 1000), group))
     except aws.AwsError as exc:
         module.fail_json(msg=str(exc))
-    return dict(changed=False, searches=out, log_streams=log_streams, findings=findings,
-                window={'start': cwl._iso(start_ms), 'end': cwl._iso(end_ms)})
+    return dict(changed=False, searches=out, log_streams=log_streams, findings=findings, window=window,
+                caller_identity=identity)
 
 
 if __name__ == '__main__':

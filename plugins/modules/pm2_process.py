@@ -149,7 +149,7 @@ process:
       type: list
       elements: str
     processes:
-      description: One entry per instance with C(pm_id), C(pid), C(status), C(restarts), C(exec_path).
+      description: One entry per instance with C(pm_id), C(pid), C(status), C(restarts), C(exec_path) and C(memory) (bytes, as pm2 monit reads it).
       type: list
       elements: dict
 health:

@@ -60,6 +60,7 @@ ALLOWED = {
     # the secret, is no_log) and the dedup key, an incident's name (oncall.runbooks/<runbook>/<hosts>).
     ('notify', 'pagerduty_url'),
     ('notify', 'dedup_key'),
+    ('vectordb_info', 'url'),
 }
 
 

@@ -13,7 +13,11 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.common import opti
 
 LOG_GROUP = re.compile(r'[A-Za-z0-9_./#-]{1,512}', re.ASCII)
 LOG_STREAM = re.compile(r'[^:*\x00-\x1f]{1,512}')
-SEARCH_FIELDS = ('name', 'filter_pattern', 'max', 'severity', 'log_stream_names')
+SEARCH_FIELDS = ('name', 'filter_pattern', 'max', 'severity', 'log_stream_names', 'fields', 'redact')
+# searches by field (service, level, userId): names and values are data, checked before they are
+# written into a JSON filter pattern, and every returned event is checked against them again
+FIELD_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,63}', re.ASCII)
+FIELD_VALUE = re.compile(r'[A-Za-z0-9_.:@/+-]{1,256}', re.ASCII)
 MAX_SINCE = 3660 * 86400  # ten years: CloudWatch keeps logs for at most that long
 
 
@@ -27,6 +31,11 @@ def validate(p):
         raise opt.OptionError('since must be a duration above 0s, such as 1h')
     opt.number('max_events', p['max_events'], low=0, high=10000, integer=True)
     opt.number('streams', p['streams'], low=0, high=50, integer=True)
+    fresh = None
+    if p.get('fresh_within') not in (None, ''):
+        fresh = opt.duration('fresh_within', p['fresh_within'], high=MAX_SINCE)
+        if fresh <= 0:
+            raise opt.OptionError('fresh_within must be a duration above 0s, such as 10s')
     if not p['searches']:
         raise opt.OptionError('searches must list at least one search (name and filter_pattern)')
     searches = []
@@ -39,6 +48,19 @@ def validate(p):
         if s.get('filter_pattern') is not None:
             opt.text(where + '.filter_pattern', s['filter_pattern'], max_length=1024, empty=True,
                      what='a CloudWatch filter pattern')
+        fields = s.get('fields') or {}
+        if fields:
+            if s.get('filter_pattern'):
+                raise opt.OptionError('%s takes fields or filter_pattern, not both' % where)
+            if not isinstance(fields, dict) or len(fields) > 10:
+                raise opt.OptionError('%s.fields must be a mapping of at most 10 field names to values' % where)
+            for k, v in fields.items():
+                opt.text('%s.fields name' % where, k, max_length=64, pattern=FIELD_NAME,
+                         what='a field name (letters, digits and _)')
+                opt.text('%s.fields.%s' % (where, k), v, max_length=256, pattern=FIELD_VALUE,
+                         what='a field value (letters, digits and _ . : @ / + -)')
+        if not isinstance(s.get('redact', False), bool):
+            raise opt.OptionError('%s.redact must be true or false' % where)
         severity = s.get('severity', 'warning')
         if severity not in ('warning', 'critical'):
             raise opt.OptionError('%s.severity must be warning or critical, not %s' % (where, opt.shown(severity)))
@@ -49,8 +71,54 @@ def validate(p):
             opt.text('%s.log_stream_names[%d]' % (where, j), stream, max_length=512, pattern=LOG_STREAM,
                      what='a log stream name')
         searches.append(dict(s, max=opt.number(where + '.max', s.get('max', 0), low=0, high=10000, integer=True),
-                             severity=severity))
-    return since, searches
+                             severity=severity, fields=dict(fields), redact=bool(s.get('redact', False))))
+    return since, searches, fresh
+
+
+def fields_pattern(fields):
+    """The JSON filter pattern of runbook 004's searches by service, level and user
+    ({ ($.service = "community") && ($.level = "ERROR") }); values were checked by validate."""
+    return '{ %s }' % ' && '.join('($.%s = "%s")' % (k, fields[k]) for k in sorted(fields))
+
+
+def fields_match(message, fields):
+    """Whether a JSON log line carries every field with its value (the same test as the
+    pattern, applied to each returned event, so that a backend that ignores a JSON pattern
+    cannot widen the result)."""
+    import json
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and all(str(doc.get(k)) == v for k, v in fields.items())
+
+
+def redacted(events):
+    """Matches as counts per stream, no message text (a PII scan names where, never what)."""
+    counts = {}
+    for e in events:
+        counts[e['stream']] = counts.get(e['stream'], 0) + 1
+    return [{'stream': k, 'count': counts[k]} for k in sorted(counts)]
+
+
+def freshness(log_streams, fresh_within, now_ms, group):
+    """The newest event of the group against fresh_within (runbook 004: "Verify logs arriving
+    (should be < 10s delay)")."""
+    newest = [s for s in log_streams if s.get('last_event_ms')]
+    obj = 'log streams of %s fresh' % group
+    if not newest:
+        return {'object': obj, 'figure': 'no event in any stream', 'threshold': '<= %ds' % fresh_within,
+                'verdict': 'critical'}
+    top = max(newest, key=lambda s: s['last_event_ms'])
+    age = max(0.0, (now_ms - top['last_event_ms']) / 1000.0)
+    return {'object': obj, 'figure': 'last event %.0fs ago in %s' % (age, top['name']),
+            'threshold': '<= %ds' % fresh_within, 'verdict': 'ok' if age <= fresh_within else 'critical'}
+
+
+def caller_identity(sts):
+    """`aws sts get-caller-identity`: account and ARN (no secret)."""
+    who = call('sts get-caller-identity', sts.get_caller_identity)
+    return {'account': who.get('Account'), 'arn': who.get('Arn'), 'user_id': who.get('UserId')}
 
 
 def search(logs, group, pattern, start_ms, end_ms, streams, cap=10000):
@@ -80,7 +148,8 @@ def streams(logs, group, limit):
     page = call('describe-log-streams of %s' % group, logs.describe_log_streams, logGroupName=group,
                 orderBy='LastEventTime', descending=True, limit=limit)
     return [{'name': s['logStreamName'],
-             'last_event': _iso(s['lastEventTimestamp']) if s.get('lastEventTimestamp') else None}
+             'last_event': _iso(s['lastEventTimestamp']) if s.get('lastEventTimestamp') else None,
+             'last_event_ms': s.get('lastEventTimestamp')}
             for s in page.get('logStreams', [])]
 
 

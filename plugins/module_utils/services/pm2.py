@@ -119,7 +119,7 @@ def observe(procs, name):
         entry = {'pm_id': p.get('pm_id'), 'pid': p.get('pid'), 'status': penv.get('status'),
                  'restarts': penv.get('restart_time', 0), 'unstable_restarts': penv.get('unstable_restarts', 0),
                  'uptime_ms': penv.get('pm_uptime'), 'exec_path': penv.get('pm_exec_path'),
-                 'exec_mode': penv.get('exec_mode')}
+                 'exec_mode': penv.get('exec_mode'), 'memory': (p.get('monit') or {}).get('memory')}
         out['processes'].append(entry)
         if entry['status'] == 'online':
             out['online'] += 1
