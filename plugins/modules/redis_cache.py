@@ -16,7 +16,9 @@ description:
   - Health, always returned and read-only, from every primary (a standalone server, or every
     primary of a Redis Cluster) - the hit rate from C(INFO stats), used memory against
     C(maxmemory), the eviction policy, evicted and expired keys, and for each of O(patterns)
-    the number of matching keys with the TTLs of a sample of them and how many have no TTL.
+    the number of matching keys (estimated from a bounded sample unless O(count_method=exact),
+    so that a diagnosis takes the same time at any keyspace size) with the TTLs of a sample of
+    them and how many have no TTL.
     RV(findings) compares them with runbook 001's thresholds (hit rate below 70% warning,
     below 50% critical).
   - O(state=flushed) deletes the keys that match O(patterns) - SCAN with MATCH on every primary,
@@ -101,6 +103,34 @@ options:
       - A duration such as C(10s) or C(1m); a bare number is seconds.
     type: str
     default: '0s'
+  count_method:
+    description:
+      - How the health counts the keys of each of O(patterns).
+      - V(estimated) reads a bounded sample, the first O(count_sample) keys SCAN returns on each
+        primary (SCAN visits the hash table in an order spread over all of it, so they are a
+        random sample), and scales each pattern's share of the sample by C(DBSIZE). It costs the
+        same at any keyspace size and is reported with a 95% margin (RV(patterns[].count_margin)).
+        When the sample is the whole keyspace, the count is exact (RV(patterns[].count_method)
+        says which).
+      - V(exact) reads the whole keyspace with SCAN MATCH, one pass per pattern, within
+        O(count_timeout); if that runs out the count is the keys found so far (a lower bound),
+        RV(patterns[].count_method) is C(partial) and a finding with verdict V(unknown) says so.
+      - Check mode's plan and the diff always count exactly.
+    type: str
+    choices: [estimated, exact]
+    default: estimated
+  count_sample:
+    description:
+      - Keys read per primary for O(count_method=estimated), 1 to 1000000. The sample is shared
+        by every pattern; its size bounds the time the health takes.
+    type: int
+    default: 10000
+  count_timeout:
+    description:
+      - Time budget of O(count_method=exact), for all patterns together. A duration such as
+        C(30s) or C(2m); a bare number is seconds. At most C(1h).
+    type: str
+    default: '30s'
   thresholds:
     description:
       - Thresholds of RV(findings); the defaults are runbook 001's (7.3, 5.2).
@@ -198,13 +228,22 @@ health:
     dbsize: 1200
     window_seconds: null
 patterns:
-  description: Keys per pattern after any deletion, with a TTL sample.
+  description:
+    - Keys per pattern after any deletion, with a TTL sample.
+    - C(count) is the number of matching keys; C(count_method) says how it was obtained
+      (C(exact), C(estimated) from a sample, or C(partial) when O(count_timeout) ran out and it
+      is a lower bound); C(count_margin) is the half-width of the 95% interval of an estimate
+      (0 when exact, null when partial); C(sampled_keys) is how many keys the estimate read.
+    - C(sampled) is how many matching keys had their TTL read (at most O(ttl_sample)).
   returned: always
   type: list
   elements: dict
   sample:
     - pattern: "gemini:*"
       count: 1000
+      count_method: estimated
+      count_margin: 28
+      sampled_keys: 10000
       sampled: 100
       no_ttl: 0
       no_ttl_percent: 0.0
@@ -272,8 +311,9 @@ def _plan_dicts(actions):
 def observe(nodes, params):
     # health first: reading the TTL sample counts as keyspace lookups in INFO stats
     health = rc.health(nodes, window=params['window_s'])
-    patterns = [rc.pattern_stats(nodes, p, params['scan_count'], params['ttl_sample'])
-                for p in params['patterns']]
+    patterns = rc.pattern_counts(nodes, params['patterns'], params['scan_count'], params['ttl_sample'],
+                                 params['count_method'], params['count_sample'],
+                                 params['count_timeout_s'])
     return health, patterns
 
 
@@ -350,6 +390,9 @@ def main():
         batch_size=dict(type='int', default=1000),
         ttl_sample=dict(type='int', default=100),
         window=dict(type='str', default='0s'),
+        count_method=dict(type='str', default='estimated', choices=list(rc.COUNT_METHODS)),
+        count_sample=dict(type='int', default=10000),
+        count_timeout=dict(type='str', default='30s'),
         thresholds=dict(type='dict', default={}, options=dict(
             hit_rate_warning=dict(type='float', default=70),
             hit_rate_critical=dict(type='float', default=50),

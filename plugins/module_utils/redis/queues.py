@@ -941,19 +941,34 @@ def check_flavor(client, prefix, name, flavor):
                             flavor, 'Bull' if found == 'bull' else 'BullMQ'))
 
 
-def discover(client, prefix='bull', flavor='any', scan_count=1000):
-    """Find queues under a prefix with SCAN (never KEYS): [(name, flavor)], sorted.
+def glob_escape(text):
+    """text with Redis' glob characters escaped, to be matched literally by SCAN MATCH."""
+    return ''.join('\\' + c if c in '\\*?[]^' else c for c in text)
 
-    A queue is known by its job-id counter (``<prefix>:<name>:id``, both libraries) or its
-    BullMQ meta hash. BullMQ queues also have an ``events`` stream; Bull v3 queues do not.
+
+def discover(client, prefix='bull', flavor='any', scan_count=1000):
+    """Find queues under a prefix in one SCAN pass (never KEYS): [(name, flavor)], sorted.
+
+    A queue is known by its job-id counter (``<prefix>:<name>:id``, a string, both libraries)
+    or its BullMQ meta hash (``<prefix>:<name>:meta``). One MATCH pattern covers both suffixes
+    (``:[im][de]*``), so the keyspace is read once; Redis filters it, and only the few keys
+    that end in ``:id`` or ``:meta`` come back, whose types are then checked in one pipeline.
+    BullMQ queues also have an ``events`` stream; Bull v3 queues do not.
     """
-    names = set()
-    for suffix, key_type in (('id', 'string'), ('meta', 'hash')):
-        pattern = '%s:*:%s' % (prefix.replace('[', '\\['), suffix)
-        for key in client.scan_iter(match=pattern, count=scan_count, _type=key_type):
-            names.add(key[len(prefix) + 1:-(len(suffix) + 1)])
+    base = glob_escape(prefix) + ':'
+    candidates = {}
+    for key in client.scan_iter(match=base + '*:[im][de]*', count=scan_count):
+        rest = key[len(prefix) + 1:]
+        for suffix, key_type in ((':id', 'string'), (':meta', 'hash')):
+            if rest.endswith(suffix) and len(rest) > len(suffix):
+                candidates[key] = (rest[:-len(suffix)], key_type)
+    keys = sorted(candidates)
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    names = sorted(set(candidates[key][0] for key, got in zip(keys, pipe.execute())
+                       if got == candidates[key][1]))
     found = []
-    names = sorted(names)
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.type('%s:%s:events' % (prefix, name))
