@@ -45,9 +45,12 @@ options:
     type: list
     elements: raw
   scan_count:
-    description: COUNT hint per SCAN call during discovery.
+    description:
+      - COUNT hint per SCAN call during discovery (keys the server examines per call).
+      - A SCAN call over 10000 keys with a pattern takes the server a few milliseconds; a
+        smaller hint costs a round trip per step, which on a keyspace of millions dominates.
     type: int
-    default: 1000
+    default: 10000
   stuck_after:
     description:
       - Active jobs of BullMQ and Bull queues are checked for a worker's lock (the first 1000 of
@@ -211,7 +214,7 @@ def main():
         prefix=dict(type='str', default='bull'),
         flavor=dict(type='str', default='any', choices=['any', 'bullmq', 'bull']),
         queues=dict(type='list', elements='raw'),
-        scan_count=dict(type='int', default=1000),
+        scan_count=dict(type='int', default=10000),
         stuck_after=dict(type='str', default='0s'),
         failed_sample=dict(type='int', default=0),
         thresholds=dict(type='dict', default={}, options=dict(

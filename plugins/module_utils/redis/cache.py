@@ -253,6 +253,8 @@ def pattern_counts(nodes, patterns, scan_count=1000, ttl_sample=100, method='est
     keys found so far, a lower bound, and count_method says partial.
     """
     out = []
+    if not patterns:
+        return out
     if method == 'exact':
         deadline = time.monotonic() + timeout
         for pattern in patterns:
@@ -428,6 +430,61 @@ class _Deleter(threading.Thread):
                 self.error = exc
 
 
+# SCAN steps and the UNLINK of what each returns, inside Redis, until the cursor is back at 0
+# or ARGV[4] microseconds (the server's own clock) have passed: one round trip per few
+# milliseconds of work, and no key name crosses the network. TIME is read before anything is
+# written, so a user denied a command of the script is refused before any key is removed.
+# ARGV: cursor, pattern, COUNT per step, budget in microseconds, most keys per UNLINK.
+SCAN_UNLINK_LUA = r"""
+local t0 = redis.call('TIME')
+local start = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
+local budget, per = tonumber(ARGV[4]), tonumber(ARGV[5])
+local cursor, removed, steps = ARGV[1], 0, 0
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+  cursor = r[1]
+  steps = steps + 1
+  local keys = r[2]
+  for i = 1, #keys, per do
+    removed = removed + redis.call('UNLINK', unpack(keys, i, math.min(i + per - 1, #keys)))
+  end
+  local t = redis.call('TIME')
+until cursor == '0' or (tonumber(t[1]) * 1000000 + tonumber(t[2])) - start >= budget
+return {cursor, removed, steps}
+"""
+# Server time one script call may take before it hands the server back to other clients.
+SCRIPT_BUDGET_US = 3000
+
+
+def _script_denied(exc):
+    text = str(exc)
+    return ('NOPERM' in text or 'no permissions' in text.lower()) and any(
+        "'%s'" % cmd in text.lower() for cmd in ('eval', 'evalsha', 'time', 'script'))
+
+
+def unlink_by_script(client, pattern, scan_count=1000, batch_size=1000, stats=None):
+    """Delete every key matching pattern on a standalone server with SCAN_UNLINK_LUA; returns
+    the number removed, or None when the user may not run scripts (nothing was removed)."""
+    stats = stats if stats is not None else {}
+    script = client.register_script(SCAN_UNLINK_LUA)
+    cursor, removed = '0', 0
+    per = max(1, min(batch_size, 7000))  # Lua's unpack takes at most about 8000 values
+    while True:
+        try:
+            cursor, got, steps = script(args=[cursor, pattern, scan_count, SCRIPT_BUDGET_US, per])
+        except Exception as exc:  # pylint: disable=broad-except
+            if removed == 0 and stats.get('round_trips', 0) == 0 and _script_denied(exc):
+                return None
+            raise
+        removed += int(got)
+        stats['round_trips'] = stats.get('round_trips', 0) + 1
+        stats['commands'] = stats.get('commands', 0) + 1
+        stats['scan_steps'] = stats.get('scan_steps', 0) + int(steps)
+        cursor = _s(cursor)
+        if cursor == '0':
+            return removed
+
+
 def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered=False, stats=None):
     """Delete every key matching pattern on one server; returns the number of keys removed.
 
@@ -467,8 +524,18 @@ def apply(nodes, action, params, clustered, stats=None):
             removed += node.client.dbsize()
             node.client.execute_command('FLUSHDB', 'ASYNC')
         return removed
-    return sum(unlink_matching(node.client, action.params['pattern'], params['scan_count'],
-                               params['batch_size'], clustered, stats) for node in nodes)
+    removed = 0
+    for node in nodes:
+        got = None
+        if not clustered:
+            # a cluster script may only touch keys of one slot: there, SCAN and UNLINK by slot
+            got = unlink_by_script(node.client, action.params['pattern'], params['scan_count'],
+                                   params['batch_size'], stats)
+        if got is None:
+            got = unlink_matching(node.client, action.params['pattern'], params['scan_count'],
+                                  params['batch_size'], clustered, stats)
+        removed += got
+    return removed
 
 
 MAX_COUNT = 100000
