@@ -430,11 +430,13 @@ class _Deleter(threading.Thread):
                 self.error = exc
 
 
-# SCAN steps and the UNLINK of what each returns, inside Redis, until the cursor is back at 0
-# or ARGV[4] microseconds (the server's own clock) have passed: one round trip per few
-# milliseconds of work, and no key name crosses the network. TIME is read before anything is
-# written, so a user denied a command of the script is refused before any key is removed.
-# ARGV: cursor, pattern, COUNT per step, budget in microseconds, most keys per UNLINK.
+# SCAN steps and the UNLINK of what each returns, inside Redis, until the cursor is back at 0,
+# ARGV[6] steps are done, or ARGV[4] microseconds (the server's own clock) have passed: one
+# round trip per few milliseconds of work, and no key name crosses the network. The work bound
+# (steps) decides on a quiet server; the clock only caps a call when the server is starved of
+# CPU. TIME is read before anything is written, so a user denied a command of the script is
+# refused before any key is removed.
+# ARGV: cursor, pattern, COUNT per step, budget in microseconds, most keys per UNLINK, steps.
 SCAN_UNLINK_LUA = r"""
 local t0 = redis.call('TIME')
 local start = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
@@ -449,11 +451,15 @@ repeat
     removed = removed + redis.call('UNLINK', unpack(keys, i, math.min(i + per - 1, #keys)))
   end
   local t = redis.call('TIME')
-until cursor == '0' or (tonumber(t[1]) * 1000000 + tonumber(t[2])) - start >= budget
+until cursor == '0' or steps >= tonumber(ARGV[6])
+  or (tonumber(t[1]) * 1000000 + tonumber(t[2])) - start >= budget
 return {cursor, removed, steps}
 """
-# Server time one script call may take before it hands the server back to other clients.
-SCRIPT_BUDGET_US = 3000
+# Keys one script call examines (SCAN steps of scan_count) before it hands the server back to
+# other clients: about 3 ms for small keys; and the most server time it may take however few
+# keys it got through (a server short of CPU).
+SCRIPT_KEYS = 5000
+SCRIPT_BUDGET_US = 6000
 
 
 def _script_denied(exc):
@@ -471,7 +477,8 @@ def unlink_by_script(client, pattern, scan_count=1000, batch_size=1000, stats=No
     per = max(1, min(batch_size, 7000))  # Lua's unpack takes at most about 8000 values
     while True:
         try:
-            cursor, got, steps = script(args=[cursor, pattern, scan_count, SCRIPT_BUDGET_US, per])
+            cursor, got, steps = script(args=[cursor, pattern, scan_count, SCRIPT_BUDGET_US, per,
+                                              max(1, SCRIPT_KEYS // scan_count)])
         except Exception as exc:  # pylint: disable=broad-except
             if removed == 0 and stats.get('round_trips', 0) == 0 and _script_denied(exc):
                 return None
