@@ -91,10 +91,9 @@ def run(client, port, name):
             args['count_method'] = 'exact'
         res = ansible('redis_cache', args)
         counts = dict((p['pattern'], p['count']) for p in res['patterns'])
-        how = ','.join(sorted(set('%s(±%s, %s sampled)' % (p['count_method'], p['count_margin'],
-                                                            p['sampled_keys'])
-                                  if p['count_method'] == 'estimated' else p['count_method']
-                                  for p in res['patterns'])))
+        how = ','.join(sorted(set(
+            '%s(±%s, %s sampled)' % (p['count_method'], p['count_margin'], p['sampled_keys'])
+            if p['count_method'] == 'estimated' else p['count_method'] for p in res['patterns'])))
     wall = time.monotonic() - started
     return dict(contender=name, wall_s=round(wall, 2), scan_calls=scan_calls(client), counts=counts,
                 how=how, load1=round(os.getloadavg()[0], 2))

@@ -25,7 +25,7 @@ description:
     never C(KEYS), and C(UNLINK). On a standalone server one Lua script call runs SCAN steps of
     O(scan_count) and UNLINKs what each returns (at most O(batch_size) keys per UNLINK) inside
     Redis, up to about 5000 keys examined (a few milliseconds; never more than 6 ms of the
-    server's own clock), then hands the server back to other clients: one round trip per few
+    server's own clock), then hands the server back to other clients - one round trip per few
     milliseconds of work, no key name over the network.
   - On a Redis Cluster (a script may only touch keys of one hash slot there), or when the user
     may not run scripts (no C(+@scripting) in its ACL), the keys SCAN returns are UNLINKed in

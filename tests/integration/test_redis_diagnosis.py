@@ -121,14 +121,14 @@ def test_queue_discovery_reads_the_keyspace_once(big):
     client.config_resetstat()
     res = run_module('redis_queue_info', dict(conn(big)))
     assert not res.failed, res.result
-    assert sorted((q['name'], q['flavor']) for q in res['queues']) == [('b-one', 'bull'),
-                                                                      ('mq-one', 'bullmq')]
+    assert sorted((q['name'], q['flavor']) for q in res['queues']) == [
+        ('b-one', 'bull'), ('mq-one', 'bullmq')]
     assert dict((q['name'], q['counts']['wait']) for q in res['queues']) == {'b-one': 2, 'mq-one': 2}
     calls = client.info('commandstats')['cmdstat_scan']['calls']
     assert calls <= one_pass + 1, (calls, one_pass)
     # named queues with flavor any are told apart by their own keys, without any SCAN
     client.config_resetstat()
     res = run_module('redis_queue_info', dict(conn(big), queues=['b-one', 'mq-one']))
-    assert sorted((q['name'], q['flavor']) for q in res['queues']) == [('b-one', 'bull'),
-                                                                      ('mq-one', 'bullmq')]
+    assert sorted((q['name'], q['flavor']) for q in res['queues']) == [
+        ('b-one', 'bull'), ('mq-one', 'bullmq')]
     assert 'cmdstat_scan' not in client.info('commandstats')
