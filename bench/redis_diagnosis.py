@@ -119,7 +119,7 @@ def main():
         names = ['redis-cli scan|wc', 'health estimated', 'queue discovery']
         if not args.skip_exact:
             names.append('health exact')
-        for _ in range(args.repeat):
+        for _run in range(args.repeat):
             for name in names:
                 rows.append(run(client, server.port, name))
                 print(json.dumps(rows[-1]), flush=True)

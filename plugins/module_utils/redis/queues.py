@@ -511,9 +511,10 @@ class BullMQQueue(BaseQueue):
             await asyncio.sleep(0)  # the first lane's call is on its way first
             await lane()
 
-        await asyncio.gather(lane(), *[second() for _ in range(self.CLEAN_IN_FLIGHT - 1)])
-        if shared['error'] is not None:
-            raise shared['error']
+        await asyncio.gather(lane(), *[second() for _lane in range(self.CLEAN_IN_FLIGHT - 1)])
+        error = shared['error']
+        if isinstance(error, Exception):
+            raise error
         return shared['removed'], shared['ids']
 
     async def _clean(self, q, p):
