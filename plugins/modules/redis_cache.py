@@ -115,12 +115,12 @@ options:
       - V(estimated) reads a bounded sample, the first O(count_sample) keys SCAN returns on each
         primary (SCAN visits the hash table in an order spread over all of it, so they are a
         random sample), and scales each pattern's share of the sample by C(DBSIZE). It costs the
-        same at any keyspace size and is reported with a 95% margin (RV(patterns[].count_margin)).
-        When the sample is the whole keyspace, the count is exact (RV(patterns[].count_method)
+        same at any keyspace size and is reported with a 95% margin (C(count_margin) in RV(patterns)).
+        When the sample is the whole keyspace, the count is exact (C(count_method) in RV(patterns)
         says which).
       - V(exact) reads the whole keyspace with SCAN MATCH, one pass per pattern, within
         O(count_timeout); if that runs out the count is the keys found so far (a lower bound),
-        RV(patterns[].count_method) is C(partial) and a finding with verdict V(unknown) says so.
+        C(count_method) in RV(patterns) is C(partial) and a finding with verdict V(unknown) says so.
       - Check mode's plan and the diff always count exactly.
     type: str
     choices: [estimated, exact]

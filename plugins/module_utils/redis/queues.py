@@ -474,10 +474,11 @@ class BullMQQueue(BaseQueue):
         import asyncio
         state, limit = p['status'], p['limit']
         expected = p.get('expected') or 0
-        shared = {'asked': 0, 'removed': 0, 'done': False, 'ids': [], 'error': None, 'flying': 0}
+        shared = {'asked': 0, 'removed': 0, 'done': False, 'ids': [], 'flying': 0}
+        errors = []  # the first failure of a call; raised once every lane stopped
 
         async def lane():
-            while not shared['done'] and shared['error'] is None:
+            while not shared['done'] and not errors:
                 # a second call goes out only while the plan's jobs are not all asked for; past
                 # them the calls go one at a time until a short batch (as the library's loop),
                 # so a small clean makes exactly the calls (and events) the library makes
@@ -495,7 +496,7 @@ class BullMQQueue(BaseQueue):
                     # grace that gives the cut-off fixed at plan time
                     got = await q.clean(max(0, now_ms() - p['cutoff']), batch, state)
                 except Exception as exc:  # re-raised once every lane stopped; pylint: disable=broad-except
-                    shared['error'] = shared['error'] or exc
+                    errors.append(exc)
                     return
                 finally:
                     shared['flying'] -= 1
@@ -512,9 +513,8 @@ class BullMQQueue(BaseQueue):
             await lane()
 
         await asyncio.gather(lane(), *[second() for _lane in range(self.CLEAN_IN_FLIGHT - 1)])
-        error = shared['error']
-        if isinstance(error, Exception):
-            raise error
+        if errors:
+            raise errors[0]
         return shared['removed'], shared['ids']
 
     async def _clean(self, q, p):
