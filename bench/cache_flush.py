@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Flush 1,000,000 `gemini:*` keys while 50,000 other keys stay, with a client PINGing every ms.
 
+Needs the development set-up (`scripts/setup --dev`): the benches reuse the tests' helpers,
+which import pytest.
+
 Contenders, each against a freshly filled redis-server on a free loopback port:
   keys|xargs DEL     the runbook's `redis-cli KEYS 'gemini:*' | xargs redis-cli DEL`
   scan|xargs UNLINK  `redis-cli --scan --pattern 'gemini:*' | xargs redis-cli UNLINK`
@@ -39,7 +42,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from conftest import _env, ansible_bin, free_port  # noqa: E402  (the tests' own helpers)
+try:
+    from conftest import _env, ansible_bin, free_port  # noqa: E402  (the tests' own helpers)
+except ModuleNotFoundError as exc:  # pragma: no cover - a set-up without the test requirements
+    raise SystemExit('bench/cache_flush.py needs the development set-up (scripts/setup --dev), '
+                     'which installs what the tests need: %s' % exc)
 
 PINGER = r'''
 import json, sys, time, select

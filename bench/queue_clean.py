@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Clean 100,000 failed BullMQ jobs: redis_queue next to Node BullMQ's own queue.clean.
 
+Needs the development set-up (`scripts/setup --dev`): the benches reuse the tests' helpers,
+which import pytest.
+
 For each contender the same queue is filled with real failed jobs (lab/node/qtool.js runs a
 real BullMQ worker that throws), then cleaned while a second client PINGs Redis in a loop.
 Printed per contender: wall time of the clean, Redis commands run (scripts count each command
@@ -8,7 +11,7 @@ inside them), the worst PING round trip
 seen by the concurrent client, the slowest single command in Redis' SLOWLOG, and the
 clean process' peak memory.
 
-    .venv/bin/python bench/queue_clean.py [--jobs 100000] [--node-batch 10000] [--batch 1000]
+    .venv/bin/python bench/queue_clean.py [--jobs 100000] [--node-batch 10000] [--batch 1000] [--repeat N]
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from conftest import RedisServer  # noqa: E402  (the tests' own server starter)
+try:
+    from conftest import RedisServer  # noqa: E402  (the tests' own server starter)
+except ModuleNotFoundError as exc:  # pragma: no cover - a set-up without the test requirements
+    raise SystemExit('bench/queue_clean.py needs the development set-up (scripts/setup --dev), '
+                     'which installs what the tests need: %s' % exc)
 
 NODE_DIR = os.path.join(ROOT, 'lab', 'node')
 
@@ -116,34 +123,41 @@ def main():
     ap.add_argument('--jobs', type=int, default=100000)
     ap.add_argument('--node-batch', type=int, default=10000)
     ap.add_argument('--batch', type=int, default=1000)
+    ap.add_argument('--repeat', type=int, default=1,
+                    help='runs of both contenders (interleaved); prints the median ratio and its spread')
     args = ap.parse_args()
     server = RedisServer()
     try:
         rows = []
-        for name, cmd in (
-            ('node bullmq queue.clean (batch %d)' % args.node_batch,
-             ['node', os.path.join(ROOT, 'bench', 'node_clean.js'), '--port', str(server.port),
-              '--queue', 'bench', '--batch', str(args.node_batch)]),
-            ('oncall.runbooks redis_queue (batch %d)' % args.batch,
-             [sys.executable, '-c', MODULE_CLEAN, os.path.join(ROOT, '.collections'),
-              str(server.port), str(args.batch)]),
-        ):
-            server.client().flushall()
-            fill_s = fill(server.port, args.jobs)
-            res = run_measured(cmd, server.port)
-            res['contender'] = name
-            res['fill_s'] = round(fill_s, 1)
-            rows.append(res)
-        print('%-42s %8s %9s %10s %11s %10s %12s %8s' % (
+        for _run in range(args.repeat):
+            for name, cmd in (
+                ('node bullmq queue.clean (batch %d)' % args.node_batch,
+                 ['node', os.path.join(ROOT, 'bench', 'node_clean.js'), '--port', str(server.port),
+                  '--queue', 'bench', '--batch', str(args.node_batch)]),
+                ('oncall.runbooks redis_queue (batch %d)' % args.batch,
+                 [sys.executable, '-c', MODULE_CLEAN, os.path.join(ROOT, '.collections'),
+                  str(server.port), str(args.batch)]),
+            ):
+                server.client().flushall()
+                fill_s = fill(server.port, args.jobs)
+                res = run_measured(cmd, server.port)
+                res['contender'] = name
+                res['fill_s'] = round(fill_s, 1)
+                res['load1'] = round(os.getloadavg()[0], 2)
+                rows.append(res)
+                print(json.dumps(res), flush=True)
+        print('%-42s %8s %9s %10s %11s %10s %12s %8s %6s' % (
             'contender', 'removed', 'clean ms', 'redis cmds', 'worst ping', 'p99 ping', 'slowest cmd',
-            'peak MB'))
+            'peak MB', 'load1'))
         for row in rows:
-            print('%-42s %8d %9.0f %10d %9.2fms %8.2fms %10.2fms %8.1f' % (
+            print('%-42s %8d %9.0f %10d %9.2fms %8.2fms %10.2fms %8.1f %6.2f' % (
                 row['contender'], row['removed'], row['ms'], row['redis_calls'],
                 row['worst_ping_ms'], row['p99_ping_ms'], row['slowest_command_ms'],
-                row['peak_rss_mb']))
-        print('ratio module/node clean time: %.2f' % (rows[1]['ms'] / rows[0]['ms']))
-        print(json.dumps(rows))
+                row['peak_rss_mb'], row['load1']))
+        ratios = sorted(rows[i + 1]['ms'] / rows[i]['ms'] for i in range(0, len(rows), 2))
+        print('ratio module/node clean time per run: %s' % ', '.join('%.2f' % r for r in ratios))
+        print('median ratio %.2f (spread %.2f to %.2f); load average at the end %.2f %.2f %.2f'
+              % ((ratios[len(ratios) // 2], ratios[0], ratios[-1]) + os.getloadavg()))
     finally:
         server.stop()
 

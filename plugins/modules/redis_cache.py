@@ -16,13 +16,21 @@ description:
   - Health, always returned and read-only, from every primary (a standalone server, or every
     primary of a Redis Cluster) - the hit rate from C(INFO stats), used memory against
     C(maxmemory), the eviction policy, evicted and expired keys, and for each of O(patterns)
-    the number of matching keys with the TTLs of a sample of them and how many have no TTL.
+    the number of matching keys (estimated from a bounded sample unless O(count_method=exact),
+    so that a diagnosis takes the same time at any keyspace size) with the TTLs of a sample of
+    them and how many have no TTL.
     RV(findings) compares them with runbook 001's thresholds (hit rate below 70% warning,
     below 50% critical).
   - O(state=flushed) deletes the keys that match O(patterns) - SCAN with MATCH on every primary,
-    never C(KEYS), and C(UNLINK) in batches of O(batch_size), sent on a second connection while
-    the next SCAN step runs. Each command holds the server for about a millisecond, so other
-    clients are served in between. On a Redis Cluster a batch is split by hash slot.
+    never C(KEYS), and C(UNLINK). On a standalone server one Lua script call runs SCAN steps of
+    O(scan_count) and UNLINKs what each returns (at most O(batch_size) keys per UNLINK) inside
+    Redis, up to about 5000 keys examined (a few milliseconds; never more than 6 ms of the
+    server's own clock), then hands the server back to other clients - one round trip per few
+    milliseconds of work, no key name over the network.
+  - On a Redis Cluster (a script may only touch keys of one hash slot there), or when the user
+    may not run scripts (no C(+@scripting) in its ACL), the keys SCAN returns are UNLINKed in
+    batches of O(batch_size), split by hash slot, on a second connection while the next SCAN
+    step runs; each command holds the server for about a millisecond.
   - C(FLUSHDB) is only ever sent with O(flush_all=true) and O(confirm=true).
   - Works in two steps, plan then apply. C(changed) is true when at least one key matched. In
     check mode every matching key is counted and nothing is deleted; in apply mode keys are
@@ -119,6 +127,34 @@ options:
       - A duration such as C(10s) or C(1m); a bare number is seconds.
     type: str
     default: '0s'
+  count_method:
+    description:
+      - How the health counts the keys of each of O(patterns).
+      - V(estimated) reads a bounded sample, the first O(count_sample) keys SCAN returns on each
+        primary (SCAN visits the hash table in an order spread over all of it, so they are a
+        random sample), and scales each pattern's share of the sample by C(DBSIZE). It costs the
+        same at any keyspace size and is reported with a 95% margin (C(count_margin) in RV(patterns)).
+        When the sample is the whole keyspace, the count is exact (C(count_method) in RV(patterns)
+        says which).
+      - V(exact) reads the whole keyspace with SCAN MATCH, one pass per pattern, within
+        O(count_timeout); if that runs out the count is the keys found so far (a lower bound),
+        C(count_method) in RV(patterns) is C(partial) and a finding with verdict V(unknown) says so.
+      - Check mode's plan and the diff always count exactly.
+    type: str
+    choices: [estimated, exact]
+    default: estimated
+  count_sample:
+    description:
+      - Keys read per primary for O(count_method=estimated), 1 to 1000000. The sample is shared
+        by every pattern; its size bounds the time the health takes.
+    type: int
+    default: 10000
+  count_timeout:
+    description:
+      - Time budget of O(count_method=exact), for all patterns together. A duration such as
+        C(30s) or C(2m); a bare number is seconds. At most C(1h).
+    type: str
+    default: '30s'
   thresholds:
     description:
       - Thresholds of RV(findings); the defaults are runbook 001's (7.3, 5.2).
@@ -222,13 +258,22 @@ ttl_coverage:
   type: dict
   sample: {sampled: 500, scanned: 1480, excluded: 980, no_ttl: 20, no_ttl_percent: 4.0, dbsize: 1500, exclude: ["bull:*"]}
 patterns:
-  description: Keys per pattern after any deletion, with a TTL sample.
+  description:
+    - Keys per pattern after any deletion, with a TTL sample.
+    - C(count) is the number of matching keys; C(count_method) says how it was obtained
+      (C(exact), C(estimated) from a sample, or C(partial) when O(count_timeout) ran out and it
+      is a lower bound); C(count_margin) is the half-width of the 95% interval of an estimate
+      (0 when exact, null when partial); C(sampled_keys) is how many keys the estimate read.
+    - C(sampled) is how many matching keys had their TTL read (at most O(ttl_sample)).
   returned: always
   type: list
   elements: dict
   sample:
     - pattern: "gemini:*"
       count: 1000
+      count_method: estimated
+      count_margin: 28
+      sampled_keys: 10000
       sampled: 100
       no_ttl: 0
       no_ttl_percent: 0.0
@@ -258,7 +303,8 @@ actions:
   type: list
   elements: dict
   sample:
-    - {action: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 3, commands: 5}
+    - {action: unlink, object: "gemini:*", count: 1000, seconds: 0.021, round_trips: 1, commands: 1,
+       scan_steps: 2}
 deleted:
   description: Keys removed (in check mode, keys that would be removed).
   returned: always
@@ -299,8 +345,9 @@ def _plan_dicts(actions):
 def observe(nodes, params):
     # health first: reading the TTL sample counts as keyspace lookups in INFO stats
     health = rc.health(nodes, window=params['window_s'])
-    patterns = [rc.pattern_stats(nodes, p, params['scan_count'], params['ttl_sample'])
-                for p in params['patterns']]
+    patterns = rc.pattern_counts(nodes, params['patterns'], params['scan_count'], params['ttl_sample'],
+                                 params['count_method'], params['count_sample'],
+                                 params['count_timeout_s'])
     coverage = None
     if params.get('ttl_coverage_sample'):
         coverage = rc.ttl_coverage(nodes, params['ttl_coverage_sample'], params.get('ttl_coverage_exclude') or [],
@@ -384,6 +431,9 @@ def main():
         ttl_coverage_sample=dict(type='int', default=0),
         ttl_coverage_exclude=dict(type='list', elements='str', default=[]),
         window=dict(type='str', default='0s'),
+        count_method=dict(type='str', default='estimated', choices=list(rc.COUNT_METHODS)),
+        count_sample=dict(type='int', default=10000),
+        count_timeout=dict(type='str', default='30s'),
         thresholds=dict(type='dict', default={}, options=dict(
             hit_rate_warning=dict(type='float', default=70),
             hit_rate_critical=dict(type='float', default=50),

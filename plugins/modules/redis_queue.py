@@ -167,6 +167,10 @@ options:
   batch_size:
     description:
       - Jobs handled per Redis call. 1000 keeps each call around 10 ms for BullMQ jobs.
+      - Cleaning a BullMQ C(completed) or C(failed) set keeps two such calls in flight, so Redis
+        never waits for a round trip between batches; if Redis fails midway, up to two batches
+        may have been applied without their answer reaching the module (the count reported is
+        that of the acknowledged ones).
     type: int
     default: 1000
 requirements:

@@ -11,6 +11,7 @@ On a Redis Cluster a multi-key UNLINK must stay in one hash slot, so a batch is 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -111,23 +112,127 @@ def _sample_ttls(client, keys):
     return pipe.execute()
 
 
-def pattern_stats(nodes, pattern, scan_count=1000, ttl_sample=100):
-    """Keys matching pattern on every primary, with the TTLs of a sample of them."""
-    count, sample = 0, []
+def _b(value):
+    return value if isinstance(value, bytes) else value.encode('utf-8', 'surrogateescape')
+
+
+def _byte_class(items, negate):
+    if not items:
+        return b'[\\x00-\\xff]' if negate else b'(?!)'
+    body = b''.join(b'\\x%02x' % lo if lo == hi else b'\\x%02x-\\x%02x' % (lo, hi)
+                    for lo, hi in items)
+    return b'[' + (b'^' if negate else b'') + body + b']'
+
+
+def glob_regex(pattern):
+    """A compiled bytes regex that matches exactly the keys Redis' SCAN MATCH matches.
+
+    Redis' glob (util.c stringmatchlen): ``*`` any run, ``?`` one byte, ``[...]`` a class
+    (``^`` negates, ``a-z`` a range in either order, ``\\`` escapes), ``\\`` escapes outside
+    a class; bytes, case-sensitive. A class left open runs to the end of the pattern.
+    """
+    import re
+    p = _b(pattern)
+    out, i, n = [], 0, len(p)
+    while i < n:
+        c = p[i]
+        if c == 0x2a:  # *
+            while i + 1 < n and p[i + 1] == 0x2a:
+                i += 1
+            out.append(b'.*')
+        elif c == 0x3f:  # ?
+            out.append(b'.')
+        elif c == 0x5b:  # [
+            i += 1
+            negate = i < n and p[i] == 0x5e
+            if negate:
+                i += 1
+            items = []
+            while i < n and p[i] != 0x5d:
+                if p[i] == 0x5c and n - i >= 2:
+                    i += 1
+                    items.append((p[i], p[i]))
+                elif n - i >= 3 and p[i + 1] == 0x2d:
+                    lo, hi = p[i], p[i + 2]
+                    items.append((min(lo, hi), max(lo, hi)))
+                    i += 2
+                else:
+                    items.append((p[i], p[i]))
+                i += 1
+            out.append(_byte_class(items, negate))
+        else:
+            if c == 0x5c and n - i >= 2:
+                i += 1
+            out.append(b'\\x%02x' % p[i])
+        i += 1
+    return re.compile(b''.join(out), re.DOTALL)
+
+
+COUNT_METHODS = ('estimated', 'exact')
+Z95 = 1.96
+
+
+def _margin(matched, sampled, population):
+    """Half-width of a 95% interval of an estimated count (normal approximation with the
+    finite-population correction; the rule of three when nothing matched)."""
+    if not sampled or sampled >= population:
+        return 0
+    fpc = ((population - sampled) / float(max(population - 1, 1))) ** 0.5
+    if matched in (0, sampled):
+        share = 3.0 / sampled  # one side is certain; the other within 3/n at 95%
+        return int(math.ceil(share * population * fpc))
+    p = float(matched) / sampled
+    return int(math.ceil(Z95 * (p * (1 - p) / sampled) ** 0.5 * population * fpc))
+
+
+def sample_keyspace(nodes, sample_size, scan_count):
+    """[(node, keys read, dbsize, whole keyspace read?)]: the first keys SCAN returns, per node.
+
+    SCAN walks the hash table in an order that spreads over all of it, and keys sit in buckets
+    by a seeded hash of their name, so the first keys it returns are a random sample of the
+    keyspace. The read stops after sample_size keys (or the whole keyspace, if smaller)."""
+    out = []
     for node in nodes:
-        for key in node.client.scan_iter(match=pattern, count=scan_count):
-            count += 1
-            if len(sample) < ttl_sample:
-                sample.append((node, key))
+        dbsize = node.client.dbsize()
+        keys, cursor = [], 0
+        while True:
+            cursor, got = node.client.scan(cursor, count=min(scan_count, max(sample_size, 1)))
+            keys.extend(got)
+            cursor = int(cursor)
+            if not cursor or len(keys) >= sample_size:
+                break
+        out.append((node, keys, dbsize, not cursor))
+    return out
+
+
+def count_exact(nodes, pattern, scan_count, deadline=None):
+    """(keys matching pattern, first keys found per node, finished?) by a full SCAN MATCH;
+    with a deadline (time.monotonic()) it stops there and says it did not finish."""
+    count, first = 0, []
+    for node in nodes:
+        cursor = 0
+        while True:
+            cursor, keys = node.client.scan(cursor, match=pattern, count=scan_count)
+            count += len(keys)
+            first.extend((node, k) for k in keys[:max(0, 1000 - len(first))])
+            cursor = int(cursor)
+            if not cursor:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                return count, first, False
+    return count, first, True
+
+
+def _ttl_stats(pattern, keys_by_node, ttl_sample):
     ttls = []
     by_node = {}
-    for node, key in sample:
+    for node, key in keys_by_node[:ttl_sample]:
         by_node.setdefault(id(node), (node, []))[1].append(key)
     for node, keys in by_node.values():
         ttls += [t for t in _sample_ttls(node.client, keys) if t != -2]  # -2: gone meanwhile
     with_ttl = sorted(t / 1000.0 for t in ttls if t >= 0)
     no_ttl = sum(1 for t in ttls if t == -1)
-    entry = dict(pattern=pattern, count=count, sampled=len(ttls), no_ttl=no_ttl,
+    entry = dict(pattern=pattern, sampled=len(ttls), no_ttl=no_ttl,
                  no_ttl_percent=round(100.0 * no_ttl / len(ttls), 2) if ttls else 0.0,
                  ttl_seconds=dict(min=None, median=None, max=None))
     if with_ttl:
@@ -143,7 +248,7 @@ def ttl_coverage(nodes, sample, exclude=(), scan_count=1000):
     of every primary (the hash table's order, unrelated to the names), skipping keys that match a
     glob of *exclude* (queues, locks: keys that must not expire); SCAN stops after examining ten
     times *sample* keys, so the cost is bounded whatever the size of the database."""
-    import fnmatch
+    excluders = [glob_regex(p) for p in exclude]
     keys, scanned, excluded = [], 0, 0
     budget = sample * 10
     for node in nodes:
@@ -153,8 +258,7 @@ def ttl_coverage(nodes, sample, exclude=(), scan_count=1000):
             mine = []
             for key in batch:
                 scanned += 1
-                name = _s(key)
-                if any(fnmatch.fnmatchcase(name, p) for p in exclude):
+                if any(rx.fullmatch(_b(key)) for rx in excluders):
                     excluded += 1
                 elif sum(len(k) for _n, k in keys) + len(mine) < sample:
                     mine.append(key)
@@ -169,6 +273,51 @@ def ttl_coverage(nodes, sample, exclude=(), scan_count=1000):
     return dict(sampled=len(ttls), scanned=scanned, excluded=excluded, no_ttl=no_ttl,
                 no_ttl_percent=round(100.0 * no_ttl / len(ttls), 2) if ttls else 0.0,
                 dbsize=sum(n.client.dbsize() for n in nodes), exclude=list(exclude))
+
+
+def pattern_counts(nodes, patterns, scan_count=1000, ttl_sample=100, method='estimated',
+                   sample_size=10000, timeout=30.0):
+    """Keys per pattern on every primary, with the TTLs of a sample of them.
+
+    estimated: one bounded SCAN per primary (sample_size keys, shared by every pattern); each
+    pattern's share of the sample times the primary's DBSIZE, with a 95% margin. When the
+    sample is the whole keyspace the count is exact. exact: a full SCAN MATCH per pattern
+    within timeout seconds (for all patterns together); if it runs out, the count is the
+    keys found so far, a lower bound, and count_method says partial.
+    """
+    out = []
+    if not patterns:
+        return out
+    if method == 'exact':
+        deadline = time.monotonic() + timeout
+        for pattern in patterns:
+            count, first, done = count_exact(nodes, pattern, scan_count, deadline)
+            entry = _ttl_stats(pattern, first, ttl_sample)
+            entry.update(count=count, count_method='exact' if done else 'partial',
+                         count_margin=0 if done else None,
+                         sampled_keys=None, count_seconds_budget=timeout)
+            out.append(entry)
+        return out
+    samples = sample_keyspace(nodes, sample_size, scan_count)
+    whole = all(s[3] for s in samples)
+    for pattern in patterns:
+        rx = glob_regex(pattern)
+        count, margin2, read, found = 0, 0, 0, []
+        for node, keys, dbsize, complete in samples:
+            matched = [k for k in keys if rx.fullmatch(_b(k))]
+            found.extend((node, k) for k in matched)
+            read += len(keys)
+            if complete or not keys:
+                count += len(matched)
+            else:
+                population = max(dbsize, len(keys))
+                count += int(round(float(len(matched)) / len(keys) * population))
+                margin2 += _margin(len(matched), len(keys), population) ** 2
+        entry = _ttl_stats(pattern, found, ttl_sample)
+        entry.update(count=count, count_method='exact' if whole else 'estimated',
+                     count_margin=int(math.ceil(margin2 ** 0.5)), sampled_keys=read)
+        out.append(entry)
+    return out
 
 
 def findings(health_, patterns, thresholds, coverage=None):
@@ -225,6 +374,20 @@ def findings(health_, patterns, thresholds, coverage=None):
                                      'for stable data); keys without one are never expired')
         out.append(cov)
     for entry in patterns:
+        method = entry.get('count_method', 'exact')
+        if method == 'partial':
+            out.append(finding('keys %s' % entry['pattern'], entry['count'], 'an exact count',
+                               'unknown', note='the count is partial: count_timeout (%gs) ran out '
+                               'after %d key(s) were found; the true count is higher'
+                               % (entry.get('count_seconds_budget') or 0, entry['count'])))
+        if not entry['sampled'] and entry.get('count') == 0 and method != 'exact':
+            # nothing matched in a sample of part of the keyspace: rare keys may still lack a TTL
+            out.append(finding('keys %s without TTL (%% of 0 sampled)' % entry['pattern'], None,
+                               '>= %g warning' % t['no_ttl_warning'], 'unknown',
+                               note='no key of the pattern in %s: count_method exact reads them all'
+                               % ('a sample of %d key(s)' % entry['sampled_keys']
+                                  if method == 'estimated' else 'the part read in time')))
+            continue
         out.append(finding('keys %s without TTL (%% of %d sampled)' % (entry['pattern'], entry['sampled']),
                            entry['no_ttl_percent'], '>= %g warning' % t['no_ttl_warning'],
                            verdict(entry['no_ttl_percent'], t['no_ttl_warning'], None)
@@ -324,6 +487,68 @@ class _Deleter(threading.Thread):
                 self.error = exc
 
 
+# SCAN steps and the UNLINK of what each returns, inside Redis, until the cursor is back at 0,
+# ARGV[6] steps are done, or ARGV[4] microseconds (the server's own clock) have passed: one
+# round trip per few milliseconds of work, and no key name crosses the network. The work bound
+# (steps) decides on a quiet server; the clock only caps a call when the server is starved of
+# CPU. TIME is read before anything is written, so a user denied a command of the script is
+# refused before any key is removed.
+# ARGV: cursor, pattern, COUNT per step, budget in microseconds, most keys per UNLINK, steps.
+SCAN_UNLINK_LUA = r"""
+local t0 = redis.call('TIME')
+local start = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
+local budget, per = tonumber(ARGV[4]), tonumber(ARGV[5])
+local cursor, removed, steps = ARGV[1], 0, 0
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+  cursor = r[1]
+  steps = steps + 1
+  local keys = r[2]
+  for i = 1, #keys, per do
+    removed = removed + redis.call('UNLINK', unpack(keys, i, math.min(i + per - 1, #keys)))
+  end
+  local t = redis.call('TIME')
+until cursor == '0' or steps >= tonumber(ARGV[6])
+  or (tonumber(t[1]) * 1000000 + tonumber(t[2])) - start >= budget
+return {cursor, removed, steps}
+"""
+# Keys one script call examines (SCAN steps of scan_count) before it hands the server back to
+# other clients: about 3 ms for small keys; and the most server time it may take however few
+# keys it got through (a server short of CPU).
+SCRIPT_KEYS = 5000
+SCRIPT_BUDGET_US = 6000
+
+
+def _script_denied(exc):
+    text = str(exc)
+    return ('NOPERM' in text or 'no permissions' in text.lower()) and any(
+        "'%s'" % cmd in text.lower() for cmd in ('eval', 'evalsha', 'time', 'script'))
+
+
+def unlink_by_script(client, pattern, scan_count=1000, batch_size=1000, stats=None):
+    """Delete every key matching pattern on a standalone server with SCAN_UNLINK_LUA; returns
+    the number removed, or None when the user may not run scripts (nothing was removed)."""
+    stats = stats if stats is not None else {}
+    script = client.register_script(SCAN_UNLINK_LUA)
+    cursor, removed = '0', 0
+    per = max(1, min(batch_size, 7000))  # Lua's unpack takes at most about 8000 values
+    while True:
+        try:
+            cursor, got, steps = script(args=[cursor, pattern, scan_count, SCRIPT_BUDGET_US, per,
+                                              max(1, SCRIPT_KEYS // scan_count)])
+        except Exception as exc:  # pylint: disable=broad-except
+            if removed == 0 and stats.get('round_trips', 0) == 0 and _script_denied(exc):
+                return None
+            raise
+        removed += int(got)
+        stats['round_trips'] = stats.get('round_trips', 0) + 1
+        stats['commands'] = stats.get('commands', 0) + 1
+        stats['scan_steps'] = stats.get('scan_steps', 0) + int(steps)
+        cursor = _s(cursor)
+        if cursor == '0':
+            return removed
+
+
 def unlink_matching(client, pattern, scan_count=1000, batch_size=1000, clustered=False, stats=None):
     """Delete every key matching pattern on one server; returns the number of keys removed.
 
@@ -363,13 +588,24 @@ def apply(nodes, action, params, clustered, stats=None):
             removed += node.client.dbsize()
             node.client.execute_command('FLUSHDB', 'ASYNC')
         return removed
-    return sum(unlink_matching(node.client, action.params['pattern'], params['scan_count'],
-                               params['batch_size'], clustered, stats) for node in nodes)
+    removed = 0
+    for node in nodes:
+        got = None
+        if not clustered:
+            # a cluster script may only touch keys of one slot: there, SCAN and UNLINK by slot
+            got = unlink_by_script(node.client, action.params['pattern'], params['scan_count'],
+                                   params['batch_size'], stats)
+        if got is None:
+            got = unlink_matching(node.client, action.params['pattern'], params['scan_count'],
+                                  params['batch_size'], clustered, stats)
+        removed += got
+    return removed
 
 
 MAX_COUNT = 100000
 MAX_PATTERN = 1024
 MAX_WINDOW = 3600
+MAX_SAMPLE = 1000000
 
 
 def validate(params):
@@ -385,6 +621,10 @@ def validate(params):
         for i, pattern in enumerate(params.get('ttl_coverage_exclude') or []):
             opt.text('ttl_coverage_exclude[%d]' % i, pattern, max_length=MAX_PATTERN, what='a key pattern')
         window = opt.duration('window', params['window'], high=MAX_WINDOW)
+        opt.number('count_sample', params.get('count_sample', 10000), low=1, high=MAX_SAMPLE,
+                   integer=True)
+        params['count_timeout_s'] = opt.duration('count_timeout', params.get('count_timeout', '30s'),
+                                                 low=0.001, high=MAX_WINDOW)
         t = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (params.get('thresholds') or {}).items()
                                         if v is not None})
         for name in ('hit_rate_warning', 'hit_rate_critical'):

@@ -325,7 +325,7 @@ class BaseQueue(object):
             count, status, rule['older_than'])
         if limit:
             reason += ' (limit %d)' % limit
-        params = {'status': status, 'cutoff': cutoff, 'limit': limit}
+        params = {'status': status, 'cutoff': cutoff, 'limit': limit, 'expected': count}
         if status not in ('completed', 'failed'):
             params['planned'] = planned
         return Action('clean', '%s/%s' % (self.name, status), reason, count=count, ids=ids,
@@ -464,7 +464,62 @@ class BullMQQueue(BaseQueue):
             return self._run(self._obliterate)
         raise QueueError('unknown action %s' % action.kind)
 
+    # Clean calls kept in flight at once on a finished set: while Redis runs one batch's script
+    # the next one is already on its way, so the server never waits for a round trip. Each
+    # script re-checks and removes its own jobs (the first ones at or before the cut-off), so
+    # two calls never take the same job.
+    CLEAN_IN_FLIGHT = 2
+
+    async def _clean_finished(self, q, p):
+        import asyncio
+        state, limit = p['status'], p['limit']
+        expected = p.get('expected') or 0
+        shared = {'asked': 0, 'removed': 0, 'done': False, 'ids': [], 'flying': 0}
+        errors = []  # the first failure of a call; raised once every lane stopped
+
+        async def lane():
+            while not shared['done'] and not errors:
+                # a second call goes out only while the plan's jobs are not all asked for; past
+                # them the calls go one at a time until a short batch (as the library's loop),
+                # so a small clean makes exactly the calls (and events) the library makes
+                if shared['asked'] >= expected and shared['flying']:
+                    return
+                batch = self.batch_size
+                if limit:
+                    batch = min(batch, limit - shared['asked'])
+                    if batch <= 0:
+                        return
+                shared['asked'] += batch
+                shared['flying'] += 1
+                try:
+                    # the library turns grace into a cut-off with its own clock: hand it the
+                    # grace that gives the cut-off fixed at plan time
+                    got = await q.clean(max(0, now_ms() - p['cutoff']), batch, state)
+                except Exception as exc:  # re-raised once every lane stopped; pylint: disable=broad-except
+                    errors.append(exc)
+                    return
+                finally:
+                    shared['flying'] -= 1
+                shared['removed'] += len(got)
+                self.progress = shared['removed']
+                shared['asked'] -= batch - len(got)
+                if len(shared['ids']) < 100:
+                    shared['ids'].extend(got[:100 - len(shared['ids'])])
+                if len(got) < batch:
+                    shared['done'] = True  # a short batch: nothing left up to the cut-off
+
+        async def second():
+            await asyncio.sleep(0)  # the first lane's call is on its way first
+            await lane()
+
+        await asyncio.gather(lane(), *[second() for _lane in range(self.CLEAN_IN_FLIGHT - 1)])
+        if errors:
+            raise errors[0]
+        return shared['removed'], shared['ids']
+
     async def _clean(self, q, p):
+        if p['status'] in ('completed', 'failed'):
+            return await self._clean_finished(q, p)
         removed, ids = 0, []
         planned = p.get('planned') or {}
         states = [p['status']] if p['status'] != 'wait' else ['wait', 'paused']
@@ -941,19 +996,34 @@ def check_flavor(client, prefix, name, flavor):
                             flavor, 'Bull' if found == 'bull' else 'BullMQ'))
 
 
-def discover(client, prefix='bull', flavor='any', scan_count=1000):
-    """Find queues under a prefix with SCAN (never KEYS): [(name, flavor)], sorted.
+def glob_escape(text):
+    """text with Redis' glob characters escaped, to be matched literally by SCAN MATCH."""
+    return ''.join('\\' + c if c in '\\*?[]^' else c for c in text)
 
-    A queue is known by its job-id counter (``<prefix>:<name>:id``, both libraries) or its
-    BullMQ meta hash. BullMQ queues also have an ``events`` stream; Bull v3 queues do not.
+
+def discover(client, prefix='bull', flavor='any', scan_count=1000):
+    """Find queues under a prefix in one SCAN pass (never KEYS): [(name, flavor)], sorted.
+
+    A queue is known by its job-id counter (``<prefix>:<name>:id``, a string, both libraries)
+    or its BullMQ meta hash (``<prefix>:<name>:meta``). One MATCH pattern covers both suffixes
+    (``:[im][de]*``), so the keyspace is read once; Redis filters it, and only the few keys
+    that end in ``:id`` or ``:meta`` come back, whose types are then checked in one pipeline.
+    BullMQ queues also have an ``events`` stream; Bull v3 queues do not.
     """
-    names = set()
-    for suffix, key_type in (('id', 'string'), ('meta', 'hash')):
-        pattern = '%s:*:%s' % (prefix.replace('[', '\\['), suffix)
-        for key in client.scan_iter(match=pattern, count=scan_count, _type=key_type):
-            names.add(key[len(prefix) + 1:-(len(suffix) + 1)])
+    base = glob_escape(prefix) + ':'
+    candidates = {}
+    for key in client.scan_iter(match=base + '*:[im][de]*', count=scan_count):
+        rest = key[len(prefix) + 1:]
+        for suffix, key_type in ((':id', 'string'), (':meta', 'hash')):
+            if rest.endswith(suffix) and len(rest) > len(suffix):
+                candidates[key] = (rest[:-len(suffix)], key_type)
+    keys = sorted(candidates)
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    names = sorted(set(candidates[key][0] for key, got in zip(keys, pipe.execute())
+                       if got == candidates[key][1]))
     found = []
-    names = sorted(names)
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.type('%s:%s:events' % (prefix, name))
