@@ -30,7 +30,7 @@ import os
 
 import pytest
 
-from alert_loop_harness import AlertLoop
+from alert_loop_harness import AlertLoop, wait_quiet
 
 BACKLOG = 100
 
@@ -39,6 +39,7 @@ BACKLOG = 100
 def loop(lab_session):
     seeded = lab_session.sh('seed')
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    wait_quiet(lab_session)   # the seed restarted the app: no leftover pending APIServiceDown
     running = AlertLoop(lab_session, for_seconds=10)
     yield running
     running.stop()
