@@ -9,6 +9,11 @@ Alertmanager, ansible-rulebook, pm2, Redis).
                   marked safe, so the runbook diagnoses only, and the bench then drains the 100
                   jobs as a worker would (remediation done = the diagnosis report written)
 
+The faults are AlertLoop.app_stopped() and AlertLoop.queue_backlog() (tests/alert_loop_harness.py).
+One loop at a time by default; --together injects them at once and follows them together
+(AlertLoop.run_together, as tests/integration/test_alert_loop.py does): the queue metrics come
+from the app's /metrics, so QueueBacklog then fires only after the app is restarted.
+
 Stages, in seconds after the fault: firing (Prometheus /api/v1/alerts says firing), dispatched
 (playbooks/alert_runbook.yml started, its report's `started`, 1 s resolution), remediation done
 (the runbook's report written), resolved (Prometheus no longer has the alert and Alertmanager no
@@ -18,7 +23,7 @@ group_interval 10 s; the two alerts' `for:` set to --for seconds in the lab's co
 repeat). The anchor printed beside the figures: the wall time of a one-task ansible-playbook on
 this machine in the same run (every stage after firing pays a few of those).
 
-    .venv/bin/python bench/alert_loop.py [--repeat 3] [--for 10] [--alerts APIServiceDown,QueueBacklog]
+    .venv/bin/python bench/alert_loop.py [--repeat 3] [--for 10] [--alerts APIServiceDown,QueueBacklog] [--together]
 """
 
 from __future__ import annotations
@@ -39,7 +44,6 @@ from alert_loop_harness import AlertLoop  # noqa: E402  pylint: disable=import-e
 from conftest import Lab, _env, ansible_bin  # noqa: E402  pylint: disable=import-error
 
 STAGES = ('firing', 'dispatched', 'remediation_done', 'resolved')
-BACKLOG = ['oncall-bench-%d' % i for i in range(100)]
 
 
 def load():
@@ -61,24 +65,19 @@ def anchor():
         os.unlink(f.name)
 
 
-def one(lab, alertname, for_seconds):
+def one(lab, alertnames, for_seconds):
+    """The loops of alertnames, injected together when there are several (run_together), in a
+    fresh AlertLoop: {alertname: result}."""
     loop = AlertLoop(lab, for_seconds=for_seconds)
+    faults = {'APIServiceDown': loop.app_stopped, 'QueueBacklog': lambda: loop.queue_backlog('email', 100)}
+    loops = [faults[name]() for name in alertnames]
     try:
-        if alertname == 'APIServiceDown':
-            try:
-                return loop.run(alertname, lambda: loop.pm2('stop', 'app'), timeout=600)
-            finally:
-                if loop.app_status() != ['online']:
-                    loop.pm2('restart', 'app')
-        client = lab.redis()
-        try:
-            return loop.run(alertname, lambda: client.lpush('bull:email:wait', *BACKLOG),
-                            heal=lambda: [client.lrem('bull:email:wait', 1, job) for job in BACKLOG], timeout=600)
-        finally:
-            for job in BACKLOG:
-                client.lrem('bull:email:wait', 1, job)
-            client.close()
+        return loop.run_together(loops, timeout=600)
     finally:
+        loop.restart_app()
+        for _name, _fault, heal in loops:
+            if heal:
+                heal()
         loop.stop()
 
 
@@ -91,6 +90,8 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--for', dest='for_seconds', type=int, default=10)
     parser.add_argument('--alerts', default='APIServiceDown,QueueBacklog')
+    parser.add_argument('--together', action='store_true',
+                        help='inject the alerts\' faults at once, as the CI test does (times after the first fault)')
     args = parser.parse_args()
     alerts = [a for a in args.alerts.split(',') if a]
 
@@ -103,21 +104,25 @@ def main():
     try:
         for i in range(args.repeat):
             anchors.append((anchor(), load()))
-            for alertname in alerts:
+            batches = [alerts] if args.together else [[a] for a in alerts]
+            for batch in batches:
                 before = load()
-                res = one(lab, alertname, args.for_seconds)
-                res['load'] = '%s -> %s' % (before, load())
-                results[alertname].append(res)
-                print('run %d %-15s remediate=%-5s verdict=%-8s %s   load %s' % (
-                    i + 1, alertname, res['remediate'], res['verdict'],
-                    '  '.join('%s %.1f' % (s, res[s]) for s in STAGES), res['load']), flush=True)
+                got = one(lab, batch, args.for_seconds)
+                for alertname in batch:
+                    res = got[alertname]
+                    res['load'] = '%s -> %s' % (before, load())
+                    results[alertname].append(res)
+                    print('run %d %-15s remediate=%-5s verdict=%-8s %s   load %s' % (
+                        i + 1, alertname, res['remediate'], res['verdict'],
+                        '  '.join('%s %.1f' % (s, res[s]) for s in STAGES), res['load']), flush=True)
     finally:
         lab.sh('down', '--purge')
         shutil.rmtree(lab.dir, ignore_errors=True)
 
     print()
-    print('Lab: scrape/eval 5s, group_wait 5s, group_interval 10s, for: %ds (looped alerts); %d runs each; '
-          'seconds after the fault, median [min-max]' % (args.for_seconds, args.repeat))
+    print('Lab: scrape/eval 5s, group_wait 5s, group_interval 10s, for: %ds (looped alerts); %d runs each%s; '
+          'seconds after the fault, median [min-max]' % (args.for_seconds, args.repeat,
+                                                       ', faults injected together' if args.together else ''))
     print('%-15s %-9s %-19s %-19s %-19s %-19s' % ('alert', 'remediate', 'firing', 'dispatched', 'remediation done',
                                                   'resolved'))
     for alertname, runs in results.items():
