@@ -16,6 +16,7 @@ import pytest
 from app_harness import app_lab_session  # noqa: F401  pylint: disable=unused-import
 from aws_harness import MotoServer
 from conftest import ROOT, recap, run_module
+from k8s_harness import Emulator, FakeController
 from runbooks_harness import report, verdicts
 
 SECRETS = ('lab-oauth-Secret-42', 'lab-session-Secret-42')
@@ -368,6 +369,25 @@ def test_ai_model_timeouts_metric_provider_and_key_probe_never_shows_the_key(app
     assert found['AI API key and quota']['figure'] == '429 (quota or rate limit reached)'
     assert 'the pm2 backend does not set environment variables on app: set AI_TIMEOUT_MS' in broken.stdout, out(broken)
     assert recap(broken)['changed'] == 0
+    # where the env entry point works (Kubernetes; kmock's emulated API, a test controller
+    # completing the rollout), the fallback settings are applied once and only what differs
+    emulator = Emulator()
+    try:
+        emulator.create_deployment('prod', 'app', image='app:2.0.0')
+        controller = FakeController(emulator, 'prod', 'app')
+        k8s = dict(xv, oncall_services_backend='kubernetes', services_k8s_namespace='prod',
+                   oncall_k8s={'kubeconfig': emulator.kubeconfig}, services_k8s_poll=1, services_wait_timeout='20s')
+        applied = run(app_lab, 'ai_model_timeouts', remediate=True, ai_model_fallback=True, extra=k8s)
+        container = emulator.get('prod', 'app')['spec']['template']['spec']['containers'][0]
+        assert container['env'] == [{'name': 'AI_TIMEOUT_MS', 'value': '30000'},
+                                    {'name': 'AI_FALLBACK_MODEL', 'value': 'small'}], out(applied)
+        assert container['image'] == 'app:2.0.0' and controller.rollouts == 1 and recap(applied)['changed'] >= 1
+        again = run(app_lab, 'ai_model_timeouts', remediate=True, ai_model_fallback=True, extra=k8s)
+        assert recap(again)['changed'] == 0 and controller.rollouts == 1, out(again)
+        assert provider.key not in everything(app_lab, applied)
+        controller.stop()
+    finally:
+        emulator.stop()
     wrong = run(app_lab, 'ai_model_timeouts', extra=dict(xv, ai_model_api_key='sk-wrong-Secret-1'))
     found = dict((f['object'], f) for f in report(app_lab.report_dir, 'ai_model_timeouts')['findings'])
     assert found['AI API key and quota']['figure'] == '401 (key refused)'
