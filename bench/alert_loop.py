@@ -120,9 +120,9 @@ def main():
         shutil.rmtree(lab.dir, ignore_errors=True)
 
     print()
+    together = ', faults injected together' if args.together else ''
     print('Lab: scrape/eval 5s, group_wait 5s, group_interval 10s, for: %ds (looped alerts); %d runs each%s; '
-          'seconds after the fault, median [min-max]' % (args.for_seconds, args.repeat,
-                                                       ', faults injected together' if args.together else ''))
+          'seconds after the fault, median [min-max]' % (args.for_seconds, args.repeat, together))
     print('%-15s %-9s %-19s %-19s %-19s %-19s' % ('alert', 'remediate', 'firing', 'dispatched', 'remediation done',
                                                   'resolved'))
     for alertname, runs in results.items():

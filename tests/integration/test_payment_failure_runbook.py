@@ -181,6 +181,8 @@ def last_line(proc):
     m = re.search(r'TASK \[oncall\.runbooks\.report : Verdict, report and next step\].*?msg: (.*?)\n(?:\S|\n)', proc.stdout, re.S)
     assert m, proc.stdout[-3000:]
     text = ' '.join(m.group(1).split())
+    if text[:3] in ('|- ', '>- '):  # the YAML callback shows a message of several lines as a block
+        text = text[3:]
     return text[1:-1].replace("''", "'") if text[:1] in '\'"' else text
 
 

@@ -104,7 +104,9 @@ def test_a_rule_that_fails_its_evaluation_is_a_warning(lab):
         run = lab.playbook('runbooks/monitoring.yml')
         assert recap(run)['failed'] == 0, run.stdout[-3000:]
         found = report(lab)
-        bad = [f for f in found['findings'] if f['verdict'] != 'ok']
+        # what fires in the lab depends on this host (the node exporter reads its real CPU: a
+        # loaded CI machine fires HighCPUUsage), so those findings are left out here
+        bad = [f for f in found['findings'] if f['verdict'] != 'ok' and 'alerts firing' not in f['object']]
         assert [(f['object'], f['verdict']) for f in bad] == [
             ('rule OncallTestBadRule (group oncall-test-bad) health', 'warning')], found['findings']
         assert 'many-to-many' in bad[0]['note'], bad

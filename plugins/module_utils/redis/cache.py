@@ -520,9 +520,12 @@ SCRIPT_BUDGET_US = 6000
 
 
 def _script_denied(exc):
-    text = str(exc)
-    return ('NOPERM' in text or 'no permissions' in text.lower()) and any(
-        "'%s'" % cmd in text.lower() for cmd in ('eval', 'evalsha', 'time', 'script'))
+    """The user may not run the script, or a command inside it (SCAN, UNLINK, TIME): an ACL
+    refusal. On the first call nothing was removed (the refused command is the first of its
+    kind), so the caller falls back to SCAN + UNLINK outside a script, where a command the user
+    really lacks is refused with its own sentence."""
+    from ansible_collections.oncall.runbooks.plugins.module_utils.redis.connection import _is_noperm
+    return _is_noperm(str(exc))
 
 
 def unlink_by_script(client, pattern, scan_count=1000, batch_size=1000, stats=None):
