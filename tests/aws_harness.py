@@ -30,6 +30,11 @@ class MotoServer(object):
         import urllib.request
         urllib.request.urlopen(urllib.request.Request(self.url + '/moto-api/reset', method='POST')).read()
 
+    def with_bucket(self, bucket):
+        """Create an S3 bucket in this server's region; returns the server."""
+        self.client('s3').create_bucket(Bucket=bucket, CreateBucketConfiguration={'LocationConstraint': REGION})
+        return self
+
     def module_args(self, **kw):
         return dict(CREDENTIALS, endpoint_url=self.url, **kw)
 

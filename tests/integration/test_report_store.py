@@ -32,9 +32,7 @@ PLAY = """
 
 @pytest.fixture(scope='module')
 def moto():
-    server = MotoServer()
-    server.client('s3').create_bucket(Bucket='oncall-reports',
-                                      CreateBucketConfiguration={'LocationConstraint': CREDENTIALS['region']})
+    server = MotoServer().with_bucket('oncall-reports')
     yield server
     server.stop()
 

@@ -47,9 +47,7 @@ def test_rollback_version_is_checked_then_made_live(app_lab):
 
 @pytest.fixture(scope='module')
 def moto():
-    server = MotoServer()
-    server.client('s3').create_bucket(Bucket='oncall-records',
-                                      CreateBucketConfiguration={'LocationConstraint': CREDENTIALS['region']})
+    server = MotoServer().with_bucket('oncall-records')
     yield server
     server.stop()
 
