@@ -176,7 +176,7 @@ def run(module):
     stage = 'reading the switch'
     try:
         cur = conn.cursor()
-        quoted = dict((option, pgc.quote_ident(conn, *parts)) for option, parts in names.items())
+        quoted = dict((option, pgc.quote_ident(*parts)) for option, parts in names.items())
         table, audit = quoted['table'], quoted['audit_table']
         key_col, flag_col = quoted['key_column'], quoted['flag_column']
         cur.execute("SET LOCAL lock_timeout = '10s'")

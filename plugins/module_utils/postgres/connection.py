@@ -191,5 +191,16 @@ def query(conn, sql, args=None):
         return [dict(row) for row in cur.fetchall()]
 
 
-def quote_ident(conn, *parts):
-    return '.'.join(psycopg2.extensions.quote_ident(p, conn) for p in parts)
+def quote_ident(*parts):
+    """The parts as one quoted, dot-joined SQL identifier, with no connection: each part in
+    double quotes with its double quotes doubled, which is what libpq's PQescapeIdentifier makes
+    (psycopg2.extensions.quote_ident; tests/integration/test_pg_quote.py compares the two on a
+    real server). A NUL cannot be in a PostgreSQL name and is refused."""
+    out = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise TypeError('an SQL identifier must be a string, not %s' % type(part).__name__)
+        if '\x00' in part:
+            raise ValueError('an SQL identifier cannot contain a NUL character')
+        out.append('"%s"' % part.replace('"', '""'))
+    return '.'.join(out)

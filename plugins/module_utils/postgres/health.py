@@ -204,8 +204,8 @@ class Health(object):
         if not exists:
             self.notes.append('migrations table %s does not exist' % m['table'])
             return []
-        table = pgc.quote_ident(self.conn, *m['table'].split('.'))
-        order = pgc.quote_ident(self.conn, m['order_by'])
+        table = pgc.quote_ident(*m['table'].split('.'))
+        order = pgc.quote_ident(m['order_by'])
         rows = self.q('SELECT * FROM %s ORDER BY %s DESC NULLS LAST LIMIT %%s' % (table, order), (m['limit'],))
         return [dict((k, v if isinstance(v, (int, float, bool)) or v is None else str(v)) for k, v in r.items())
                 for r in rows]

@@ -456,7 +456,7 @@ class Measurer(object):
             if size > self.max_size:
                 return None, ('not measured: %s is larger than measure_max_size %s'
                               % (_size(size), _size(self.max_size)))
-            row = pgc.query(self.conn, sql % pgc.quote_ident(self.conn, self.schema), (oid,))[0]
+            row = pgc.query(self.conn, sql % pgc.quote_ident(self.schema), (oid,))[0]
         except pgc.psycopg2.Error as exc:
             code = getattr(exc, 'pgcode', None)
             if code is None:
@@ -717,7 +717,7 @@ class Maintenance(object):
         ana = self.ops.get('analyze')
         items = []
         for t in tables:
-            name = pgc.quote_ident(self.conn, t['schema'], t['name'])
+            name = pgc.quote_ident(t['schema'], t['name'])
             obj = '%s.%s' % (t['schema'], t['name'])
             reasons, options = [], []
             ratio = dead_ratio(t)
@@ -782,7 +782,7 @@ class Maintenance(object):
         blocking = self.params.get('allow_blocking')
         items = []
         for ix in indexes:
-            name = pgc.quote_ident(self.conn, ix['schema'], ix['name'])
+            name = pgc.quote_ident(ix['schema'], ix['name'])
             obj = '%s.%s' % (ix['schema'], ix['name'])
             figures = {'size': ix['size'], 'valid': ix['valid']}
             denied = None if ix['may_reindex'] else (
@@ -948,7 +948,7 @@ class Maintenance(object):
         for row in rows:
             try:
                 cur.execute('DROP INDEX CONCURRENTLY IF EXISTS %s'
-                            % pgc.quote_ident(self.conn, row['schema'], row['name']))
+                            % pgc.quote_ident(row['schema'], row['name']))
                 dropped.append('%s.%s' % (row['schema'], row['name']))
             except Exception:  # pylint: disable=broad-except
                 pass  # left for the next run, which drops invalid leftovers first
