@@ -15,7 +15,7 @@ NAMES = ['orders', 'Orders', 'x"; DROP TABLE victim; --', 'a.b', 'we ird', 'zäh
 
 @pytest.mark.parametrize('name', NAMES)
 def test_quote_ident_is_what_libpq_makes_and_names_exactly_that_table(pgdb, name):
-    _, _, conn = pgdb
+    conn = pgdb[2]
     assert pgc.quote_ident(name) == psycopg2.extensions.quote_ident(name, conn)
     assert pgc.quote_ident('public', name) == '%s.%s' % (psycopg2.extensions.quote_ident('public', conn),
                                                          psycopg2.extensions.quote_ident(name, conn))

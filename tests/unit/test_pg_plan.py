@@ -87,7 +87,7 @@ def test_vacuum_full_is_refused_without_allow_blocking_and_planned_with_it():
 def test_tables_are_planned_most_dead_tuples_first():
     m = planner({'vacuum': {'min_dead_ratio': 0.1, 'min_dead_tuples': 1}})
     got = plan_of(m, [table('small', dead=200), table('big', dead=9000), table('mid', dead=700)])
-    assert [o for _, o, _ in got] == ['public.big', 'public.mid', 'public.small']
+    assert [item[1] for item in got] == ['public.big', 'public.mid', 'public.small']
 
 
 def test_counters_reset_never_plan_a_vacuum_from_unknown_figures():
@@ -204,8 +204,8 @@ def test_users_limits_the_sessions_to_those_roles():
 ])
 def test_a_hostile_or_odd_table_name_stays_one_quoted_identifier(schema, name, quoted):
     m = planner({'vacuum': {'min_dead_ratio': 0.1, 'min_dead_tuples': 1}})
-    assert plan_of(m, [table(name, schema=schema, dead=500)]) == [('vacuum', '%s.%s' % (schema, name),
-                                                                    'VACUUM %s' % quoted)]
+    want = [('vacuum', '%s.%s' % (schema, name), 'VACUUM %s' % quoted)]
+    assert plan_of(m, [table(name, schema=schema, dead=500)]) == want
 
 
 def test_quote_ident_refuses_what_cannot_be_a_name():

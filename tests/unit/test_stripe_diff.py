@@ -65,8 +65,8 @@ def test_an_order_charged_twice_keeps_the_referenced_charge_and_names_the_extra(
 
 
 def test_an_order_charged_twice_with_no_reference_keeps_the_first_charged():
-    found = diff([order(8, None, status='pending')], [intent('pi_b', created=200, order_id='8'),
-                                                       intent('pi_a', created=100, order_id='8')])
+    pis = [intent('pi_b', created=200, order_id='8'), intent('pi_a', created=100, order_id='8')]
+    found = diff([order(8, None, status='pending')], pis)
     assert [(d['kind'], d['payment_intent'], d['keep']) for d in found] == [('duplicate_charge', 'pi_b', 'pi_a')]
 
 
@@ -102,7 +102,8 @@ def test_the_window_defaults_to_the_last_day():
 
 
 def test_the_window_takes_durations_and_iso_times_naive_ones_as_utc():
-    since, until, _ = rc.parse_window('2026-11-20T00:00:00', '2h', False, now=NOW)
+    since, until, label = rc.parse_window('2026-11-20T00:00:00', '2h', False, now=NOW)
+    assert label.startswith('2026-11-20T00:00:00+00:00 to ')
     assert since == datetime.datetime(2026, 11, 20, tzinfo=datetime.timezone.utc).timestamp()
     assert until == NOW.timestamp() - 7200
 
