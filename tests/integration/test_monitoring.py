@@ -66,12 +66,20 @@ def test_prometheus_scrapes_every_lab_target_and_the_queue_counts(lab):
             and set(jobs.values()) == {'up'} else None
     wait_for('every target up', all_up)
 
-    # the seeded queue email: 25 waiting (bull), as lab/node/seed.js made it and redis_queue_info reads it
+    # the seeded queue email: 25 waiting (bull), as lab/node/seed.js made it and redis_queue_info reads it.
+    # The lab is the worker's, reseeded for this test: a sample scraped before the reseed (after
+    # an earlier test emptied the queue) can still be the latest, so wait for the next scrape.
+    seen = []
+
     def waiting():
         q = urllib.request.quote('queue_jobs_waiting{job="app",queue="email"}')
         res = get(lab.prom_url + '/api/v1/query?query=' + q)['data']['result']
-        return res and res[0]['value'][1]
-    assert wait_for('queue_jobs_waiting of email', waiting) == '25'
+        seen.append(res[0]['value'][1] if res else None)
+        return seen[-1] == '25'
+    try:
+        wait_for('queue_jobs_waiting of email to be 25', waiting)
+    except AssertionError:
+        raise AssertionError('queue_jobs_waiting of email stayed %s, not 25' % seen[-1])
     for name in ('pg_up', 'redis_up'):
         res = get(lab.prom_url + '/api/v1/query?query=' + name)['data']['result']
         assert [r['value'][1] for r in res] == ['1'], name
