@@ -40,6 +40,19 @@ def server_state(conn):
     return indexes, rows
 
 
+def wait_for_value(conn, sql, good, timeout=30):
+    """The first value of sql that good() accepts, polled every 0.2 s (each poll its own
+    transaction, so the statistics are read afresh)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            value = cur.fetchone()[0]
+        if good(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
 def pending_pages(conn):
     with conn.cursor() as cur:
         cur.execute("SELECT pending_pages FROM pgstatginindex('marketplace.idx_products_search_gin')")
@@ -121,6 +134,13 @@ def test_search_runbook(search_lab):
         cur.execute('ALTER TABLE marketplace."Product" SET (autovacuum_enabled = false)')
         cur.execute("""INSERT INTO marketplace."Product" (name, description)
                        SELECT 'massa ' || g, 'farinha de trigo ' || g FROM generate_series(1, 3000) g""")
+        # This connection's counts of those rows reach the shared statistics when it next goes
+        # idle, or up to 10 s later: flush them now. Late, they would land after the runbook's
+        # ANALYZE and make the second run see 3,000 rows modified since it.
+        cur.execute('SELECT pg_stat_force_next_flush()')
+    modified = wait_for_value(admin, """SELECT n_mod_since_analyze FROM pg_stat_user_tables
+                                        WHERE relid = 'marketplace."Product"'::regclass""", lambda n: n >= 3000)
+    assert modified >= 3000
     assert pending_pages(admin) >= 5
     oid_before = server_state(admin)[0][0][3]
     tight = {'search_reindex': True, 'search_rebuild': True, 'search_gin_pending_pages_warning': 5}
