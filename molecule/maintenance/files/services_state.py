@@ -10,8 +10,9 @@ It records what a maintenance window may change, and nothing that changes on its
 readings around a run that must change nothing are equal:
 
 - Redis: per queue the job count of each state and how many finished jobs are over 24 hours old;
-  list lengths; a digest of the DUMP of every persistent key, so that any write shows. Keys with
-  a TTL (the caches) expire by themselves and are left out.
+  list lengths; a digest of the DUMP of every persistent key, so that any write shows, and one
+  per key, so that a difference names the key. Keys with a TTL (the caches) expire by themselves
+  and are left out.
 - PostgreSQL: per table the dead tuples and the counters and times of manual VACUUM and ANALYZE
   (autovacuum's own run whenever it likes); per index its file node, which REINDEX renews.
 - Files: size and mtime of each log and backup file.
@@ -50,16 +51,20 @@ def redis_state(conf):
     client = redis.Redis(host='127.0.0.1', port=int(conf['redis_port']))
     digest = hashlib.sha256()
     persistent = 0
+    values = {}  # key -> digest of its DUMP, so that a change names the key
     for key in sorted(client.scan_iter(count=1000)):
         if client.ttl(key) != -1:
             continue
         persistent += 1
-        digest.update(key + b'\0' + (client.dump(key) or b'') + b'\0')
+        dumped = client.dump(key) or b''
+        digest.update(key + b'\0' + dumped + b'\0')
+        values[key.decode('utf-8', 'replace')] = hashlib.sha256(dumped).hexdigest()[:16]
     queues = [q for q in conf['queues'] if q['flavor'] != 'list']
     lists = [q for q in conf['queues'] if q['flavor'] == 'list']
     return {
         'persistent_keys': persistent,
         'persistent_digest': digest.hexdigest(),
+        'persistent_values': values,
         'queues': dict((q['name'], queue_state(client, conf['prefix'], q['name'])) for q in queues),
         'lists': dict((q['name'], client.llen(q['name'])) for q in lists),
     }
