@@ -40,24 +40,40 @@ def free_port():
 
 
 class RedisServer(object):
+    """A throw-away redis-server on a free loopback port. A port found free can be taken by
+    another pytest worker's server before this one binds it: the server is started again on
+    another port until the process answering the port is the one started here."""
+
     def __init__(self, password=None):
-        self.port = free_port()
         self.password = password
         self.dir = tempfile.mkdtemp(prefix='oncall-redis-')
-        args = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-                '--appendonly', 'no', '--dir', self.dir, '--daemonize', 'no']
-        if password:
-            args += ['--requirepass', password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
+        for _attempt in range(5):
+            self.port = free_port()
+            args = ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                    '--appendonly', 'no', '--dir', self.dir, '--daemonize', 'no']
+            if password:
+                args += ['--requirepass', password]
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._answers():
+                return
+            self.proc.terminate()
+            self.proc.wait(10)
+        raise RuntimeError('redis-server did not start on a port of its own (5 tries)')
+
+    def _answers(self, timeout=10):
+        """Whether this server runs and is the process that answers its port."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.proc.poll() is None:
             try:
-                with socket.create_connection(('127.0.0.1', self.port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError('redis-server did not start on port %d' % self.port)
+                info = redis.Redis(port=self.port, password=self.password, socket_timeout=1).info('server')
+                return info.get('process_id') == self.proc.pid
+            except redis.AuthenticationError:
+                return False  # another server, with another password
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(0.05)  # not listening yet
+            except redis.RedisError:
+                return False  # another server that refuses this one's AUTH or INFO
+        return False
 
     def client(self):
         return redis.Redis(port=self.port, password=self.password, decode_responses=True)

@@ -41,12 +41,8 @@ def _free_ports(n):
 class RedisCluster(object):
     def __init__(self, nodes=6, timeout=60):
         self.dir = tempfile.mkdtemp(prefix='oncall-cluster-')
-        self.ports = _free_ports(nodes)
-        self.procs = {}
-        for port in self.ports:
-            self.start_node(port)
-        for port in self.ports:
-            self._wait_port(port)
+        self.procs, self.ports = {}, []
+        self.ports = self._start_nodes(nodes)
         create = subprocess.run(
             ['redis-cli', '--cluster', 'create'] + ['127.0.0.1:%d' % p for p in self.ports]
             + ['--cluster-replicas', '1', '--cluster-yes'],
@@ -55,6 +51,44 @@ class RedisCluster(object):
             self.stop()
             raise RuntimeError('redis-cli --cluster create failed: %s %s' % (create.stdout, create.stderr))
         self.wait_ok(timeout)
+
+    def _start_nodes(self, count, attempts=5):
+        """Start `count` nodes on free ports and make sure each port is answered by the node
+        started for it: a port found free can be taken by another test process (another
+        pytest worker's server) before redis-server binds it; that node then exits and
+        `--cluster create` would talk to a stranger ('is not configured as a cluster node')."""
+        ports = _free_ports(count)
+        for port in ports:
+            self.start_node(port)
+        for _attempt in range(attempts):
+            lost = [p for p in ports if not self._owns(p)]
+            if not lost:
+                return ports
+            for port in lost:
+                self.stop_node(port)
+                ports.remove(port)
+            fresh = [p for p in _free_ports(len(lost) + len(ports)) if p not in ports][:len(lost)]
+            for port in fresh:
+                self.start_node(port)
+            ports.extend(fresh)
+        self.ports = ports
+        self.stop()
+        raise RuntimeError('could not start %d cluster nodes on ports of their own' % count)
+
+    def _owns(self, port, timeout=10):
+        """Whether the redis-server started for `port` runs and is the process answering it."""
+        import redis
+        proc = self.procs[port]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                return False  # it could not bind the port (or died)
+            try:
+                pid = redis.Redis(port=port, socket_timeout=1).info('server').get('process_id')
+                return pid == proc.pid
+            except Exception:  # pylint: disable=broad-except
+                time.sleep(0.05)
+        return False
 
     def start_node(self, port):
         node_dir = os.path.join(self.dir, str(port))
@@ -78,17 +112,6 @@ class RedisCluster(object):
         if proc:
             proc.terminate()
             proc.wait(10)
-
-    @staticmethod
-    def _wait_port(port, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(('127.0.0.1', port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError('redis-server did not start on port %d' % port)
 
     def node(self, port):
         import redis

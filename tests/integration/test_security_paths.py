@@ -483,9 +483,13 @@ def test_redis_failure_never_puts_an_announced_address_that_is_an_option_on_the_
                                        'redis_failure_verify_retries': 1,
                                        'redis_failure_restart_command': '%s %s {host} {port}' % (sys.executable, recorder)})
         calls = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-        assert calls == [['127.0.0.1', str(plain)]], run.stdout[-4000:]
+        # what went wrong comes last: CI's summary line keeps the end of the message
+        said = [line.strip() for line in run.stdout.splitlines() if 'not restarting' in line or 'unreachable' in line]
+        assert calls == [['127.0.0.1', str(plain)]], '%s\nevil=%d plain=%d seed=%d restarted=%r said=%r' % (
+            run.stdout[-3000:], evil, plain, seed, calls, said)
         assert ('not restarting "-oProxyCommand=sh${IFS}/x:%d": the address a node announces goes on the restart '
-                'command line only when it is a host name or IP address' % evil) in ' '.join(run.stdout.split()), run.stdout[-4000:]
+                'command line only when it is a host name or IP address' % evil) in ' '.join(run.stdout.split()), (
+                    '%s\nevil=%d plain=%d said=%r' % (run.stdout[-3000:], evil, plain, said))
     finally:
         cluster.stop()
 
