@@ -230,7 +230,7 @@ app_port() {
     if [[ -n "${LAB_APP_PORT:-}" ]]; then echo "$LAB_APP_PORT"; return; fi
     if [[ -f "$APP_DIR/port" ]]; then cat "$APP_DIR/port"; return; fi
     if [[ "$REDIS_PORT" == 16379 ]]; then echo 13001; return; fi
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    free_port
 }
 pm2_alive() { [[ -f "$LAB_DIR/pm2/pm2.pid" ]] && kill -0 "$(cat "$LAB_DIR/pm2/pm2.pid")" 2>/dev/null; }
 app_online() { pm2_alive && pm2_lab jlist 2>/dev/null | grep -q '"name":"app".*"status":"online"'; }
@@ -271,7 +271,9 @@ stop_app() {
 # $LAB_DIR/prometheus/rules/) and sends to Alertmanager, which routes the collection's alerts
 # (label oncall="runbooks") to the rulebook's event source (extensions/eda) on LAB_EDA_PORT with
 # the bearer token in $LAB_DIR/eda.token (mode 0600; ONCALL_EDA_TOKEN="$(cat $LAB_DIR/eda.token)").
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A port free now and outside the ephemeral range, where no client connection can take it before
+# the daemon binds it (lab/free_port.py says why).
+free_port() { python3 "$ROOT/lab/free_port.py"; }
 # mon_port NAME VALUE_FROM_ENV DEFAULT: the environment's, else the remembered one, else the
 # default for the default lab and a free port for any other.
 mon_port() {

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,17 @@ NODE_DIR = os.path.join(ROOT, 'lab', 'node')
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _load_free_port():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('oncall_lab_free_port', os.path.join(ROOT, 'lab', 'free_port.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.free_port
+
+
+# A loopback port for a server the test starts: free now, outside the kernel's ephemeral range
+# (where a client's connection could take it first) and this xdist worker's own (lab/free_port.py).
+free_port = _load_free_port()
 
 
 class RedisServer(object):

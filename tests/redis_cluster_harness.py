@@ -7,34 +7,31 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 
+def _load_free_port():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lab', 'free_port.py')
+    spec = importlib.util.spec_from_file_location('oncall_lab_free_port', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.free_port
+
+
+_free_port = _load_free_port()
+
+
 def _free_ports(n):
-    socks, ports = [], []
-    try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(('127.0.0.1', 0))
-            port = s.getsockname()[1]
-            # the cluster bus listens on port + 10000: it must be free too
-            if port + 10000 > 65535:
-                s.close()
-                continue
-            try:
-                with socket.socket() as bus:
-                    bus.bind(('127.0.0.1', port + 10000))
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
+    """n distinct ports, each with its cluster bus port (port + 10000) free too, all outside the
+    ephemeral range (lab/free_port.py)."""
+    ports = []
+    while len(ports) < n:
+        port = _free_port(span=10000)
+        if port not in ports and port + 10000 not in ports and port - 10000 not in ports:
             ports.append(port)
-    finally:
-        for s in socks:
-            s.close()
     return ports
 
 
