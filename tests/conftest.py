@@ -32,17 +32,11 @@ NODE_DIR = os.path.join(ROOT, 'lab', 'node')
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 
-def _load_free_port():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('oncall_lab_free_port', os.path.join(ROOT, 'lab', 'free_port.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.free_port
-
-
 # A loopback port for a server the test starts: free now, outside the kernel's ephemeral range
-# (where a client's connection could take it first) and this xdist worker's own (lab/free_port.py).
-free_port = _load_free_port()
+# (where a client's connection could take it first) and this xdist worker's own
+# (lab/free_port.py); and whether a redis-server answers its own port. Both live in the cluster
+# harness, which the benches import without pytest.
+from redis_cluster_harness import answered_by, free_port  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class RedisServer(object):
@@ -60,26 +54,11 @@ class RedisServer(object):
             if password:
                 args += ['--requirepass', password]
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if self._answers():
+            if answered_by(self.proc, self.port, password):
                 return
             self.proc.terminate()
             self.proc.wait(10)
         raise RuntimeError('redis-server did not start on a port of its own (5 tries)')
-
-    def _answers(self, timeout=10):
-        """Whether this server runs and is the process that answers its port."""
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.proc.poll() is None:
-            try:
-                info = redis.Redis(port=self.port, password=self.password, socket_timeout=1).info('server')
-                return info.get('process_id') == self.proc.pid
-            except redis.AuthenticationError:
-                return False  # another server, with another password
-            except (redis.ConnectionError, redis.TimeoutError):
-                time.sleep(0.05)  # not listening yet
-            except redis.RedisError:
-                return False  # another server that refuses this one's AUTH or INFO
-        return False
 
     def client(self):
         return redis.Redis(port=self.port, password=self.password, decode_responses=True)

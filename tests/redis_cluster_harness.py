@@ -12,7 +12,8 @@ import tempfile
 import time
 
 
-def _load_free_port():
+def _lab_free_port():
+    """lab/free_port.py's free_port (the benches import this file without pytest or conftest)."""
     import importlib.util
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lab', 'free_port.py')
     spec = importlib.util.spec_from_file_location('oncall_lab_free_port', path)
@@ -21,18 +22,38 @@ def _load_free_port():
     return module.free_port
 
 
-_free_port = _load_free_port()
+free_port = _lab_free_port()
 
 
-def _free_ports(n):
+def _free_ports(n, exclude=()):
     """n distinct ports, each with its cluster bus port (port + 10000) free too, all outside the
-    ephemeral range (lab/free_port.py)."""
-    ports = []
+    ephemeral range (lab/free_port.py), none of them or their bus ports in exclude."""
+    ports, taken = [], set(exclude)
     while len(ports) < n:
-        port = _free_port(span=10000)
-        if port not in ports and port + 10000 not in ports and port - 10000 not in ports:
+        port = free_port(span=10000)
+        if not {port, port + 10000, port - 10000} & taken:
             ports.append(port)
+            taken.update((port, port + 10000))
     return ports
+
+
+def answered_by(proc, port, password=None, timeout=10):
+    """Whether the redis-server process proc runs and is the one answering port (INFO
+    process_id): a port found free can be taken by another worker's server before proc binds it,
+    and then proc exits and a stranger answers."""
+    import redis
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            info = redis.Redis(port=port, password=password, socket_timeout=1).info('server')
+            return info.get('process_id') == proc.pid
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if isinstance(exc, redis.AuthenticationError):
+                return False  # another server, with another password
+            time.sleep(0.05)  # not listening yet
+        except redis.RedisError:
+            return False  # another server that refuses this AUTH or INFO
+    return False
 
 
 class RedisCluster(object):
@@ -58,34 +79,19 @@ class RedisCluster(object):
         for port in ports:
             self.start_node(port)
         for _attempt in range(attempts):
-            lost = [p for p in ports if not self._owns(p)]
+            lost = [p for p in ports if not answered_by(self.procs[p], p)]
             if not lost:
                 return ports
             for port in lost:
                 self.stop_node(port)
                 ports.remove(port)
-            fresh = [p for p in _free_ports(len(lost) + len(ports)) if p not in ports][:len(lost)]
+            fresh = _free_ports(len(lost), exclude=ports + lost)
             for port in fresh:
                 self.start_node(port)
             ports.extend(fresh)
         self.ports = ports
         self.stop()
         raise RuntimeError('could not start %d cluster nodes on ports of their own' % count)
-
-    def _owns(self, port, timeout=10):
-        """Whether the redis-server started for `port` runs and is the process answering it."""
-        import redis
-        proc = self.procs[port]
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                return False  # it could not bind the port (or died)
-            try:
-                pid = redis.Redis(port=port, socket_timeout=1).info('server').get('process_id')
-                return pid == proc.pid
-            except Exception:  # pylint: disable=broad-except
-                time.sleep(0.05)
-        return False
 
     def start_node(self, port):
         node_dir = os.path.join(self.dir, str(port))
