@@ -480,10 +480,54 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = sorted(items, key=lambda item: -rank[item.nodeid.split('::', 1)[0]])
 
 
+# ---- the CPU each test costs ------------------------------------------------------------------
+# CI runs on two cores and is CPU-bound from pytest's start to its end, so the tests that cost the
+# most CPU, not the longest ones, are where a shorter CI comes from. Each test's CPU is what its
+# worker process and the children it reaped (ansible, ansible-playbook, servers it stopped) used
+# from its setup to its teardown; a daemon that outlives its test is not counted. The worker puts
+# it in the teardown report; the summary lists the 25 costliest tests beside --durations.
+
+def _cpu_seconds():
+    import resource
+    own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.oncall_cpu_start = _cpu_seconds()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    start = getattr(item, 'oncall_cpu_start', None)
+    if report.when == 'teardown' and start is not None:
+        report.user_properties.append(('cpu_seconds', round(_cpu_seconds() - start, 2)))
+
+
+_CPU = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _CPU:
+        return
+    costliest = sorted(_CPU.items(), key=lambda kv: -kv[1])[:25]
+    terminalreporter.write_sep('=', 'the 25 tests that cost the most CPU (%.0f CPU-s in all %d tests)'
+                               % (sum(_CPU.values()), len(_CPU)))
+    for nodeid, seconds in costliest:
+        terminalreporter.write_line('%7.1f CPU-s  %s' % (seconds, nodeid))
+
+
 _RECORDED = {}
 
 
 def pytest_runtest_logreport(report):
+    if report.when == 'teardown':
+        for name, value in report.user_properties:
+            if name == 'cpu_seconds':
+                _CPU[report.nodeid] = value
     if os.environ.get('ONCALL_RECORD_DURATIONS'):
         path = report.nodeid.split('::', 1)[0]
         _RECORDED[path] = _RECORDED.get(path, 0.0) + (report.duration or 0.0)
