@@ -284,13 +284,24 @@ mon_port() {
     if [[ "$REDIS_PORT" == 16379 ]]; then echo "$3"; return; fi
     free_port
 }
+# Each free port is drawn at random and checked free, but none is bound until its daemon starts:
+# two draws of one `up` could give the same port (a fresh-clone CI run: pg-exporter and prometheus
+# both on one port), so a draw equal to one this run already holds is drawn again.
+mon_pick() {
+    local p
+    p=$(mon_port "$2" "$3" "$4")
+    while [[ -z "$3" && " $MON_TAKEN " == *" $p "* ]]; do p=$(free_port); done
+    printf -v "$1" '%s' "$p"
+    MON_TAKEN+=" $p"
+}
 mon_ports() {
-    PROM_PORT=$(mon_port prometheus "${LAB_PROM_PORT:-}" 19090)
-    AM_PORT=$(mon_port alertmanager "${LAB_AM_PORT:-}" 19093)
-    NODE_EXPORTER_PORT=$(mon_port node-exporter "${LAB_NODE_EXPORTER_PORT:-}" 19100)
-    REDIS_EXPORTER_PORT=$(mon_port redis-exporter "${LAB_REDIS_EXPORTER_PORT:-}" 19121)
-    PG_EXPORTER_PORT=$(mon_port pg-exporter "${LAB_PG_EXPORTER_PORT:-}" 19187)
-    EDA_PORT=$(mon_port eda "${LAB_EDA_PORT:-}" 19095)
+    MON_TAKEN="${REDIS_PORT:-} ${PG_PORT:-}"
+    mon_pick PROM_PORT prometheus "${LAB_PROM_PORT:-}" 19090
+    mon_pick AM_PORT alertmanager "${LAB_AM_PORT:-}" 19093
+    mon_pick NODE_EXPORTER_PORT node-exporter "${LAB_NODE_EXPORTER_PORT:-}" 19100
+    mon_pick REDIS_EXPORTER_PORT redis-exporter "${LAB_REDIS_EXPORTER_PORT:-}" 19121
+    mon_pick PG_EXPORTER_PORT pg-exporter "${LAB_PG_EXPORTER_PORT:-}" 19187
+    mon_pick EDA_PORT eda "${LAB_EDA_PORT:-}" 19095
 }
 MON_BINS=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
 mon_installed() { local b; for b in "${MON_BINS[@]}"; do command -v "$b" >/dev/null || return 1; done; }
