@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -250,6 +251,91 @@ def ansible_bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+class AnsibleServers(object):
+    """This process's tests/ansible_server.py servers, one per ansible configuration: the
+    working directory and the ANSIBLE_* variables, which ansible-core reads when it is imported.
+    Started on first use; each exits when this process does (its standard input closes)."""
+
+    def __init__(self):
+        self.servers = {}
+        self.dir = None
+        self.started = 0
+        self.lock = threading.Lock()
+        self.cpu_seconds = 0.0  # what the runs cost: each child's and its children's CPU
+
+    def server(self, cwd, env):
+        with self.lock:
+            return self._server(cwd, env)
+
+    def _server(self, cwd, env):
+        key = (cwd, tuple(sorted((k, v) for k, v in env.items() if k.startswith('ANSIBLE_'))),
+               env.get('PYTHONPATH', ''))
+        if key not in self.servers:
+            if len(self.servers) >= 8:  # a ninth configuration: the oldest server goes
+                oldest = next(iter(self.servers))
+                self.servers.pop(oldest)[0].stdin.close()
+            if self.dir is None:
+                import atexit
+                self.dir = tempfile.mkdtemp(prefix='oncall-ansible-server-')
+                atexit.register(shutil.rmtree, self.dir, True)
+            self.started += 1
+            path = os.path.join(self.dir, '%d.sock' % self.started)
+            proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'ansible_server.py'), path],
+                                    cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True)
+            ready = proc.stdout.readline()
+            if ready != 'ready\n':
+                raise RuntimeError('tests/ansible_server.py did not start (%r)' % ready)
+            self.servers[key] = (proc, path)
+        return self.servers[key][1]
+
+
+_ansible_servers = AnsibleServers()
+
+
+def run_ansible(cmd, env, cwd=ROOT, timeout=300):
+    """Run `ansible` or `ansible-playbook` (cmd[0], as ansible_bin gives it) like
+    subprocess.run(cmd, capture_output=True, text=True, timeout=...): the same argv, environment
+    and directory, through a forking server that has ansible-core imported already
+    (tests/ansible_server.py). ONCALL_TEST_ANSIBLE_SERVER=0 runs the command itself instead."""
+    if os.environ.get('ONCALL_TEST_ANSIBLE_SERVER', '1') == '0':
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    import socket
+    path = _ansible_servers.server(cwd, env)
+    with tempfile.TemporaryDirectory(prefix='oncall-ansible-run-') as tmp:
+        out, err = os.path.join(tmp, 'stdout'), os.path.join(tmp, 'stderr')
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        sock.settimeout(timeout)
+        pid, rc = None, None
+        try:
+            sock.sendall(json.dumps({'argv': [os.path.basename(cmd[0])] + list(cmd[1:]), 'env': env,
+                                     'cwd': cwd, 'stdout': out, 'stderr': err}).encode() + b'\n')
+            reader = sock.makefile('r')
+            for line in reader:
+                msg = json.loads(line)
+                pid = msg.get('pid', pid)
+                if 'rc' in msg:
+                    rc = msg['rc']
+                    _ansible_servers.cpu_seconds += msg.get('cpu_seconds', 0.0)
+                    break
+        except socket.timeout:
+            if pid:
+                try:
+                    os.killpg(pid, 9)
+                except OSError:
+                    pass
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        finally:
+            sock.close()
+        if rc is None:
+            raise RuntimeError('the ansible server ended the run without its exit code: %s' % cmd)
+        with open(out, encoding='utf-8', errors='replace') as f_out, \
+                open(err, encoding='utf-8', errors='replace') as f_err:
+            return subprocess.CompletedProcess(cmd, rc, f_out.read(), f_err.read())
+
+
 class ModuleRun(object):
     def __init__(self, proc):
         self.rc = proc.returncode
@@ -285,9 +371,7 @@ def run_module(module, args, check=False, diff=False, verbosity=0):
         cmd.append('--diff')
     if verbosity:
         cmd.append('-' + 'v' * verbosity)
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
-                          check=False)
-    return ModuleRun(proc)
+    return ModuleRun(run_ansible(cmd, env=_env(), timeout=300))
 
 
 VERDICT_TASK = 'Fail the job on its verdict'
@@ -327,8 +411,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=N
     env = dict(_env(), **(env or {}))
     env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
     env['ANSIBLE_CALLBACK_RESULT_FORMAT'] = 'yaml'
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    return run_ansible(cmd, env=env, timeout=900)
 
 
 @pytest.fixture()
@@ -483,14 +566,15 @@ def pytest_collection_modifyitems(session, config, items):
 # ---- the CPU each test costs ------------------------------------------------------------------
 # CI runs on two cores and is CPU-bound from pytest's start to its end, so the tests that cost the
 # most CPU, not the longest ones, are where a shorter CI comes from. Each test's CPU is what its
-# worker process and the children it reaped (ansible, ansible-playbook, servers it stopped) used
-# from its setup to its teardown; a daemon that outlives its test is not counted. The worker puts
+# worker process and the children it reaped (servers it stopped) used, with the ansible and
+# ansible-playbook runs it asked tests/ansible_server.py for, from its setup to its teardown; a daemon that outlives its test is not counted. The worker puts
 # it in the teardown report; the summary lists the 25 costliest tests beside --durations.
 
 def _cpu_seconds():
     import resource
     own, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    return (own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+            + _ansible_servers.cpu_seconds)
 
 
 @pytest.hookimpl(tryfirst=True)
