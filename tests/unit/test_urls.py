@@ -25,3 +25,57 @@ def test_refused_urls_are_one_sentence_without_the_secret(url, words):
         check_http_url(url, 'health_url')
     msg = str(exc.value)
     assert words in msg and msg.startswith('health_url') and 's3cr3t' not in msg and '\n' not in msg
+
+
+@pytest.fixture(scope='module')
+def web():
+    """A real HTTP server on loopback: /ok 200, /broken 500 with a body, /moved 302."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            code, body = {'/ok': (200, b'fine'), '/broken': (500, b'db down'),
+                          '/moved': (302, b'')}.get(self.path, (404, b'no'))
+            self.send_response(code)
+            if code == 302:
+                self.send_header('Location', '/ok')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_one_exchange_under_both_probes(web):
+    """http_check's probe and the services/deploy probe share one request (common.urls.exchange):
+    an error status keeps its body, a redirect is an answer and is not followed, no answer is an
+    error, and a URL that is not http(s) is refused before anything is sent."""
+    from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import exchange
+    from ansible_collections.oncall.runbooks.plugins.module_utils.host import http
+    from ansible_collections.oncall.runbooks.plugins.module_utils.services import health
+
+    assert {k: exchange(web + '/ok', timeout=5)[k] for k in ('status', 'body', 'error')} == \
+        {'status': 200, 'body': 'fine', 'error': None}
+    assert exchange(web + '/broken', timeout=5)['body'] == 'db down'
+    assert exchange(web + '/moved', timeout=5)['status'] == 302
+    closed = 'http://127.0.0.1:1/'
+    gone = exchange(closed, timeout=5)
+    assert gone['status'] is None and gone['error']
+    with pytest.raises(UrlError):
+        exchange('file:///etc/passwd', 'health_url')
+
+    assert health.probe(web + '/broken')['why'] == 'status 500'
+    assert health.probe(closed)['why'].startswith('no answer (')
+    assert health.probe(web + '/ok')['ok'] is True
+    check = http.probe({'url': web + '/broken', 'status': [200, 204]})
+    assert check['why'] == 'status 500, expected 200 or 204' and check['body_excerpt'] == 'db down'
+    assert http.probe({'url': closed})['why'].startswith('no answer: ')
+    assert http.probe({'url': web + '/ok', 'body_contains': 'fine'})['ok'] is True

@@ -61,3 +61,31 @@ def open_http(url, option='url', **kwargs):
     check_http_url(url, option)
     kwargs['follow_redirects'] = 'none'
     return open_url(url, **kwargs)
+
+
+def exchange(url, option='url', limit=65536, **kwargs):
+    """One request with open_http, never raising for what the far end did: {'status' (None
+    without an answer), 'body' (the first `limit` bytes, decoded; an error status's body too),
+    'error' (why there was no answer, else None), 'latency_ms'}. A URL that is not http(s) still
+    raises UrlError, before anything is sent. The HTTP probes of http_check and of the services
+    backends and deploy watch are both built on this."""
+    import time
+    from urllib.error import HTTPError, URLError
+    started = time.monotonic()
+    status, body, error = None, '', None
+    try:
+        resp = open_http(url, option, **kwargs)
+        status = resp.getcode()
+        body = resp.read(limit).decode('utf-8', 'replace')
+    except HTTPError as exc:
+        status = exc.code
+        try:
+            body = exc.read(limit).decode('utf-8', 'replace') if exc.fp else ''
+        except Exception:  # pylint: disable=broad-except
+            body = ''
+    except (URLError, OSError, ValueError) as exc:
+        if isinstance(exc, UrlError):
+            raise
+        error = str(getattr(exc, 'reason', exc))
+    return {'status': status, 'body': body, 'error': error,
+            'latency_ms': round((time.monotonic() - started) * 1000, 1)}

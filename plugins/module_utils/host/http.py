@@ -5,12 +5,8 @@
 
 from __future__ import annotations
 
-import time
-
-from urllib.error import HTTPError, URLError
-
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import check_http_url, open_http, redact
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import check_http_url, exchange, redact
 
 
 def probe(check, validate_certs=True, option='url'):
@@ -22,25 +18,15 @@ def probe(check, validate_certs=True, option='url'):
     wanted = [int(s) for s in wanted] if isinstance(wanted, list) else [int(wanted)]
     timeout = parse_duration(check.get('timeout', '10s'), 'timeout')
     limit_s = parse_duration(check['max_latency'], 'max_latency') if check.get('max_latency') else None
-    started = time.monotonic()
-    status, body, error = None, '', None
     data = check.get('body')
     headers = dict(check.get('headers') or {})
     if data is not None and not isinstance(data, str):
         import json
         data = json.dumps(data)
         headers.setdefault('Content-Type', 'application/json')
-    try:
-        resp = open_http(url, option, method=check.get('method', 'POST' if data is not None else 'GET'),
-                         headers=headers, data=data, timeout=timeout, validate_certs=validate_certs)
-        status = resp.getcode()
-        body = resp.read(65536).decode('utf-8', 'replace')
-    except HTTPError as exc:
-        status = exc.code
-        body = exc.read(65536).decode('utf-8', 'replace') if exc.fp else ''
-    except (URLError, OSError, ValueError) as exc:
-        error = str(getattr(exc, 'reason', exc))
-    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    answer = exchange(url, option, method=check.get('method', 'POST' if data is not None else 'GET'),
+                      headers=headers, data=data, timeout=timeout, validate_certs=validate_certs)
+    status, body, error, latency_ms = answer['status'], answer['body'], answer['error'], answer['latency_ms']
     why = []
     if error:
         why.append('no answer: %s' % error)

@@ -7,39 +7,23 @@ the deploy watch."""
 from __future__ import annotations
 
 import re
-import time
-
-from urllib.error import HTTPError, URLError
 
 # UrlError is imported for the callers (pm2_process, the deploy watch), which reach it as health.UrlError.
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # pylint: disable=unused-import
-    UrlError, check_http_url, open_http, redact)
+    UrlError, exchange, redact)
 
 
 def probe(url, timeout=5.0, validate_certs=True, option='url'):
     """GET url once: {'url', 'status', 'ok' (2xx), 'why', 'latency_ms', 'body'}. Only http(s)
     (UrlError before anything is fetched); a redirect is a non-2xx answer, never followed."""
-    check_http_url(url, option)
-    started = time.monotonic()
-    status, body, why = None, '', ''
-    try:
-        resp = open_http(url, option, timeout=timeout, validate_certs=validate_certs)
-        status = resp.getcode()
-        body = resp.read(65536).decode('utf-8', 'replace')
-    except HTTPError as exc:
-        status = exc.code
-        try:
-            body = exc.read(65536).decode('utf-8', 'replace')
-        except Exception:  # pylint: disable=broad-except
-            body = ''
-    except (URLError, OSError, ValueError) as exc:
-        why = 'no answer (%s)' % getattr(exc, 'reason', exc)
+    answer = exchange(url, option, timeout=timeout, validate_certs=validate_certs)
+    status = answer['status']
+    why = 'no answer (%s)' % answer['error'] if answer['error'] is not None else ''
     ok = status is not None and 200 <= status < 300
     if status is not None and not ok:
         why = 'status %s' % status
-    return {'url': redact(url), 'status': status, 'ok': ok, 'why': why, 'body': body[:500],
-            'latency_ms': round((time.monotonic() - started) * 1000, 1)}
-
+    return {'url': redact(url), 'status': status, 'ok': ok, 'why': why, 'body': answer['body'][:500],
+            'latency_ms': answer['latency_ms']}
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)\s*$')
 
