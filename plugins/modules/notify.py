@@ -176,8 +176,9 @@ msg:
 import copy
 import re
 
+from urllib.parse import urlsplit
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import notify, runner
 

@@ -116,7 +116,7 @@ def redact_url(url):
 def post_json(url, body, timeout, validate_certs, option):
     """POST body as JSON; {'ok', 'status', 'error'}. Never raises for a receiver that fails:
     refused, timed out, or any answer but 2xx is ok=False with one sentence (no URL in it)."""
-    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+    from urllib.error import HTTPError, URLError
     from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import open_http
     data = json.dumps(body).encode('utf-8')
     try:

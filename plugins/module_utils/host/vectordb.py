@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import quote
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import options as opt
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import check_http_url, open_http, redact
