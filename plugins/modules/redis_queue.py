@@ -488,28 +488,14 @@ def validate_many(params):
     if given:
         raise rq.QueueError('queues only pauses or resumes, or cleans: do %s with name, one queue per task'
                             % ', '.join(given))
-    seen = set()
-    entries = []
-    for i, item in enumerate(params['queues']):
-        if isinstance(item, dict):
-            entry = dict(name=item.get('name'), flavor=item.get('flavor') or params['flavor'])
-        else:
-            entry = dict(name=item, flavor=params['flavor'])
-        if not isinstance(entry['name'], str) or not entry['name']:
-            raise rq.QueueError('queues[%d] needs a name: give a queue name or a dict with name and flavor' % i)
-        if entry['flavor'] not in ('bullmq', 'bull', 'list'):
-            raise rq.QueueError('queues[%d].flavor must be bullmq or bull, got %s' % (i, entry['flavor']))
+    entries = rq.queue_entries(params['queues'], params['flavor'], ('bullmq', 'bull', 'list'))
+    for i, entry in enumerate(entries):
         if entry['flavor'] == 'list' and not cleaning:
             raise rq.QueueError('a plain Redis list cannot be paused or resumed: queues[%d] (%s) has '
                                 'no pause flag' % (i, entry['name']))
-        key = (entry['flavor'], entry['name'])
-        if key in seen:
-            raise rq.QueueError('queue %s (%s) is listed twice in queues' % key[::-1])
-        seen.add(key)
         if cleaning:
             # each queue's clean rules checked as for one queue (a plain list: limit, no age)
             entry['params'] = validate(dict(params, name=entry['name'], flavor=entry['flavor'], queues=None))
-        entries.append(entry)
     return entries
 
 

@@ -192,15 +192,8 @@ def targets(client, params):
     if not params['queues']:
         return rq.discover(client, params['prefix'], params['flavor'], params['scan_count'])
     out = []
-    for i, item in enumerate(params['queues']):
-        if isinstance(item, dict):
-            name, flavor = item.get('name'), item.get('flavor', params['flavor'])
-        else:
-            name, flavor = str(item), params['flavor']
-        if not name:
-            raise rq.QueueError('queues[%d] has no name' % i)
-        if flavor not in ('any', 'bullmq', 'bull', 'list'):
-            raise rq.QueueError('queues[%d].flavor must be bullmq, bull or list, not %r' % (i, flavor))
+    for entry in rq.queue_entries(params['queues'], params['flavor'], ('any', 'bullmq', 'bull', 'list')):
+        name, flavor = entry['name'], entry['flavor']
         if flavor == 'any':
             # the queue's own keys tell (a few EXISTS), not a SCAN of the keyspace per name
             flavor = rq.detect_flavor(client, params['prefix'], name) or 'bullmq'

@@ -378,7 +378,7 @@ def test_list_requeue_and_trim(r):
      'cannot be paused'),
     (dict(queues=[{'name': 'q'}, 'q'], state='paused'), 'listed twice'),
     (dict(queues=[{'flavor': 'bull'}], state='paused'), 'needs a name'),
-    (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), 'must be bullmq or bull'),
+    (dict(queues=[{'name': 'q', 'flavor': 'rq'}], state='paused'), "must be bullmq, bull or list, not 'rq'"),
     (dict(queues=[{'name': 'missing'}], state='paused'), 'does not exist'),
     (dict(queues=[{'name': 'q'}], name='q', state='paused'), 'mutually exclusive'),
     (dict(queues=[{'name': 'q'}], clean=[{'status': 'failed'}], state='paused'), 'leave state present'),

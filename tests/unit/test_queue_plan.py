@@ -187,3 +187,41 @@ def test_timeouts_are_durations_parsed_by_the_one_parser(given, seconds):
     assert rconn.timeouts(params) == seconds
     kwargs = rconn.client_kwargs(params)
     assert (kwargs['socket_connect_timeout'], kwargs['socket_timeout']) == seconds
+
+
+# ---- the one parser of the queues option (redis_queue and redis_queue_info) -----------------
+
+def test_queue_entries_take_names_dicts_and_the_default_flavor():
+    got = rq.queue_entries(['emails', {'name': 'pdf', 'flavor': 'bull'}, {'name': 'low'}, 42],
+                           'bullmq', ('bullmq', 'bull', 'list'))
+    assert got == [{'name': 'emails', 'flavor': 'bullmq'}, {'name': 'pdf', 'flavor': 'bull'},
+                   {'name': 'low', 'flavor': 'bullmq'}, {'name': '42', 'flavor': 'bullmq'}]
+    # the same name in two flavors is two queues
+    assert len(rq.queue_entries(['q', {'name': 'q', 'flavor': 'bull'}], 'bullmq', ('bullmq', 'bull'))) == 2
+
+
+@pytest.mark.parametrize('items,flavors,message', [
+    ([{'flavor': 'bull'}], ('bullmq', 'bull'), 'queues[0] needs a name: give a queue name or a dict'),
+    (['ok', ''], ('bullmq', 'bull'), 'queues[1] needs a name'),
+    ([None], ('bullmq',), 'queues[0] needs a name'),
+    ([True], ('bullmq',), 'queues[0] needs a name'),
+    ([['a', 'b']], ('bullmq',), 'queues[0] needs a name'),
+    ([{'name': 'q', 'flavor': 'rq'}], ('bullmq', 'bull', 'list'), "queues[0].flavor must be bullmq, bull or list, not 'rq'"),
+    ([{'name': 'q', 'flavor': 'list'}], ('any', 'bullmq'), "queues[0].flavor must be any or bullmq, not 'list'"),
+    (['q', {'name': 'q'}], ('bullmq',), 'queue q (bullmq) is listed twice in queues'),
+])
+def test_queue_entries_refuse_with_one_sentence_naming_the_item(items, flavors, message):
+    with pytest.raises(rq.QueueError) as exc:
+        rq.queue_entries(items, 'bullmq', flavors)
+    assert str(exc.value).startswith(message) and '\n' not in str(exc.value)
+
+
+def test_a_flavor_must_provide_observe_set_paused_and_apply():
+    class Half(rq.BaseQueue):
+        def observe(self):
+            return None
+
+    with pytest.raises(TypeError):
+        Half(None, 'q')
+    for flavor in rq.FLAVORS.values():
+        assert flavor(None, 'q').name == 'q'
