@@ -293,22 +293,18 @@ msg:
   type: str
 '''
 
-import csv
-import json
-import math
-import os
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
-from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
-from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import finding
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.imports import import_without
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import health
+from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import orders as order_table
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import reconcile as rc
 
 STRIPE_IMP_ERR = None
@@ -321,115 +317,9 @@ except ImportError:
     STRIPE_IMP_ERR = traceback.format_exc()
 
 
-def key_hint(key):
-    return '...%s' % key[-4:] if key and len(key) >= 8 else '(too short to be a key)'
-
-
-def read_orders(conn, o, since_ts, until_ts):
-    from psycopg2 import sql
-    table = sql.Identifier(*[p.strip('"') for p in o['table'].split('.')])
-    cols = [o['id_column'], o['payment_intent_column'], o['amount_column'], o['currency_column'],
-            o['status_column'], o['created_column']]
-    names = ['id', 'payment_intent', 'amount', 'currency', 'status', 'created']
-    select = sql.SQL('SELECT {} FROM {}').format(
-        sql.SQL(', ').join(sql.SQL('{} AS {}').format(sql.Identifier(c), sql.Identifier(n))
-                           for c, n in zip(cols, names)), table)
-    where = sql.SQL('')
-    args = []
-    if since_ts is not None:
-        where = sql.SQL(' WHERE {c} >= to_timestamp(%s) AND {c} < to_timestamp(%s)').format(
-            c=sql.Identifier(o['created_column']))
-        args = [since_ts, until_ts]
-    with conn.cursor() as probe:  # a missing table or column is named before anything runs
-        try:
-            probe.execute(select + sql.SQL(' LIMIT 0'))
-        except pgc.psycopg2.Error as exc:
-            conn.rollback()
-            raise rc.ReconcileError('the orders mapping does not match the database: %s'
-                                    % pgc.describe_error(exc, {}))
-    rows = []
-    with conn.cursor(name='oncall_reconcile_orders') as cur:  # server-side: streamed
-        cur.itersize = 2000
-        cur.execute(select + where, args)
-        for row in cur:
-            rows.append(dict(zip(names, row)))
-    conn.rollback()
-    return rows
-
-
-def write_report(path, discrepancies):
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(path, 'w') as handle:
-        json.dump(discrepancies, handle, indent=1, default=str)
-    fields = ['kind', 'order', 'payment_intent', 'amount', 'currency', 'detail']
-    with open(os.path.splitext(path)[0] + '.csv', 'w', newline='') as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction='ignore')
-        writer.writeheader()
-        writer.writerows(discrepancies)
-
-
-def safe_url(url):
-    """The URL without credentials, query or fragment (it is shown in messages and findings)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return '(invalid URL)'
-    host = parts.hostname or ''
-    if parts.port:
-        host = '%s:%d' % (host, parts.port)
-    return urlunsplit((parts.scheme, host, parts.path, '', ''))
-
-
-def validate(p):
-    """Every option checked before anything is read or touched; raises ReconcileError."""
-    if not p['api_key']:
-        raise rc.ReconcileError('no Stripe API key: set api_key or the STRIPE_API_KEY environment variable')
-    for name in ('max_items', 'max_network_retries'):
-        if p[name] < 0:
-            raise rc.ReconcileError('%s must not be negative, got %d' % (name, p[name]))
-    if p['max_network_retries'] > 10:
-        raise rc.ReconcileError('max_network_retries must be at most 10, got %d' % p['max_network_retries'])
-    for name in ('api_base', 'status_url'):
-        if p[name] is None:
-            continue
-        parts = urlsplit(p[name]) if '\n' not in p[name] else None
-        if parts is None or parts.scheme not in ('http', 'https') or not parts.hostname:
-            raise rc.ReconcileError('%s must be an http or https URL, got %s' % (name, safe_url(p[name])))
-    rate = p['failure_rate']
-    if rate is not None:
-        threshold = rate['threshold']
-        if not math.isfinite(threshold) or threshold < 0 or threshold > 100:
-            raise rc.ReconcileError('failure_rate.threshold must be a percentage from 0 to 100, got %s' % threshold)
-        if not rate['failed_statuses'] or not all(isinstance(s, str) and s for s in rate['failed_statuses']):
-            raise rc.ReconcileError('failure_rate.failed_statuses must list at least one order status')
-        try:
-            seconds = parse_duration(rate['window'], 'failure_rate.window')
-        except DurationError as exc:
-            raise rc.ReconcileError(str(exc))
-        if seconds <= 0:
-            raise rc.ReconcileError('failure_rate.window must be longer than 0s, got %s' % rate['window'])
-    return rc.parse_window(p['since'], p['until'], p['full'])
-
-
-def read_failure_rate(conn, o, seconds, failed_statuses):
-    """(orders, failed) created in the last `seconds`; names as identifiers, values bound."""
-    from psycopg2 import sql
-    stmt = sql.SQL('SELECT count(*), count(*) FILTER (WHERE {s}::text = ANY(%s)) FROM {t} '
-                   'WHERE {c} >= now() - make_interval(secs => %s)').format(
-        s=sql.Identifier(o['status_column']), c=sql.Identifier(o['created_column']),
-        t=sql.Identifier(*[x.strip('"') for x in o['table'].split('.')]))
-    with conn.cursor() as cur:
-        cur.execute(stmt, (list(failed_statuses), float(seconds)))
-        total, failed = cur.fetchone()
-    conn.rollback()
-    return int(total), int(failed)
-
-
 def run(module):
     p = module.params
-    since_ts, until_ts, window = validate(p)
+    since_ts, until_ts, window = rc.validate(p)
     api_base = p['api_base'].rstrip('/')
     stripe.api_base = api_base
     stripe.max_network_retries = p['max_network_retries']
@@ -438,19 +328,19 @@ def run(module):
         opts['stripe_version'] = p['api_version']
     o = p['orders']
     counter = rc.Counter()
-    shown_base = safe_url(api_base)
+    shown_base = rc.safe_url(api_base)
 
     def stripe_error(exc):
-        return health.stripe_failure(stripe, exc, shown_base, p['max_network_retries'], key_hint(p['api_key']))
+        return health.stripe_failure(stripe, exc, shown_base, p['max_network_retries'], rc.key_hint(p['api_key']))
 
     # PostgreSQL: the orders of the window and the application's failure rate. A database
     # that does not answer is a finding; a mapping that does not match it is bad input.
     conn, pg_error, orders, rate_counts = None, '', None, None
     try:
         conn = pgc.connect(p, autocommit=False)
-        orders = read_orders(conn, o, since_ts, until_ts)
+        orders = order_table.read_orders(conn, o, since_ts, until_ts)
         if p['failure_rate'] is not None:
-            rate_counts = read_failure_rate(conn, o, parse_duration(p['failure_rate']['window'], 'window'),
+            rate_counts = order_table.read_failure_rate(conn, o, parse_duration(p['failure_rate']['window'], 'window'),
                                             p['failure_rate']['failed_statuses'])
     except pgc.PgConnectionError as exc:
         pg_error = str(exc)
@@ -530,7 +420,7 @@ def run(module):
         conn.close()
 
     if p['report_path'] and compared:
-        write_report(p['report_path'], discrepancies)
+        rc.write_report(p['report_path'], discrepancies)
     for a in plan:
         a.pop('item', None)
 
@@ -550,7 +440,7 @@ def run(module):
         findings.append(rate['finding'])
     if p['status_url']:
         status = health.read_status_page(p['status_url'], validate_certs=p['validate_certs'])
-        status['url'] = safe_url(p['status_url'])
+        status['url'] = rc.safe_url(p['status_url'])
         findings.append(status['finding'])
     elif p['failure_rate'] is not None:  # a decision without the status page: that observer is unknown
         status = health.status_observation('', None, 'no status page configured (status_url)')
@@ -635,8 +525,8 @@ def failure_of(exc, params):
     """The sentence for a Stripe or database error outside the observation (none known); None
     for anything else, which is a bug the runner reports as one."""
     if HAS_STRIPE and isinstance(exc, stripe.StripeError):
-        return health.stripe_failure(stripe, exc, safe_url(params['api_base']), params['max_network_retries'],
-                                     key_hint(params['api_key']))[1]
+        return health.stripe_failure(stripe, exc, rc.safe_url(params['api_base']), params['max_network_retries'],
+                                     rc.key_hint(params['api_key']))[1]
     return pgc.failure_of(exc, params)
 
 

@@ -17,8 +17,15 @@ between (a retry, a rerun, a crash right after the API call).
 
 from __future__ import annotations
 
+import csv
 import datetime
+import json
+import math
+import os
 
+from urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import DurationError, parse_duration
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 
 KINDS = ('missing_in_stripe', 'missing_order', 'amount_mismatch', 'currency_mismatch',
@@ -218,8 +225,6 @@ def refund(stripe, counter, item, opts, attempts=3):
 
 def parse_window(since, until, full, now=None):
     """(since_ts, until_ts, label); since None means the whole history."""
-    from ansible_collections.oncall.runbooks.plugins.module_utils.common.duration import (
-        DurationError, parse_duration)
     now = now or datetime.datetime.now(datetime.timezone.utc)
 
     def point(value, name):
@@ -253,3 +258,65 @@ class ApplyFailed(OncallError):
     def __init__(self, actions, message):
         OncallError.__init__(self, message, actions=actions)
         self.actions = actions
+
+
+def key_hint(key):
+    """The last four characters of an API key, which is all a message may show of it."""
+    return '...%s' % key[-4:] if key and len(key) >= 8 else '(too short to be a key)'
+
+
+def safe_url(url):
+    """The URL without credentials, query or fragment (it is shown in messages and findings)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return '(invalid URL)'
+    host = parts.hostname or ''
+    if parts.port:
+        host = '%s:%d' % (host, parts.port)
+    return urlunsplit((parts.scheme, host, parts.path, '', ''))
+
+
+def validate(p):
+    """Every option checked before anything is read or touched; raises ReconcileError."""
+    if not p['api_key']:
+        raise ReconcileError('no Stripe API key: set api_key or the STRIPE_API_KEY environment variable')
+    for name in ('max_items', 'max_network_retries'):
+        if p[name] < 0:
+            raise ReconcileError('%s must not be negative, got %d' % (name, p[name]))
+    if p['max_network_retries'] > 10:
+        raise ReconcileError('max_network_retries must be at most 10, got %d' % p['max_network_retries'])
+    for name in ('api_base', 'status_url'):
+        if p[name] is None:
+            continue
+        parts = urlsplit(p[name]) if '\n' not in p[name] else None
+        if parts is None or parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise ReconcileError('%s must be an http or https URL, got %s' % (name, safe_url(p[name])))
+    rate = p['failure_rate']
+    if rate is not None:
+        threshold = rate['threshold']
+        if not math.isfinite(threshold) or threshold < 0 or threshold > 100:
+            raise ReconcileError('failure_rate.threshold must be a percentage from 0 to 100, got %s' % threshold)
+        if not rate['failed_statuses'] or not all(isinstance(s, str) and s for s in rate['failed_statuses']):
+            raise ReconcileError('failure_rate.failed_statuses must list at least one order status')
+        try:
+            seconds = parse_duration(rate['window'], 'failure_rate.window')
+        except DurationError as exc:
+            raise ReconcileError(str(exc))
+        if seconds <= 0:
+            raise ReconcileError('failure_rate.window must be longer than 0s, got %s' % rate['window'])
+    return parse_window(p['since'], p['until'], p['full'])
+
+
+def write_report(path, discrepancies):
+    """The discrepancies as JSON at `path` and as CSV beside it (same name, .csv)."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, 'w') as handle:
+        json.dump(discrepancies, handle, indent=1, default=str)
+    fields = ['kind', 'order', 'payment_intent', 'amount', 'currency', 'detail']
+    with open(os.path.splitext(path)[0] + '.csv', 'w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(discrepancies)
