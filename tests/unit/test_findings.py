@@ -51,3 +51,21 @@ def test_sound_thresholds_pass():
     f.check_thresholds('waiting', 100, 500)
     f.check_thresholds('hit rate', 70, 50, higher_is_worse=False)
     f.check_thresholds('failure ratio', 0.05, None, True, 1.0)
+
+
+def test_no_playbook_or_role_computes_a_worst_verdict_by_hand():
+    """The worst verdict of findings comes from the worst_verdict filter everywhere. The Jinja it
+    replaced ("critical if any critical, else warning if any warning, else ok") was written nine
+    times and called a run whose findings were all unknown "ok"."""
+    import glob
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    by_hand = re.compile(r"'critical'\s+if\s+(?:[\w.]+\s*\|\s*selectattr\('verdict'|'critical'\s+in\s)")
+    found = []
+    for path in glob.glob(os.path.join(root, 'playbooks', '**', '*.yml'), recursive=True) + \
+            glob.glob(os.path.join(root, 'roles', '**', '*.yml'), recursive=True):
+        with open(path) as handle:
+            if by_hand.search(handle.read()):
+                found.append(os.path.relpath(path, root))
+    assert found == []
