@@ -9,7 +9,7 @@ Alertmanager, ansible-rulebook, pm2, Redis).
                   marked safe, so the runbook diagnoses only, and the bench then drains the 100
                   jobs as a worker would (remediation done = the diagnosis report written)
 
-The faults are AlertLoop.app_stopped() and AlertLoop.queue_backlog() (tests/alert_loop_harness.py).
+The faults are AlertLoop.app_stopped() and AlertLoop.queue_backlog() (tests/helpers/alert_loop.py).
 One loop at a time by default; --together injects them at once and follows them together
 (AlertLoop.run_together, as tests/integration/test_alert_loop.py does): the queue metrics come
 from the app's /metrics, so QueueBacklog then fires only after the app is restarted.
@@ -40,8 +40,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
-from alert_loop_harness import AlertLoop  # noqa: E402  pylint: disable=import-error
-from conftest import Lab, _env, ansible_bin  # noqa: E402  pylint: disable=import-error
+from helpers.alert_loop import AlertLoop  # noqa: E402  pylint: disable=import-error
+from helpers import Lab, _env, ansible_bin  # noqa: E402  pylint: disable=import-error
 
 STAGES = ('firing', 'dispatched', 'remediation_done', 'resolved')
 

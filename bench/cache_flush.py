@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 try:
-    from conftest import _env, ansible_bin, free_port  # noqa: E402  (the tests' own helpers)
+    from helpers import _env, ansible_bin, free_port  # noqa: E402  (the tests' own helpers)
 except ModuleNotFoundError as exc:  # pragma: no cover - a set-up without the test requirements
     raise SystemExit('bench/cache_flush.py needs the development set-up (scripts/setup --dev), '
                      'which installs what the tests need: %s' % exc)

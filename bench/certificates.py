@@ -26,8 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from cert_harness import Nginx, Pebble, make_cert  # noqa: E402
-from conftest import run_module  # noqa: E402
+from helpers.cert import Nginx, Pebble, make_cert  # noqa: E402
+from helpers import run_module  # noqa: E402
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import acme_issue, info, x509  # noqa: E402
 

@@ -31,7 +31,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
-from app_harness import AppLab  # noqa: E402  pylint: disable=wrong-import-position
+from helpers.app import AppLab  # noqa: E402  pylint: disable=wrong-import-position
 
 PHASES = ['pre-checks', 'backup', 'pause', 'migrate', 'switch', 'restart', 'smoke', 'resume', 'watch']
 

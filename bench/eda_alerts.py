@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
 import yaml  # noqa: E402
 
-from eda_harness import Rulebook, notification  # noqa: E402  pylint: disable=import-error
+from helpers.eda import Rulebook, notification  # noqa: E402  pylint: disable=import-error
 
 PLAYBOOK = """---
 - name: Storm runbook

@@ -7,7 +7,7 @@ one unknown option: AnsibleModule refuses it after the module and every module_u
 at load time are imported, so that call costs exactly the fixed part of a call (the controller's
 start-up, the AnsiballZ payload, the interpreter, the imports, the argument check) and no work.
 A few modules are also called for real against a throw-away PostgreSQL and redis-server (the
-tests' own, tests/conftest.py), so that what they import only when they work is counted too.
+tests' own, tests/helpers), so that what they import only when they work is counted too.
 
 Printed per module: median wall time and spread over --rounds, the difference to ping's median of
 the same rounds, and `python -X importtime` of the module (cumulative ms, and its heaviest
@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
 try:
-    from conftest import PostgresServer, RedisServer, ansible_bin  # noqa: E402  (the tests' own servers)
+    from helpers import PostgresServer, RedisServer, ansible_bin  # noqa: E402  (the tests' own servers)
 except ImportError as exc:
     sys.exit('bench/fixed_cost.py needs the development set-up (%s is missing): run scripts/setup --dev, '
              'then .venv/bin/python bench/fixed_cost.py' % (getattr(exc, 'name', None) or exc))

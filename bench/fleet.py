@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
-from conftest import PG_BIN, PostgresServer, RedisServer  # noqa: E402  (the tests' own servers)
+from helpers import PG_BIN, PostgresServer, RedisServer  # noqa: E402  (the tests' own servers)
 
 NODE_DIR = os.path.join(ROOT, 'lab', 'node')
 SEED_SQL = os.path.join(ROOT, 'lab', 'sql', 'seed.sql')

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Weekly PostgreSQL maintenance under pgbench load: pg_maintenance next to the runbook's `VACUUM ANALYZE;`.
 
-A throw-away PostgreSQL 15 (tests/conftest.py PostgresServer, autovacuum_naptime=1h, and
+A throw-away PostgreSQL 15 (tests/helpers/servers.py PostgresServer, autovacuum_naptime=1h, and
 autovacuum_enabled=false on every table) gets a database `bench` of --tables tables t000..
 (int primary key, a text column, a secondary btree index, --rows rows each) plus pgbench's own
 tables (`pgbench -i -s --scale`). The seed state is "maintained last week": one VACUUM ANALYZE
@@ -61,7 +61,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 try:
-    from conftest import PG_BIN, PostgresServer, ansible_bin, run_module  # noqa: E402  (the tests' own server and module runner)
+    from helpers import PG_BIN, PostgresServer, ansible_bin, run_module  # noqa: E402  (the tests' own server and module runner)
     from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc  # noqa: E402
     from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm  # noqa: E402
     import yaml  # noqa: E402

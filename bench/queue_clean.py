@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 try:
-    from conftest import RedisServer  # noqa: E402  (the tests' own server starter)
+    from helpers import RedisServer  # noqa: E402  (the tests' own server starter)
 except ModuleNotFoundError as exc:  # pragma: no cover - a set-up without the test requirements
     raise SystemExit('bench/queue_clean.py needs the development set-up (scripts/setup --dev), '
                      'which installs what the tests need: %s' % exc)

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(ROOT, '.collections'))
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
 try:
-    from conftest import _env, ansible_bin, node  # noqa: E402  (the tests' own helpers)
+    from helpers import _env, ansible_bin, node  # noqa: E402  (the tests' own helpers)
     from cache_flush import Server  # noqa: E402  (a redis-server with DEBUG enabled)
 except ModuleNotFoundError as exc:  # pragma: no cover - a set-up without the test requirements
     raise SystemExit('bench/redis_diagnosis.py needs the development set-up (scripts/setup --dev), '

@@ -2,7 +2,7 @@
 """Reconcile 10,000 orders against 10,000 PaymentIntents: stripe_reconcile against the
 per-order approach (one PaymentIntent retrieve per order, what a naive script does).
 
-Both run against localstripe (tests/stripe_harness.py) and a throw-away PostgreSQL on
+Both run against localstripe (tests/helpers/stripe_api.py) and a throw-away PostgreSQL on
 loopback. Printed: Stripe API requests, wall time, and the module process' peak memory.
 
     .venv/bin/python bench/stripe_reconcile.py [--orders 10000] [--skip-per-order]
@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from conftest import PostgresServer, free_port  # noqa: E402  (the tests' own server starters)
+from helpers import PostgresServer, free_port  # noqa: E402  (the tests' own server starters)
 
 MODULE = os.path.join(ROOT, 'plugins', 'modules', 'stripe_reconcile.py')
 KEY = 'sk_test_bench_0000'
@@ -46,7 +46,7 @@ def main():
     ap.add_argument('--skip-per-order', action='store_true')
     args = ap.parse_args()
     port = free_port()
-    harness = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'stripe_harness.py'), '--port', str(port)],
+    harness = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'helpers', 'stripe_api.py'), '--port', str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     harness.stdout.readline()
     api = 'http://127.0.0.1:%d' % port

@@ -11,7 +11,7 @@ named, and exits with the CLI's exit code. Nothing a run does reaches the server
 What the fork cannot give a child is an ansible configuration other than the one the server
 read when it imported ansible (ansible.constants is computed at import): the client keeps one
 server per configuration, that is per working directory and set of ANSIBLE_* variables
-(tests/conftest.py, AnsibleServers).
+(tests/helpers/cli.py, AnsibleServers).
 
 Protocol, on a Unix socket, one connection per run:
   client -> server  one JSON line: {"argv": [...], "env": {...}, "cwd": "...",

@@ -20,7 +20,7 @@ cascade as in production); the rulebook runs its actions one at a time (executio
 sequential). Each dispatch and each runbook run writes its own report file (runbook_report never
 writes over an existing file; the two runbooks' reports carry their own names).
 Lab intervals: scrape and evaluation 5 s, group_wait 5 s, group_interval 10 s, and the two
-alerts' `for:` shortened to 10 s in the lab's copy of the rules (tests/alert_loop_harness.py).
+alerts' `for:` shortened to 10 s in the lab's copy of the rules (tests/helpers/alert_loop.py).
 The timings per alert are measured by bench/alert_loop.py (never asserted here)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import os
 
 import pytest
 
-from alert_loop_harness import AlertLoop, wait_quiet
+from helpers.alert_loop import AlertLoop, wait_quiet
 
 BACKLOG = 100
 

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""RDS recovery and CloudWatch Logs search against moto in server mode (tests/aws_harness.py):
+"""RDS recovery and CloudWatch Logs search against moto in server mode (tests/helpers/aws.py):
 a real HTTP server speaking the AWS APIs, called by boto3 through the real ansible CLI."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from aws_harness import MotoServer, aurora_cluster
+from helpers.aws import MotoServer, aurora_cluster
 
 
 @pytest.fixture(scope='module')
@@ -142,8 +142,8 @@ def test_cloudwatch_logs_search_counts_matches_against_their_maximum(aws, module
 
 
 def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws, tmp_path):
-    from conftest import free_port, run_playbook
-    from runbooks_harness import ok_run, report, verdicts, worst
+    from helpers import free_port, run_playbook
+    from helpers.runbooks import ok_run, report, verdicts, worst
     rds = aws.client('rds')
     aurora_cluster(rds)
     logs = aws.client('logs')
@@ -221,7 +221,7 @@ def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
     """No Kafka broker is available here: the lag computation is tested against recorded admin
     API answers (tests/unit/test_kafka_lag.py); this runs the real kafka-python client against a
     loopback port where nothing listens, through the ansible CLI."""
-    from conftest import free_port
+    from helpers import free_port
     port = free_port()
     run = module('kafka_consumer_lag_info', {'bootstrap_servers': ['127.0.0.1:%d' % port], 'groups': ['holdwall-worker'],
                                              'timeout': '3s', 'sasl_password': 'kafka-Secret-9'}, verbosity=3)
@@ -230,8 +230,8 @@ def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
 
 
 def test_log_search_playbook_reports_the_counts_and_changes_nothing(aws, tmp_path):
-    from conftest import run_playbook
-    from runbooks_harness import ok_run, report, verdicts
+    from helpers import run_playbook
+    from helpers.runbooks import ok_run, report, verdicts
     logs = aws.client('logs')
     logs.create_log_group(logGroupName='/aws/lambda/iamenu-logs')
     logs.create_log_stream(logGroupName='/aws/lambda/iamenu-logs', logStreamName='app-stream')

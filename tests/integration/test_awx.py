@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """AWX as code: playbooks/awx_configure.yml applies awx/catalog.yml with the real awx.awx
-modules against tests/awx_harness.FakeAWX, an in-memory stand-in for the AWX REST API (no AWX
+modules against tests/helpers/awx.py FakeAWX, an in-memory stand-in for the AWX REST API (no AWX
 server can run here). The modules' own argument specs, lookups and change detection are
 exercised; the fake only stores what they send and answers their lookups."""
 
@@ -13,8 +13,8 @@ import json
 import pytest
 import yaml
 
-from awx_harness import FakeAWX
-from conftest import recap as conftest_recap, ROOT, run_playbook
+from helpers.awx import FakeAWX
+from helpers import recap as conftest_recap, ROOT, run_playbook
 
 SECRETS = {'oncall_awx_redis_password': 'R3dis-pa55-w0rd', 'oncall_awx_stripe_api_key': 'sk_test_Str1peSecret',
            'oncall_awx_db_password': 'Db-Pa55-w0rd-9'}

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Catalog job templates run through ansible-runner (what AWX runs jobs with), against the lab
-(real Redis, PostgreSQL 15, pm2 and the sample app; tests/app_harness.py).
+(real Redis, PostgreSQL 15, pm2 and the sample app; tests/helpers/app.py).
 
 Each job gets a private data directory laid out as AWX lays it out:
   env/extravars   the template's fixed extra vars and the survey answers
@@ -32,8 +32,8 @@ import tempfile
 import pytest
 import yaml
 
-from app_harness import app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import ROOT, node
+from helpers.app import app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers import ROOT, node
 
 ansible_runner = pytest.importorskip('ansible_runner')  # requirements-dev.txt pins it
 

@@ -33,8 +33,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from cert_harness import digest, make_cert
-from conftest import dump_keys
+from helpers.cert import digest, make_cert
+from helpers import dump_keys
 
 PREFIX = 'ansible_collections.oncall.runbooks.plugins.modules.'
 LONG = 'x' * 100000

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from cert_harness import Nginx, Pebble, digest, free_port, make_cert
-from conftest import run_module
+from helpers.cert import Nginx, Pebble, digest, free_port, make_cert
+from helpers import run_module
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 

@@ -12,8 +12,8 @@ import base64
 
 import pytest
 
-from cert_harness import KubeEmulator, make_cert
-from conftest import run_module
+from helpers.cert import KubeEmulator, make_cert
+from helpers import run_module
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 
@@ -183,7 +183,7 @@ def test_runbook_renews_the_secret_and_restarts_the_ingress_controller(kube, tmp
     import json
     import re
     from kubernetes import client
-    from conftest import recap as conftest_recap, run_playbook
+    from helpers import recap as conftest_recap, run_playbook
     original = put_secret(kube, tmp_path, 'festivals-tls', 5)
     apps = client.AppsV1Api(kube.api())
     apps.create_namespaced_deployment('ingress-nginx', {
@@ -253,7 +253,7 @@ def test_daily_health_check_reads_a_k8s_secret_with_oncall_k8s(kube, tmp_path):
     """The daily check reads a k8s_secret certificate from the cluster of oncall_k8s (kubeconfig
     and context, through module_defaults group/oncall.runbooks.k8s), not from ~/.kube/config."""
     import json
-    from conftest import run_playbook
+    from helpers import run_playbook
     put_secret(kube, tmp_path, 'festivals-tls', 20)
     kubeconfig = tmp_path / 'kubeconfig'
     kubeconfig.write_text(json.dumps({

@@ -25,8 +25,8 @@ import subprocess
 
 import pytest
 
-from cert_harness import free_port, wait_port
-from conftest import ROOT, ModuleRun, _env, ansible_bin, run_module
+from helpers.cert import free_port, wait_port
+from helpers import ROOT, ModuleRun, _env, ansible_bin, run_module
 
 LEAF_EXT = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n'
 CA_EXT = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n'

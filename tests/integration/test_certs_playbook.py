@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from cert_harness import Nginx, digest, make_cert
-from conftest import recap as conftest_recap, run_playbook
+from helpers.cert import Nginx, digest, make_cert
+from helpers import recap as conftest_recap, run_playbook
 
 PLAYBOOK = 'playbooks/runbooks/ssl_certificate_expiry.yml'
 

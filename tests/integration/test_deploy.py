@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from app_harness import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import recap, dump_keys, free_port
+from helpers.app import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers import recap, dump_keys, free_port
 
 
 def out(proc):

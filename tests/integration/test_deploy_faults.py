@@ -12,8 +12,8 @@ import re
 import subprocess
 import time
 
-from app_harness import LOCK_KEY, QUEUES, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import dump_keys, run_module
+from helpers.app import LOCK_KEY, QUEUES, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers import dump_keys, run_module
 
 STATE_KEY = LOCK_KEY + ':state'
 ALL = sorted(q[0] for q in QUEUES)

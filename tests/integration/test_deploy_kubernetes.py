@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """playbooks/deploy.yml with deploy_target=kubernetes: the release is an image tag set on a
 Deployment through the services role's kubernetes backend. The Kubernetes API is kmock's
-KubernetesEmulator, NOT a real cluster (tests/k8s_harness.py); a test controller writes the
+KubernetesEmulator, NOT a real cluster (tests/helpers/k8s.py); a test controller writes the
 generation and status a Deployment controller would. Redis (queues, the lock) and PostgreSQL
 (the backup) are the lab's real servers."""
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from app_harness import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from k8s_harness import Emulator, FakeController
+from helpers.app import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers.k8s import Emulator, FakeController
 
 
 @pytest.fixture(scope='module')

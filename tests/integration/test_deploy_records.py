@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from app_harness import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import run_module
+from helpers.app import LOCK_KEY, app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers import run_module
 from test_deploy_faults import flat, full, kill_between_switch_and_restart, latest, out, paused_names
 
 

@@ -23,7 +23,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, _env
+from helpers import ROOT, _env
 
 sys.path.insert(0, os.path.join(ROOT, 'docs'))
 import build as docs_build  # noqa: E402  pylint: disable=wrong-import-position

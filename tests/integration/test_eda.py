@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from eda_harness import Rulebook, notification, reports, wait_for
+from helpers.eda import Rulebook, notification, reports, wait_for
 
 
 @pytest.fixture()
@@ -132,7 +132,7 @@ def test_source_refuses_to_start_without_a_token(token):
 
 def test_alert_runbook_playbook_by_hand_twice_and_in_check_mode(lab):
     """playbooks/alert_runbook.yml without the rulebook (as AWX's "Alert runbook" template runs it)."""
-    from conftest import dump_keys
+    from helpers import dump_keys
     from test_playbooks import pg_state, recap
 
     alert = {'oncall_alert': notification('DatabaseConnectionPoolExhausted')['alerts'][0]}
@@ -190,7 +190,7 @@ def test_remediation_runs_only_for_alerts_marked_safe(tmp_path):
     playbooks/alert_runbook.yml: the safe alert runs --tags remediate, the other only the
     diagnosis; check mode passes --check down; a second run of the safe alert changes nothing."""
     import yaml
-    from conftest import run_playbook
+    from helpers import run_playbook
 
     (tmp_path / 'awx').mkdir()
     (tmp_path / 'playbooks').mkdir()

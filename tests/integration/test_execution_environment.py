@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT, _env, ansible_bin
+from helpers import ROOT, _env, ansible_bin
 
 
 def run(cmd, cwd):

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_playbook
+from helpers import ROOT, run_playbook
 
 SECRET = 'fault-matrix-secret-3a9c'
 

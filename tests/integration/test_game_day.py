@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import recap
-from runbooks_harness import report, verdicts
+from helpers import recap
+from helpers.runbooks import report, verdicts
 
 EXPECTATIONS = ['Redis down: continue operating', 'Redis down: display "cache unavailable" to users',
                 'Redis down: performance degraded but functional', 'Redis restarted: reconnect automatically',

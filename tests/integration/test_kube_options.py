@@ -21,8 +21,8 @@ import threading
 
 import pytest
 
-from cert_harness import free_port, make_cert
-from conftest import run_module
+from helpers.cert import free_port, make_cert
+from helpers import run_module
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 import redis
 
-from conftest import ROOT, free_port
+from helpers import ROOT, free_port
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason='only root runs the lab PostgreSQL as another user; as any other user '

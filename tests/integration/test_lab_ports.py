@@ -11,7 +11,7 @@ import subprocess
 import psycopg2
 import redis
 
-from conftest import ROOT, _env, ansible_bin
+from helpers import ROOT, _env, ansible_bin
 
 
 def fresh_shell(lab):

@@ -15,7 +15,7 @@ import urllib.request
 
 import yaml
 
-from conftest import recap
+from helpers import recap
 
 BASE_AM = """route:
   receiver: team-pager

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """oncall.runbooks.notify and the report role's notification (issue 18), against a recording
-HTTP receiver on loopback (tests/receiver_harness.py) standing in for Slack's incoming webhook
+HTTP receiver on loopback (tests/helpers/receiver.py) standing in for Slack's incoming webhook
 and PagerDuty's Events API v2: the exact JSON bodies, runbook 000's escalation (a remediation
 that leaves the verdict not ok pages, a later ok run resolves with the same dedup key), check
 mode sends nothing, a receiver that refuses, answers 500 or does not answer is a warning in the
@@ -20,8 +20,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from conftest import recap, run_module, run_playbook
-from receiver_harness import Receiver
+from helpers import recap, run_module, run_playbook
+from helpers.receiver import Receiver
 
 HOOK = '/services/T0000/B0000/XsecretHookPath42'
 KEY = 'R0utingKeySecret0123456789abcdef'

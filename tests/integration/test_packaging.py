@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, _env, ansible_bin
+from helpers import ROOT, _env, ansible_bin
 
 ROLES = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(ROOT, 'roles', '*', 'tasks')))
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """playbooks/runbooks/payment_failure.yml against the lab's real PostgreSQL, localstripe
-(tests/stripe_harness.py), and a real HTTP server on loopback that plays Stripe's status page
+(tests/helpers/stripe_api.py), and a real HTTP server on loopback that plays Stripe's status page
 and, when asked, a Stripe API answering 5xx. An unreachable Stripe API or status page is a
 closed loopback port.
 
@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, free_port, recap
+from helpers import ROOT, free_port, recap
 
 KEY = 'sk_test_payment_runbook_Q7wZ2k9d'
 REPORT = 'payment_failure-latest.json'
@@ -76,7 +76,7 @@ class FakeStripeSide(object):
 @pytest.fixture(scope='module')
 def localstripe():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'stripe_harness.py'), '--port', str(port)],
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'helpers', 'stripe_api.py'), '--port', str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc.stdout.readline()  # {"ready": port}
     yield 'http://127.0.0.1:%d' % port

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import free_port, run_module
+from helpers import free_port, run_module
 
 REASON = 'INC-9 Stripe API 5xx'
 

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import PG_BIN, run_module
+from helpers import PG_BIN, run_module
 
 
 def conn_args(server, db, **extra):

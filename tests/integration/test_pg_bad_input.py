@@ -14,7 +14,7 @@ import time
 
 import yaml
 
-from conftest import run_module, run_playbook
+from helpers import run_module, run_playbook
 from test_pg_maintenance import conn_args, ensure_role
 from test_pg_stats_reference import fill, sql
 

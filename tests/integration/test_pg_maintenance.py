@@ -12,7 +12,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import run_module
+from helpers import run_module
 
 
 def conn_args(server, db, **extra):
@@ -346,7 +346,7 @@ def test_bad_input_is_one_sentence(pgdb, args, needle):
 
 def test_unreachable_server_and_empty_scope(pgdb):
     server, db, conn = pgdb
-    from conftest import free_port
+    from helpers import free_port
     res = run_module('pg_maintenance', dict(login_host='127.0.0.1', login_port=free_port(), login_db=db,
                                             operations={'vacuum': {}}))
     assert res.failed and res['msg'].startswith('cannot connect to PostgreSQL at 127.0.0.1:')

@@ -24,7 +24,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import PG_BIN, ROOT, free_port, run_module, run_playbook
+from helpers import PG_BIN, ROOT, free_port, run_module, run_playbook
 
 CERT_ROLE = 'oncall_cert'
 
@@ -290,7 +290,7 @@ GROUP_PLAY = r'''
 @pytest.fixture()
 def stripe_url():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'stripe_harness.py'), '--port', str(port)],
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'helpers', 'stripe_api.py'), '--port', str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc.stdout.readline()  # {"ready": port}
     yield 'http://127.0.0.1:%d' % port

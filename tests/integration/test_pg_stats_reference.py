@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import PG_BIN, PostgresServer, run_module
+from helpers import PG_BIN, PostgresServer, run_module
 from test_pg_maintenance import conn_args, ensure_role, flush_stats, wait_stats
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import maintenance as pgm

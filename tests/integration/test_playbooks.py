@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 
-from conftest import recap, dump_keys
+from helpers import recap, dump_keys
 
 
 def test_lab_up_twice_is_harmless_and_down_leaves_nothing(lab_session):
@@ -103,7 +103,7 @@ def test_weekly_maintenance_with_postgresql_down_reports_the_queue_and_log_work_
 
 def test_built_collection_installs_and_runs_the_same_way(lab, tmp_path):
     """ansible-galaxy collection build, install it elsewhere, run its playbook by FQCN."""
-    from conftest import ROOT, ansible_bin
+    from helpers import ROOT, ansible_bin
     env = dict(lab.env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'))
     env.pop('ANSIBLE_CONFIG', None)
     build = subprocess.run([ansible_bin('ansible-galaxy'), 'collection', 'build', '--output-path',
@@ -180,7 +180,7 @@ class Health(object):
 
 
 def test_http_check_status_body_and_latency():
-    from conftest import run_module
+    from helpers import run_module
     server = Health()
     try:
         res = run_module('http_check', {'checks': [

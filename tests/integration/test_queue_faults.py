@@ -20,7 +20,7 @@ import types
 
 import redis
 
-from conftest import ROOT, ModuleRun, _env, ansible_bin, free_port, node, run_module
+from helpers import ROOT, ModuleRun, _env, ansible_bin, free_port, node, run_module
 
 JOBS = 70000
 BATCH = 500

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from conftest import dump_keys, node, run_module
+from helpers import dump_keys, node, run_module
 
 DB_MODULE, DB_LIBRARY = 0, 1
 

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from conftest import ROOT, RedisServer, dump_keys, node, run_module
-from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
+from helpers import ROOT, RedisServer, dump_keys, node, run_module
+from helpers.redis_cluster import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 PASSWORD = 'acl-Test-pa55'
 

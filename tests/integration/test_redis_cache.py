@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 """redis_cache through the real `ansible` CLI, against a real redis-server and a real six-node
-Redis Cluster (tests/redis_cluster_harness.py)."""
+Redis Cluster (tests/helpers/redis_cluster.py)."""
 
 from __future__ import annotations
 
-from conftest import dump_keys, run_module
-from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
+from helpers import dump_keys, run_module
+from helpers.redis_cluster import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def conn(r):

@@ -1,13 +1,13 @@
 # -*- coding: utf-8 -*-
 """redis_cluster through the real `ansible` CLI against a real six-node Redis Cluster
-(tests/redis_cluster_harness.py): state as data, a real CLUSTER FAILOVER, a real node failure."""
+(tests/helpers/redis_cluster.py): state as data, a real CLUSTER FAILOVER, a real node failure."""
 
 from __future__ import annotations
 
 import time
 
-from conftest import run_module
-from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
+from helpers import run_module
+from helpers.redis_cluster import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def name(port):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import RedisServer, node, run_module
+from helpers import RedisServer, node, run_module
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis import cache as rc
 
 MIX = (('cache:user:', 30000, 3600), ('cache:page:', 15000, None), ('sess:', 5000, 600))

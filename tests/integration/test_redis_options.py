@@ -23,8 +23,8 @@ import time
 import pytest
 import redis
 
-from cert_harness import make_cert, write_pair
-from conftest import ROOT, RedisServer, free_port, node, run_module, run_playbook
+from helpers.cert import make_cert, write_pair
+from helpers import ROOT, RedisServer, free_port, node, run_module, run_playbook
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import dump_keys, node, run_module
+from helpers import dump_keys, node, run_module
 
 FLAVORS = ['bullmq', 'bull']
 DAY_MS = 86400 * 1000
@@ -461,7 +461,7 @@ def test_missing_queue_with_allow_missing_is_ok(r):
 
 
 def test_unreachable_redis_names_the_address_and_cause():
-    from conftest import free_port
+    from helpers import free_port
     port = free_port()
     res = run_module('redis_queue', dict(login_host='127.0.0.1', login_port=port, name='q', state='paused'))
     assert res.failed

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, _env, ansible_bin
+from helpers import ROOT, _env, ansible_bin
 
 PLAY = """
 - name: Where each role puts its reports

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """The report store (roles/report, oncall_report_store) against moto in server mode
-(tests/aws_harness.py): boto3 and amazon.aws.s3_object speak the S3 API over HTTP exactly as to
+(tests/helpers/aws.py): boto3 and amazon.aws.s3_object speak the S3 API over HTTP exactly as to
 AWS. One playbook run per scenario: the report role at the end of a small play."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from aws_harness import CREDENTIALS, MotoServer
-from conftest import run_playbook
+from helpers.aws import CREDENTIALS, MotoServer
+from helpers import run_playbook
 
 PLAY = """
 - name: A run that ends with its report

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Where rollback.yml finds the release (issue 21): an explicit -e rollback_version (checked as a
 release name that exists under releases/), and, with no report directory on the controller (a
-fresh execution environment), the record in the report store (S3 on moto, tests/aws_harness.py).
+fresh execution environment), the record in the report store (S3 on moto, tests/helpers/aws.py).
 The rollback from the host's own record is run through ansible-runner in test_awx_runner.py.
 Against the lab: real Redis, PostgreSQL 15, pm2 and the sample app."""
 
@@ -13,9 +13,9 @@ import shutil
 
 import pytest
 
-from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from aws_harness import CREDENTIALS, MotoServer
-from conftest import dump_keys, recap
+from helpers.app import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers.aws import CREDENTIALS, MotoServer
+from helpers import dump_keys, recap
 
 
 def out(proc):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import recap, dump_keys
+from helpers import recap, dump_keys
 
 WINDOW = {'cache_window': '2s'}
 

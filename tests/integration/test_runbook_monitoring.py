@@ -15,7 +15,7 @@ import socket
 import time
 import urllib.request
 
-from conftest import recap
+from helpers import recap
 from test_monitoring import get, post, wait_for
 
 CREATED_BY = 'oncall.runbooks monitoring runbook'

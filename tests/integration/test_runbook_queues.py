@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from conftest import recap, NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
-from k8s_harness import Emulator, FakeController
+from helpers import recap, NODE_DIR, ROOT, Worker, _env, ansible_bin, dump_keys, node, run_module
+from helpers.k8s import Emulator, FakeController
 
 
 def verdicts(proc, what='queue'):
@@ -118,7 +118,7 @@ def test_queue_backlog_broken_then_remediated_once(lab):
            'queue_backlog_stale_queues': [{'name': 'festivals:queue:low', 'flavor': 'list'}],
            'queue_backlog_clear_stale_confirm': True}
     # step 3, prioritize the critical queue (kubectl set env), on the workers' Deployment in kmock's
-    # KubernetesEmulator: NOT a real cluster (tests/k8s_harness.py); FakeController plays the
+    # KubernetesEmulator: NOT a real cluster (tests/helpers/k8s.py); FakeController plays the
     # Deployment controller
     emulator = Emulator()
     emulator.create_deployment('festivals', 'festivals-worker', replicas=2, image='registry.local/worker:1.0.0')

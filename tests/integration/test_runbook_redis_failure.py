@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """playbooks/runbooks/redis_failure.yml against a real six-node Redis Cluster
-(tests/redis_cluster_harness.py): a planned failover, then a primary killed for real and
+(tests/helpers/redis_cluster.py): a planned failover, then a primary killed for real and
 restarted by the runbook's restart command."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import recap, run_playbook
-from redis_cluster_harness import redis_cluster  # noqa: F401  pylint: disable=unused-import
+from helpers import recap, run_playbook
+from helpers.redis_cluster import redis_cluster  # noqa: F401  pylint: disable=unused-import
 
 
 def verdicts(proc):

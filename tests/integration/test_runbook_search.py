@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from runbooks_harness import ok_run, report, verdicts, worst
+from helpers.runbooks import ok_run, report, verdicts, worst
 
 RB = 'runbooks/search.yml'
 INJECTION = 'pasta\'); DROP TABLE marketplace."Product"; --'

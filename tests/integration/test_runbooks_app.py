@@ -14,8 +14,8 @@ import re
 import time
 import urllib.request
 
-from app_harness import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from conftest import recap, NODE_DIR, ROOT
+from helpers.app import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers import recap, NODE_DIR, ROOT
 
 ROOT_PLAYBOOKS = os.path.join(ROOT, "playbooks")
 

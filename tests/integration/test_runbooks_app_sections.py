@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 """The application-side sections of runbooks 003 and 004 (issue 19): logging, analytics,
 authentication failures, AI model timeouts and the vector database, against the lab (the sample
-app under real pm2, real Redis and PostgreSQL 15; tests/app_harness.py) and, for CloudWatch
-Logs and STS, moto in server mode (tests/aws_harness.py). One lab for the whole file; each
+app under real pm2, real Redis and PostgreSQL 15; tests/helpers/app.py) and, for CloudWatch
+Logs and STS, moto in server mode (tests/helpers/aws.py). One lab for the whole file; each
 playbook is driven once per scenario and several things are asserted on that run."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from app_harness import app_lab_session  # noqa: F401  pylint: disable=unused-import
-from aws_harness import MotoServer
-from conftest import ROOT, recap, run_module
-from k8s_harness import Emulator, FakeController
-from runbooks_harness import report, verdicts
+from helpers.app import app_lab_session  # noqa: F401  pylint: disable=unused-import
+from helpers.aws import MotoServer
+from helpers import ROOT, recap, run_module
+from helpers.k8s import Emulator, FakeController
+from helpers.runbooks import report, verdicts
 
 SECRETS = ('lab-oauth-Secret-42', 'lab-session-Secret-42')
 
@@ -153,7 +153,7 @@ def test_logging_bad_credentials_and_hostile_search_values_are_findings(moto):
     assert hostile.failed and hostile['msg'] == ("searches[0].fields.userId must be a field value (letters, digits "
                                                  "and _ . : @ / + -), not 'x\") || ($.level = *'"), hostile.result
     # no endpoint answers: the identity is a critical finding with its sentence, the group unknown
-    from conftest import free_port
+    from helpers import free_port
     dead = dict(args, endpoint_url='http://127.0.0.1:%d' % free_port(), retries=1,
                 searches=[{'name': 'errors', 'filter_pattern': 'ERROR'}])
     nobody = run_module('cloudwatch_logs_search', dead)
@@ -259,7 +259,7 @@ def test_auth_failures_session_provider_settings_restart_and_sessions_cleared(ap
 # ---- Vector database (runbook 003, ChromaDB stand-in) --------------------------------------
 
 def test_vector_database_heartbeat_collections_memory_and_restart(app_lab, tmp_path):
-    from conftest import free_port
+    from helpers import free_port
     import urllib.request
     port = free_port()
     saved = dict(app_lab.env)

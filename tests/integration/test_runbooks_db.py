@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from runbooks_harness import Sessions, ok_run, report, verdicts, worst
+from helpers.runbooks import Sessions, ok_run, report, verdicts, worst
 
 APP_ROLE = 'festivals_app'
 
@@ -183,7 +183,7 @@ echo "INFO migration 20261124000000 applied" >>"{log}"
 
 def test_database_migration_issues_duplicates_fixed_index_rebuilt_migration_rerun(lab, tmp_path):
     import subprocess
-    from conftest import PG_BIN
+    from helpers import PG_BIN
     admin = lab.pg()
     log = str(tmp_path / 'migration.log')
     script = tmp_path / 'migrate.sh'
@@ -248,7 +248,7 @@ def test_database_migration_issues_duplicates_fixed_index_rebuilt_migration_reru
 
 
 def test_uniqueness_check_failures_pool_cleaned_bloom_synced_once(lab, tmp_path):
-    from conftest import PG_BIN
+    from helpers import PG_BIN
     admin = lab.pg()
     log = tmp_path / 'worker.log'
     log.write_text('INFO card generated\n' * 20)

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from conftest import run_playbook
-from runbooks_harness import SmallFilesystem, backup_files, ok_run, report, verdicts, worst
+from helpers import run_playbook
+from helpers.runbooks import SmallFilesystem, backup_files, ok_run, report, verdicts, worst
 
 MB = 1 << 20
 
@@ -76,7 +76,7 @@ def test_disk_space_full_filesystem_cleaned_by_age_then_rotation(small_fs, tmp_p
 
 def test_memory_pressure_leaking_process_restarted_once(lab, tmp_path):
     """A real process holding 96 MB against a 64 MB limit; the lab's real Redis for its memory."""
-    from runbooks_harness import Hog
+    from helpers.runbooks import Hog
     name = 'oncall-hog'  # a process name, as ps shows it
     rb = 'runbooks/memory_pressure.yml'
     limits = {'name': name, 'warning': '48MB', 'critical': '64MB'}

@@ -5,7 +5,7 @@ talks to; an expected refusal stays one sentence."""
 
 from __future__ import annotations
 
-from conftest import run_module
+from helpers import run_module
 
 
 def test_a_bug_path_is_an_internal_error_with_its_traceback(monkeypatch):

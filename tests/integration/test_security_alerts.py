@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from conftest import run_playbook
-from eda_harness import Rulebook, make_project, notification, reports, wait_for
+from helpers import run_playbook
+from helpers.eda import Rulebook, make_project, notification, reports, wait_for
 
 CATALOG = {
     'organization': 'Test', 'project': {'name': 'p'}, 'inventory': {'name': 'i'},

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import run_module
+from helpers import run_module
 
 OLD = time.time() - 90 * 86400
 
@@ -182,7 +182,7 @@ def test_runbook_report_check_run_never_replaces_the_latest_report_of_a_real_run
     """As every playbook calls it: check_mode false on the task, check_mode_run from
     ansible_check_mode; and as a module run under Ansible's own --check."""
     import json
-    from conftest import run_playbook
+    from helpers import run_playbook
     dest = tmp_path / 'reports'
     play = tmp_path / 'report.yml'
     play.write_text('''---
@@ -358,7 +358,7 @@ def test_service_watch_a_health_url_redirecting_to_a_file_fails_its_checks(serve
 @pytest.fixture()
 def pm2_two_apps(tmp_path):
     """A pm2 daemon of its own with two real applications: `victim` (pm_id 0) and `all`."""
-    from app_harness import PM2, Pm2Home
+    from helpers.app import PM2, Pm2Home
     home = Pm2Home()
     script = tmp_path / 'idle.js'
     script.write_text('setInterval(function () {}, 1000);\n')
@@ -461,8 +461,8 @@ def test_redis_failure_never_puts_an_announced_address_that_is_an_option_on_the_
     import json
     import sys
     import redis
-    from conftest import run_playbook
-    from redis_cluster_harness import RedisCluster
+    from helpers import run_playbook
+    from helpers.redis_cluster import RedisCluster
     cluster = RedisCluster()
     try:
         replicas = [p for p, (role, _m) in cluster.roles().items() if role != 'primary']
@@ -512,7 +512,7 @@ SERVICES_PLAY = '''---
 def test_services_systemd_refuses_a_unit_name_that_starts_an_option(tmp_path):
     """`-Hroot@elsewhere` as services_name made `systemctl show ... -Hroot@elsewhere.service`,
     systemctl run over ssh on another machine. It is refused before systemctl runs."""
-    from conftest import run_playbook
+    from helpers import run_playbook
     play = tmp_path / 'services.yml'
     play.write_text(SERVICES_PLAY)
     for name in ('-Hroot@elsewhere', '--host=elsewhere', 'a b'):

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import recap, run_module
+from helpers import recap, run_module
 
 
 def conn_args(server, db, **extra):

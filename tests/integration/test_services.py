@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from app_harness import PM2, RELEASES, Pm2Home
-from conftest import free_port, run_module
+from helpers.app import PM2, RELEASES, Pm2Home
+from helpers import free_port, run_module
 
 
 @pytest.fixture()

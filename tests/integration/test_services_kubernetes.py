@@ -1,15 +1,15 @@
 # -*- coding: utf-8 -*-
 """The services role's kubernetes backend through kubernetes.core (k8s, k8s_info, k8s_scale)
 against kmock's KubernetesEmulator, NOT a real cluster: an in-memory Kubernetes API served
-over HTTP (tests/k8s_harness.py). Nothing reconciles there, so a test controller
+over HTTP (tests/helpers/k8s.py). Nothing reconciles there, so a test controller
 (FakeController) writes the generation and status a Deployment controller would."""
 
 from __future__ import annotations
 
 import pytest
 
-from conftest import run_playbook
-from k8s_harness import Emulator, FakeController
+from helpers import run_playbook
+from helpers.k8s import Emulator, FakeController
 
 PLAY = '''---
 - name: services role, kubernetes backend

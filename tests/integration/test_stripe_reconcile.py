@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""stripe_reconcile against localstripe (tests/stripe_harness.py) and a real PostgreSQL.
+"""stripe_reconcile against localstripe (tests/helpers/stripe_api.py) and a real PostgreSQL.
 
 localstripe ignores idempotency keys, so the no-double-refund tests prove the module's own
 look-up, not Stripe's deduplication.
@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, _env, ansible_bin, free_port, run_module
+from helpers import ROOT, _env, ansible_bin, free_port, run_module
 
 KEY = 'sk_test_oncall_7Hq2ZtXw9pLm4R'
 
@@ -25,7 +25,7 @@ KEY = 'sk_test_oncall_7Hq2ZtXw9pLm4R'
 @pytest.fixture(scope='module')
 def stripe_server():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'stripe_harness.py'), '--port', str(port)],
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'helpers', 'stripe_api.py'), '--port', str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     proc.stdout.readline()  # {"ready": port}
     url = 'http://127.0.0.1:%d' % port

@@ -5,7 +5,7 @@
 
 Every module run unpacks a new zip (a new temporary path) and Python's zipimport compiles each
 module_utils source it imports from it, with no bytecode cache: on this project's 2-core CI that
-compiling was about half of a module run's CPU (py-spy, 40 `ping` tasks). tests/conftest.py puts
+compiling was about half of a module run's CPU (py-spy, 40 `ping` tasks). tests/helpers/paths.py puts
 this directory on PYTHONPATH and names a cache directory in ONCALL_ZIPIMPORT_CACHE; with both,
 zipimport's compile step keeps the code object of each (path inside the zip, source) and gives
 it back on the next run with the new zip's file name. The code run is the same code: the key is

@@ -29,7 +29,7 @@ import re
 import yaml
 from jinja2 import Environment, nodes
 
-from conftest import ROOT
+from helpers import ROOT
 
 BARE = {'when', 'that', 'failed_when', 'changed_when', 'until'}
 NAME = re.compile(r'^oncall_[a-z0-9_]+$')

@@ -17,7 +17,7 @@ import tarfile
 
 import pytest
 
-from conftest import ROOT, _env, ansible_bin
+from helpers import ROOT, _env, ansible_bin
 
 # ../shared/..., and the workspace's two names even when spelled without the ../
 SHARED = re.compile(r'\.\./shared\b|\bshared/(?:runbook-sources|DESIGN\.md)')

@@ -32,8 +32,8 @@ import urllib.request
 
 import yaml
 
-from conftest import ROOT
-from eda_harness import Rulebook
+from helpers import ROOT
+from helpers.eda import Rulebook
 
 PM2 = os.path.join(ROOT, 'lab', 'node', 'node_modules', '.bin', 'pm2')
 # the alerts whose loop is driven here (their `for:` is shortened in the lab's copy)

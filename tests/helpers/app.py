@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Lab, ROOT, free_port, run_module
+from helpers import Lab, ROOT, free_port, run_module
 
 RELEASES = os.path.join(ROOT, 'lab', 'app', 'releases')
 PM2 = os.path.join(ROOT, 'lab', 'node', 'node_modules', '.bin', 'pm2')
@@ -131,7 +131,7 @@ class AppLab(Lab):
         """Start a playbook run in the background (a Popen with text stdout); with session, in a
         process group of its own, so that kill() can SIGKILL ansible-playbook and its workers."""
         import json as _json
-        from conftest import _env, ansible_bin
+        from helpers import _env, ansible_bin
         env = dict(_env(), **self.env)
         env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
         return subprocess.Popen([ansible_bin('ansible-playbook'), os.path.join('playbooks', name),

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import ROOT, _env, ansible_bin, free_port
+from helpers import ROOT, _env, ansible_bin, free_port
 
 
 def notification(alertname, status='firing', fingerprint='f0', annotations=None, **labels):

@@ -10,7 +10,7 @@ them), accepts any API key, and never fails. This harness adds, in front of its 
 * ``POST /_harness/fail`` to make the next N API requests answer a given status (429, 500);
 * ``GET /_harness/stats`` counting requests per method and path, ``POST /_harness/reset``.
 
-Run: python tests/stripe_harness.py --port N (binds 127.0.0.1 only).
+Run: python tests/helpers/stripe_api.py --port N (binds 127.0.0.1 only).
 """
 
 from __future__ import annotations

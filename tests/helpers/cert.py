@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.request
 
-from conftest import free_port  # noqa: F401  (tests import it from here too)
+from helpers import free_port  # noqa: F401  (tests import it from here too)
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 

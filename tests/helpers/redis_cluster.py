@@ -13,9 +13,9 @@ import time
 
 
 def _lab_free_port():
-    """lab/free_port.py's free_port (the benches import this file without pytest or conftest)."""
+    """lab/free_port.py's free_port (the benches import this file without pytest)."""
     import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lab', 'free_port.py')
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'lab', 'free_port.py')
     spec = importlib.util.spec_from_file_location('oncall_lab_free_port', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,7 +8,7 @@ import json
 import os
 
 
-from conftest import recap  # noqa: F401  (the one recap, re-exported)
+from helpers import recap  # noqa: F401  (the one recap, re-exported)
 
 
 def ok_run(proc, host='lab'):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import free_port
+from helpers import free_port
 
 REGION = 'eu-west-1'
 CREDENTIALS = {'access_key': 'testing', 'secret_key': 'testing-secret', 'region': REGION}
