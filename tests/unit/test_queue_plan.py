@@ -216,7 +216,7 @@ def test_queue_entries_refuse_with_one_sentence_naming_the_item(items, flavors, 
     assert str(exc.value).startswith(message) and '\n' not in str(exc.value)
 
 
-def test_a_flavor_must_provide_observe_set_paused_and_apply():
+def test_a_flavor_must_provide_observe_set_paused_and_run_action():
     class Half(rq.BaseQueue):
         def observe(self):
             return None
@@ -225,3 +225,35 @@ def test_a_flavor_must_provide_observe_set_paused_and_apply():
         Half(None, 'q')
     for flavor in rq.FLAVORS.values():
         assert flavor(None, 'q').name == 'q'
+
+
+def test_apply_dispatches_once_for_every_flavor():
+    """pause and resume go to set_paused, the flavor's other actions to run_action, anything else
+    is refused naming the queue; progress starts again at 0 for each action."""
+    class Recorder(rq.BaseQueue):
+        flavor = 'test'
+
+        def __init__(self):
+            super().__init__(None, 'q')
+            self.calls = []
+
+        def observe(self):
+            return None
+
+        def set_paused(self, paused):
+            self.calls.append(('paused', paused))
+
+        def run_action(self, action):
+            self.calls.append((action.kind, self.progress))
+            self.progress = 7
+            return 3, ['a']
+
+    q = Recorder()
+    assert q.apply(Action('pause', 'q', 'x', count=1)) == (1, [])
+    assert q.apply(Action('clean', 'q', 'x', count=3)) == (3, ['a'])
+    assert q.apply(Action('drain', 'q', 'x', count=3)) == (3, ['a'])
+    assert q.calls == [('paused', True), ('clean', 0), ('drain', 0)]
+    with pytest.raises(rq.QueueError, match='queue q [(]test[)] has no action requeue'):
+        q.apply(Action('requeue', 'q', 'x'))
+    with pytest.raises(rq.QueueError, match='queue q [(]list[)] has no action retry'):
+        rq.FLAVORS['list'](None, 'q').apply(Action('retry', 'q', 'x'))

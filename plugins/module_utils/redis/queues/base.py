@@ -55,7 +55,8 @@ class Observation(object):
 
 class BaseQueue(object, metaclass=abc.ABCMeta):
     """What a queue flavor provides. A flavor implements observe (one read-only look),
-    set_paused and apply (one planned Action, re-checked in Redis as it is applied); the
+    set_paused and run_action (one planned Action, re-checked in Redis as it is applied; apply
+    dispatches to it); the
     planning helpers here (plan_clean, plan_retry, plan_drain) serve the flavors whose jobs are
     hashes under ``<prefix>:<queue>:<id>`` (BullMQ and Bull), and a flavor overrides them where
     its layout differs (lists)."""
@@ -227,10 +228,23 @@ class BaseQueue(object, metaclass=abc.ABCMeta):
     def set_paused(self, paused):
         """Pause (True) or resume (False) the queue."""
 
-    @abc.abstractmethod
+    # The actions a flavor carries out besides pause and resume (run_action's kinds).
+    ACTIONS = ('clean', 'retry', 'drain', 'remove', 'obliterate')
+
     def apply(self, action):
         """Carry out one planned Action, re-checking each item in Redis: (how many jobs it
-        changed, up to 100 of their ids)."""
+        changed, up to 100 of their ids). self.progress counts the jobs handled so far."""
+        self.progress = 0
+        if action.kind in ('pause', 'resume'):
+            self.set_paused(action.kind == 'pause')
+            return action.count, []
+        if action.kind not in self.ACTIONS:
+            raise QueueError('queue %s (%s) has no action %s' % (self.name, self.flavor, action.kind))
+        return self.run_action(action)
+
+    @abc.abstractmethod
+    def run_action(self, action):
+        """One Action of ACTIONS, as apply returns it."""
 
     def job_locations(self, ids):
         """For remove_jobs: which ids exist and whether a worker holds them."""

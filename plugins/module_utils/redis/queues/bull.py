@@ -208,23 +208,8 @@ class BullQueue(BaseQueue):
                                                   '1' if debounce else '0'] + chunk))
         return removed
 
-    def apply(self, action):
-        p = action.params
-        self.progress = 0
-        if action.kind in ('pause', 'resume'):
-            self.set_paused(action.kind == 'pause')
-            return action.count, []
-        if action.kind == 'clean':
-            return self._clean(p)
-        if action.kind == 'retry':
-            return self._retry(p)
-        if action.kind == 'drain':
-            return self._drain(p)
-        if action.kind == 'remove':
-            return self._remove(p)
-        if action.kind == 'obliterate':
-            return self._obliterate()
-        raise QueueError('unknown action %s' % action.kind)
+    def run_action(self, action):
+        return getattr(self, '_' + action.kind)(action.params)
 
     def _clean(self, p):
         status, cutoff, limit = p['status'], p['cutoff'], p['limit']
@@ -288,7 +273,7 @@ class BullQueue(BaseQueue):
                                         debounce=True)
         return len(removed), removed
 
-    def _obliterate(self):
+    def _obliterate(self, _params):
         if self.client.llen(self.key('active')):
             raise QueueError('queue %s has active jobs: stop its workers before removing it'
                              % self.name)

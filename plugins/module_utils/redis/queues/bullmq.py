@@ -70,23 +70,9 @@ class BullMQQueue(BaseQueue):
     def set_paused(self, paused):
         self._run(lambda q: q.pause() if paused else q.resume())
 
-    def apply(self, action):
-        p = action.params
-        self.progress = 0
-        if action.kind in ('pause', 'resume'):
-            self.set_paused(action.kind == 'pause')
-            return action.count, []
-        if action.kind == 'clean':
-            return self._run(lambda q: self._clean(q, p))
-        if action.kind == 'retry':
-            return self._run(lambda q: self._retry(q, p))
-        if action.kind == 'drain':
-            return self._run(lambda q: self._drain(q, p))
-        if action.kind == 'remove':
-            return self._run(lambda q: self._remove(q, p))
-        if action.kind == 'obliterate':
-            return self._run(self._obliterate)
-        raise QueueError('unknown action %s' % action.kind)
+    def run_action(self, action):
+        step = getattr(self, '_' + action.kind)
+        return self._run(lambda q: step(q, action.params))
 
     # Clean calls kept in flight at once on a finished set: while Redis runs one batch's script
     # the next one is already on its way, so the server never waits for a round trip. Each
@@ -226,7 +212,7 @@ class BullMQQueue(BaseQueue):
                 removed.append(job_id)
         return len(removed), removed
 
-    async def _obliterate(self, q):
+    async def _obliterate(self, q, _params):
         try:
             await q.obliterate(force=False)
         except Exception as exc:  # the library raises a bare Exception with a code

@@ -59,9 +59,10 @@ class ListQueue(BaseQueue):
         return Action('drain', self.name, 'remove all %d item(s)' % obs.counts['wait'],
                       count=obs.counts['wait'], params={}, destructive=True)
 
-    def apply(self, action):
+    ACTIONS = ('clean', 'requeue', 'drain', 'obliterate')
+
+    def run_action(self, action):
         p = action.params
-        self.progress = 0
         if action.kind == 'clean':
             removed = 0
             while removed < p['limit']:
@@ -84,8 +85,6 @@ class ListQueue(BaseQueue):
                 if got < step:
                     break
             return moved, []
-        if action.kind in ('drain', 'obliterate'):
-            # UNLINK frees the memory in a background thread: no stall for a long list.
-            self.client.unlink(self.name)
-            return action.count, []
-        raise QueueError('unknown action %s' % action.kind)
+        # drain, obliterate: UNLINK frees the memory in a background thread, no stall for a long list
+        self.client.unlink(self.name)
+        return action.count, []
