@@ -102,7 +102,7 @@ def serve(path):
     sys.stdout.write('ready\n')
     sys.stdout.flush()
     while True:
-        ready, _, _ = select.select([listener, sys.stdin], [], [], 1.0)
+        ready = select.select([listener, sys.stdin], [], [], 1.0)[0]
         while True:  # reap the children that ended
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
@@ -113,7 +113,7 @@ def serve(path):
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 4096):
             return
         if listener in ready:
-            conn, _ = listener.accept()
+            conn = listener.accept()[0]
             try:
                 req = _read_request(conn)
             except (EOFError, ValueError, OSError):

@@ -164,7 +164,12 @@ def test_high_latency_slow_release_deployed_for_real_rollback_heals(app_lab):
 
     again = run(app_lab, 'high_latency', remediate=True, app_health_samples=10, high_latency_rollback=True)
     assert recap(again)['changed'] == 0, out(again)
-    assert all(f['verdict'] == 'ok' for f in latency_findings(app_lab).values())
+    # The slow release is gone: no endpoint shows its 900 ms floor (every request of the slow
+    # release takes that long, so its p95 does). Not "every verdict ok": with 10 samples p95 and
+    # p99 are the slowest request, and on a loaded CI machine one request of the healthy release
+    # can pass 500 ms (a fresh-clone run saw it).
+    found = latency_findings(app_lab)
+    assert all(float(re.search(r'p95 ([0-9.]+) ms', f['figure']).group(1)) < 900 for f in found.values()), found
     assert state(app_lab) == after
 
 
