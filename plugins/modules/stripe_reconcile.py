@@ -341,7 +341,7 @@ def run(module):
         orders = order_table.read_orders(conn, o, since_ts, until_ts)
         if p['failure_rate'] is not None:
             rate_counts = order_table.read_failure_rate(conn, o, parse_duration(p['failure_rate']['window'], 'window'),
-                                            p['failure_rate']['failed_statuses'])
+                                                        p['failure_rate']['failed_statuses'])
     except pgc.PgConnectionError as exc:
         pg_error = str(exc)
     except pgc.psycopg2.OperationalError as exc:

@@ -222,7 +222,7 @@ def test_a_flavor_must_provide_observe_set_paused_and_run_action():
             return None
 
     with pytest.raises(TypeError):
-        Half(None, 'q')
+        Half(None, 'q')  # pylint: disable=abstract-class-instantiated
     for flavor in rq.FLAVORS.values():
         assert flavor(None, 'q').name == 'q'
 

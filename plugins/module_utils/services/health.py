@@ -25,6 +25,7 @@ def probe(url, timeout=5.0, validate_certs=True, option='url'):
     return {'url': redact(url), 'status': status, 'ok': ok, 'why': why, 'body': answer['body'][:500],
             'latency_ms': answer['latency_ms']}
 
+
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)\s*$')
 
 

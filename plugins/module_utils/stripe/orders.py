@@ -36,7 +36,7 @@ def read_orders(conn, o, since_ts, until_ts):
         except pgc.psycopg2.Error as exc:
             conn.rollback()
             raise ReconcileError('the orders mapping does not match the database: %s'
-                                    % pgc.describe_error(exc, {}))
+                                 % pgc.describe_error(exc, {}))
     rows = []
     with conn.cursor(name='oncall_reconcile_orders') as cur:  # server-side: streamed
         cur.itersize = 2000

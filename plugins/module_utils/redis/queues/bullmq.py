@@ -7,7 +7,9 @@ through the BullMQ Python package, whose Lua scripts are the ones the Node libra
 
 from __future__ import annotations
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.redis.queues.base import BULLMQ_STATES, BaseQueue, Observation, QueueError, _raise_first_error, now_ms
+from ansible_collections.oncall.runbooks.plugins.module_utils.redis.queues.base import (
+    BULLMQ_STATES, BaseQueue, Observation, QueueError, _raise_first_error, now_ms)
+
 
 class BullMQQueue(BaseQueue):
     flavor = 'bullmq'

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis.queues.base import QueueError
 
+
 def detect_flavor(client, prefix, name):
     """'bullmq' or 'bull' as the queue's keys say (the test discovery makes), None without keys.
 

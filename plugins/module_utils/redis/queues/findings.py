@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import check_thresholds, verdict
 
+
 def findings(entries, waiting_warning=100, waiting_critical=500, failure_ratio_warning=0.05):
     """Each queue's backlog and failure share against the runbooks' thresholds.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.plan import Action
 from ansible_collections.oncall.runbooks.plugins.module_utils.redis.queues.base import QueueError, _count_display, now_ms
 
+
 def plan(queue, obs, params, now=None):
     """Compute the ordered list of actions that brings the queue to what params ask.
 
