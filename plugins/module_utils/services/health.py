@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-# UrlError is imported for the callers (pm2_process, the deploy watch), which reach it as health.UrlError.
+# UrlError, check_http_url and open_http are imported for the callers (pm2_process, the deploy
+# watch), which reach them as health.<name>.
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import (  # pylint: disable=unused-import
-    UrlError, exchange, redact)
+    UrlError, check_http_url, exchange, open_http, redact)
 
 
 def probe(url, timeout=5.0, validate_certs=True, option='url'):
