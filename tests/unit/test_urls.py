@@ -72,6 +72,26 @@ def test_one_exchange_under_both_probes(web):
     with pytest.raises(UrlError):
         exchange('file:///etc/passwd', 'health_url')
 
+    # a server that answers garbage is an error, not a crash of the probe
+    import socket
+    import threading
+    garbage = socket.socket()
+    garbage.bind(('127.0.0.1', 0))
+    garbage.listen(4)
+
+    def answer_garbage():
+        for _i in range(3):
+            conn = garbage.accept()[0]
+            conn.recv(4096)
+            conn.sendall(b'SSH-2.0-not-http\r\n\r\n')
+            conn.close()
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    odd = 'http://127.0.0.1:%d/' % garbage.getsockname()[1]
+    assert exchange(odd, timeout=5)['error'] == 'the answer is not HTTP (BadStatusLine)'
+    assert health.probe(odd)['why'] == 'no answer (the answer is not HTTP (BadStatusLine))'
+    assert http.probe({'url': odd})['why'] == 'no answer: the answer is not HTTP (BadStatusLine)'
+    garbage.close()
+
     assert health.probe(web + '/broken')['why'] == 'status 500'
     assert health.probe(closed)['why'].startswith('no answer (')
     assert health.probe(web + '/ok')['ok'] is True

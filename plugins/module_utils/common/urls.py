@@ -66,10 +66,11 @@ def open_http(url, option='url', **kwargs):
 def exchange(url, option='url', limit=65536, **kwargs):
     """One request with open_http, never raising for what the far end did: {'status' (None
     without an answer), 'body' (the first `limit` bytes, decoded; an error status's body too),
-    'error' (why there was no answer, else None), 'latency_ms'}. A URL that is not http(s) still
+    'error' (why there was no HTTP answer, else None), 'latency_ms'}. A URL that is not http(s) still
     raises UrlError, before anything is sent. The HTTP probes of http_check and of the services
     backends and deploy watch are both built on this."""
     import time
+    from http.client import HTTPException
     from urllib.error import HTTPError, URLError
     started = time.monotonic()
     status, body, error = None, '', None
@@ -87,5 +88,7 @@ def exchange(url, option='url', limit=65536, **kwargs):
         if isinstance(exc, UrlError):
             raise
         error = str(getattr(exc, 'reason', exc))
+    except HTTPException as exc:  # something answered, but not HTTP (BadStatusLine, ...)
+        error = 'the answer is not HTTP (%s)' % type(exc).__name__
     return {'status': status, 'body': body, 'error': error,
             'latency_ms': round((time.monotonic() - started) * 1000, 1)}
