@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
@@ -19,7 +18,7 @@ import pytest
 # pylint: disable=unused-import
 from helpers import (  # noqa: F401  pylint: disable=wrong-import-position
     NODE_DIR, PG_BIN, ROOT, Lab, ModuleRun, PostgresServer, RedisServer, VERDICT_TASK, Worker, _env, ansible_bin,
-    dump_keys, free_port, node, recap, run_ansible, run_module, run_playbook)
+    dump_keys, free_port, node, recap, run_ansible, run_module, run_playbook, running)
 from helpers.cli import _ansible_servers  # noqa: F401
 # pylint: enable=unused-import
 
@@ -49,12 +48,7 @@ def pgdb(pg_server, request):
 
 @pytest.fixture(scope='session')
 def lab_session():
-    lab = Lab()
-    up = lab.sh('up')
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield lab
-    lab.sh('down', '--purge')
-    shutil.rmtree(lab.dir, ignore_errors=True)
+    yield from running(Lab())
 
 
 @pytest.fixture()

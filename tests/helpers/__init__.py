@@ -16,6 +16,6 @@ from helpers.redis_cluster import answered_by, free_port  # noqa: F401
 from helpers.cli import (  # noqa: F401
     VERDICT_TASK, ModuleRun, _env, ansible_bin, recap, run_ansible, run_module, run_playbook)
 from helpers.keys import HOUSEKEEPING_SUFFIXES, dump_keys  # noqa: F401
-from helpers.lab import Lab  # noqa: F401
+from helpers.lab import Lab, running  # noqa: F401
 from helpers.node import Worker, node  # noqa: F401
-from helpers.servers import PostgresServer, RedisServer  # noqa: F401
+from helpers.servers import PostgresServer, RedisServer, stop_process  # noqa: F401

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from helpers import Lab, ROOT, free_port, run_module
+from helpers import Lab, ROOT, free_port, run_module, running
 
 RELEASES = os.path.join(ROOT, 'lab', 'app', 'releases')
 PM2 = os.path.join(ROOT, 'lab', 'node', 'node_modules', '.bin', 'pm2')
@@ -184,12 +184,7 @@ class AppLab(Lab):
 
 @pytest.fixture(scope='session')
 def app_lab_session():
-    lab = AppLab()
-    up = lab.sh('up')
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield lab
-    lab.sh('down', '--purge')
-    shutil.rmtree(lab.dir, ignore_errors=True)
+    yield from running(AppLab())
 
 
 @pytest.fixture()

@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 from helpers import free_port  # noqa: F401  (tests import it from here too)
+from helpers.servers import stop_process
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.certs import x509
 
@@ -229,11 +230,7 @@ class Nginx(object):
                 return cx.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

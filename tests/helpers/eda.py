@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from helpers import ROOT, _env, ansible_bin, free_port
+from helpers import ROOT, _env, ansible_bin, free_port, stop_process
 
 
 def notification(alertname, status='firing', fingerprint='f0', annotations=None, **labels):
@@ -85,12 +85,7 @@ class Rulebook(object):
                 return exc.code, text.decode('utf-8', 'replace')
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, 20)
         os.unlink(self.log.name)
 
 

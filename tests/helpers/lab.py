@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -61,3 +62,13 @@ class Lab(object):
 
     def playbook(self, name, **kw):
         return run_playbook(os.path.join('playbooks', name), env=self.env, **kw)
+
+
+def running(lab):
+    """The body of a session fixture for a lab: start it (lab.sh up), yield it, then stop it and
+    remove its directory."""
+    up = lab.sh('up')
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield lab
+    lab.sh('down', '--purge')
+    shutil.rmtree(lab.dir, ignore_errors=True)

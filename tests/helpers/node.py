@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from helpers.paths import NODE_DIR
+from helpers.servers import stop_process
 
 
 def node(script, *args, port, timeout=300):
@@ -60,8 +61,4 @@ class Worker(object):
         return False
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 5)

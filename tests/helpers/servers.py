@@ -14,6 +14,17 @@ from helpers.paths import PG_BIN
 from helpers.redis_cluster import answered_by, free_port
 
 
+def stop_process(proc, timeout=10):
+    """Stop a process the tests started: SIGTERM, then SIGKILL if it is still there after
+    `timeout` seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class RedisServer(object):
     """A throw-away redis-server on a free loopback port. A port found free can be taken by
     another pytest worker's server before this one binds it: the server is started again on

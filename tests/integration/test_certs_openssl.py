@@ -26,7 +26,7 @@ import subprocess
 import pytest
 
 from helpers.cert import free_port, wait_port
-from helpers import ROOT, ModuleRun, _env, ansible_bin, run_module
+from helpers import ROOT, ModuleRun, _env, ansible_bin, run_module, stop_process
 
 LEAF_EXT = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n'
 CA_EXT = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n'
@@ -179,11 +179,7 @@ class SServer(object):
         wait_port(self.port, self.proc, what='openssl s_server')
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 def s_client(pki, port, name):
