@@ -5,7 +5,7 @@
 k8s_auth_options) and the one place a kubernetes ApiClient is made from them.
 
 The options are documented by the doc fragment ``oncall.runbooks.kube``
-(plugins/doc_fragments/kube.py); tests/unit/test_kube_argument_spec.py checks that both declare the
+(plugins/doc_fragments/kube.py); tests/unit/plugins/modules/test_kube_argument_spec.py checks that both declare the
 same options, types, defaults, aliases and no_log. Modules build their argument spec with
 ``kube_argument_spec()`` and belong to the action group ``k8s`` (meta/runtime.yml), so one
 inventory dictionary (``oncall_k8s``) reaches them and kubernetes.core's modules alike through

@@ -219,7 +219,7 @@ def test_rds_failure_playbook_fails_over_once_and_check_mode_changes_nothing(aws
 
 def test_kafka_consumer_lag_info_unreachable_broker_is_one_sentence(module):
     """No Kafka broker is available here: the lag computation is tested against recorded admin
-    API answers (tests/unit/test_kafka_lag.py); this runs the real kafka-python client against a
+    API answers (tests/unit/plugins/module_utils/kafka/test_kafka_lag.py); this runs the real kafka-python client against a
     loopback port where nothing listens, through the ansible CLI."""
     from helpers import free_port
     port = free_port()

@@ -15,7 +15,7 @@ import importlib
 import os
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.paths import ROOT  # noqa: E402
 PACKAGE = 'ansible_collections.oncall.runbooks.plugins.module_utils'
 
 

@@ -16,7 +16,7 @@ import re
 import pytest
 from ansible.module_utils import basic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.paths import ROOT  # noqa: E402
 MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, 'plugins', 'modules'))
                  if f.endswith('.py') and not f.startswith('_'))
 
@@ -49,7 +49,7 @@ ALLOWED = {
     ('cert_renew', 'client_key'),
     # Endpoints shown in findings and reports, which no_log would mask. The probes' URLs
     # (health_url, metrics_url) are refused when they carry user:password@ (common/urls.py,
-    # tests/unit/test_urls.py); the AWS endpoint_url is the operator's own moto/VPC endpoint.
+    # tests/unit/plugins/module_utils/common/test_urls.py); the AWS endpoint_url is the operator's own moto/VPC endpoint.
     ('cloudwatch_logs_search', 'endpoint_url'),
     ('rds_recovery', 'endpoint_url'),
     ('pm2_process', 'health_url'),

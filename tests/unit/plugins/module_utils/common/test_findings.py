@@ -60,7 +60,7 @@ def test_no_playbook_or_role_computes_a_worst_verdict_by_hand():
     import glob
     import os
     import re
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from helpers.paths import ROOT as root
     by_hand = re.compile(r"'critical'\s+if\s+(?:[\w.]+\s*\|\s*selectattr\('verdict'|'critical'\s+in\s)")
     found = []
     for path in glob.glob(os.path.join(root, 'playbooks', '**', '*.yml'), recursive=True) + \

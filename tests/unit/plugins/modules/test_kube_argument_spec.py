@@ -16,7 +16,7 @@ import yaml
 from ansible_collections.oncall.runbooks.plugins.doc_fragments.kube import ModuleDocFragment
 from ansible_collections.oncall.runbooks.plugins.module_utils import kube
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.paths import ROOT  # noqa: E402
 
 DOC = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
 SPEC = kube.kube_argument_spec()

@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, '.collections'))
+from helpers.paths import ROOT  # noqa: E402  (and the checkout's .collections on sys.path)
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict  # noqa: E402
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import health  # noqa: E402

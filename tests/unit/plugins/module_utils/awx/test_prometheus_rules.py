@@ -17,8 +17,7 @@ import sys
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, '.collections'))
+from helpers.paths import ROOT  # noqa: E402  (and the checkout's .collections on sys.path)
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.awx import catalog as cat_mod  # noqa: E402
 

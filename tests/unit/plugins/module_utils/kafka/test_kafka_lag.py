@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Kafka consumer lag (runbook 003) computed from RECORDED Kafka admin API answers
-(tests/unit/fixtures/kafka_admin_answers.json): no Kafka broker is available on this machine,
+(fixtures/kafka_admin_answers.json beside this file): no Kafka broker is available on this machine,
 so the admin calls themselves are not exercised here, only what is done with their answers."""
 
 from __future__ import annotations
