@@ -54,6 +54,7 @@ ALLOWED = {
     ('rds_recovery', 'endpoint_url'),
     ('pm2_process', 'health_url'),
     ('service_watch', 'health_url'),
+    ('service_wait', 'health_url'),
     ('service_watch', 'metrics_url'),
     ('stripe_reconcile', 'status_url'),
     # notify: PagerDuty's public Events API endpoint (refused with user:password@; the routing key,
