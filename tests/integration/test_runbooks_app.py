@@ -17,7 +17,6 @@ import urllib.request
 from helpers.app import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
 from helpers import recap, NODE_DIR, ROOT
 
-ROOT_PLAYBOOKS = os.path.join(ROOT, "playbooks")
 
 
 def out(proc):
@@ -174,7 +173,7 @@ def test_high_latency_slow_release_deployed_for_real_rollback_heals(app_lab):
 
 
 def test_queue_backlog_scale_hook_scales_a_real_pm2_worker(app_lab):
-    """queue_backlog.yml's queue_backlog_scale_tasks hook wired to the services role's
+    """queue_backlog.yml's queue_backlog_workers, scaled through the services role's
     scale_workers entry point: a real BullMQ worker (lab/node/worker.js) under the lab's pm2,
     stopped while 150 jobs pile up in app-events for real, scaled to 2 instances."""
     app_lab.pm2('start', os.path.join(NODE_DIR, 'worker.js'), '--name', 'events-worker', '-i', '1', '--',
@@ -185,8 +184,7 @@ def test_queue_backlog_scale_hook_scales_a_real_pm2_worker(app_lab):
             req = urllib.request.Request('http://127.0.0.1:%d/api/events' % app_lab.app_port, data=b'', method='POST')
             with urllib.request.urlopen(req, timeout=5) as r:
                 assert r.status == 201, count
-        hook = {'queue_backlog_scale_tasks': os.path.join(ROOT_PLAYBOOKS, 'runbooks', 'tasks', 'scale_workers.yml'),
-                'queue_backlog_workers': {'app-events': {'name': 'events-worker', 'instances': 2}},
+        hook = {'queue_backlog_workers': {'app-events': {'name': 'events-worker', 'instances': 2}},
                 'queue_backlog_retry_failed': False, 'oncall_queues': [{'name': 'app-events', 'flavor': 'bullmq'}]}
 
         def workers():
