@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers.web import loopback_http
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.urls import UrlError, check_http_url
 
@@ -30,28 +31,11 @@ def test_refused_urls_are_one_sentence_without_the_secret(url, words):
 @pytest.fixture(scope='module')
 def web():
     """A real HTTP server on loopback: /ok 200, /broken 500 with a body, /moved 302."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802  (http.server's name)
-            code, body = {'/ok': (200, b'fine'), '/broken': (500, b'db down'),
-                          '/moved': (302, b'')}.get(self.path, (404, b'no'))
-            self.send_response(code)
-            if code == 302:
-                self.send_header('Location', '/ok')
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    def answer(path):
+        code, body = {'/ok': (200, b'fine'), '/broken': (500, b'db down'), '/moved': (302, b'')}.get(path, (404, b'no'))
+        return code, body, {'Location': '/ok'} if code == 302 else {}
+    with loopback_http(answer) as base:
+        yield base
 
 
 def test_one_exchange_under_both_probes(web):

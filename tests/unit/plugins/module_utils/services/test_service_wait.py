@@ -6,10 +6,8 @@ services_docker Molecule scenarios; the health URLs here against a real loopback
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
+from helpers.web import loopback_http
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.services import wait as sw
 
@@ -153,22 +151,13 @@ def web():
     """A real HTTP server on loopback: /ok answers 200, /sick 500, /flaky 503 twice then 200."""
     seen = {'flaky': 0}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802  (http.server's name)
-            code = {'/ok': 200, '/sick': 500}.get(self.path, 404)
-            if self.path == '/flaky':
-                seen['flaky'] += 1
-                code = 200 if seen['flaky'] > 2 else 503
-            self.send_response(code)
-            self.send_header('Content-Length', '0')
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
+    def answer(path):
+        if path == '/flaky':
+            seen['flaky'] += 1
+            return (200 if seen['flaky'] > 2 else 503), b'', {}
+        return {'/ok': 200, '/sick': 500}.get(path, 404), b'', {}
+    with loopback_http(answer) as base:
+        yield base
 
 
 def test_wait_urls_until_2xx_and_the_message_of_those_that_did_not(web):
