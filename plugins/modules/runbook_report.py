@@ -176,16 +176,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common import runner
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.artifacts import (
+    ArtifactError, exists, open_dest, write_new, write_replace)
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.report import (
     build_report, render_markdown)
 
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$')
-
-# A report never goes to or under these (they hold the system, not artifacts).
-SYSTEM_DIRS = ('/proc', '/sys', '/dev', '/boot', '/etc', '/bin', '/sbin', '/usr', '/lib', '/lib32',
-               '/lib64', '/libx32')
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
 
 
 class ReportError(OncallError):
@@ -198,70 +194,6 @@ def check_name(name):
                           "digit and not ending in -check, not %r" % name)
 
 
-def open_dest(dest):
-    """The report directory, resolved once, created when missing, and opened as a directory
-    file descriptor that every file is then written relative to."""
-    real = os.path.realpath(dest)
-    if real == '/' or any(real == d or real.startswith(d + '/') for d in SYSTEM_DIRS):
-        raise ReportError('dest %s is a system directory (%s): give a directory for reports' % (dest, real))
-    os.makedirs(real, exist_ok=True)
-    return real, os.open(real, _DIR_FLAGS)
-
-
-def _exists(dir_fd, name):
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except FileNotFoundError:
-        return False
-
-
-def _temp(dir_fd, final, text):
-    """Write text to a new temporary file beside `final` (O_EXCL, O_NOFOLLOW): its name."""
-    for attempt in range(100):
-        tmp = '.%s.%d.%d.tmp' % (final, os.getpid(), attempt)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0),
-                         0o644, dir_fd=dir_fd)
-        except FileExistsError:
-            continue
-        try:
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        return tmp
-    raise OSError('no free temporary name for %s' % final)
-
-
-def write_new(dir_fd, final, text):
-    """Create `final` with text; False (nothing written) when that name is taken. A hard link
-    of the temporary file never replaces or follows what is there."""
-    tmp = _temp(dir_fd, final, text)
-    try:
-        os.link(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp, dir_fd=dir_fd)
-
-
-def write_replace(dir_fd, final, text):
-    """Replace `final` with text by renaming a temporary file over it: a link there is replaced,
-    its target never written."""
-    tmp = _temp(dir_fd, final, text)
-    try:
-        os.replace(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        os.unlink(tmp, dir_fd=dir_fd)
-        raise
-
-
 def write_report(dest, name, stamp, check_mode, report_json, markdown):
     """Write <name>[-check]-<stamp>[-N].json/.md (never over an existing file) and replace
     <name>[-check]-latest.json/.md; returns the four paths."""
@@ -270,7 +202,7 @@ def write_report(dest, name, stamp, check_mode, report_json, markdown):
     try:
         for n in range(1, 1000):
             base = '%s-%s%s' % (prefix, stamp, '' if n == 1 else '-%d' % n)
-            if _exists(dir_fd, base + '.md') or not write_new(dir_fd, base + '.json', report_json):
+            if exists(dir_fd, base + '.md') or not write_new(dir_fd, base + '.json', report_json):
                 continue
             if not write_new(dir_fd, base + '.md', markdown):
                 os.unlink(base + '.json', dir_fd=dir_fd)
@@ -324,7 +256,7 @@ def run(module, module_started):
     try:
         paths = write_report(p['dest'], p['name'], now.strftime('%Y%m%dT%H%M%SZ'), check_mode,
                              json.dumps(report, indent=2, sort_keys=True, default=str) + '\n', markdown)
-    except ReportError as exc:
+    except ArtifactError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='cannot write the report in %s: %s' % (p['dest'], exc.strerror or exc))
