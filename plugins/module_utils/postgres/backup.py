@@ -38,6 +38,7 @@ import stat
 import subprocess
 import time
 
+from ansible_collections.oncall.runbooks.plugins.module_utils.common.artifacts import exists
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.errors import OncallError
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connection as pgc
 
@@ -137,14 +138,6 @@ def _pattern(db):
 def _regular(dfd, name):
     try:
         return stat.S_ISREG(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def _lexists(dfd, name):
-    try:
-        os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        return True
     except FileNotFoundError:
         return False
 
@@ -360,7 +353,7 @@ def set_aside(dfd, path, to):
     name, target = os.path.basename(path), os.path.basename(to)
     for suffix in ('', '.sha256', '.json'):
         if _regular(dfd, name + suffix):
-            if _lexists(dfd, target + suffix):
+            if exists(dfd, target + suffix):
                 raise BackupError('cannot set %s aside: %s already exists' % (name + suffix, target + suffix))
             os.rename(name + suffix, target + suffix, src_dir_fd=dfd, dst_dir_fd=dfd)
 
