@@ -15,8 +15,7 @@ import time
 import urllib.request
 
 from helpers.app import app_lab, app_lab_session  # noqa: F401  pylint: disable=unused-import
-from helpers import recap, NODE_DIR, ROOT
-
+from helpers import recap, NODE_DIR
 
 
 def out(proc):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import sys
 
 import pytest
 import yaml

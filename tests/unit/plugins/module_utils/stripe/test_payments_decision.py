@@ -6,12 +6,11 @@ tests/integration/test_payment_failure_runbook.py."""
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 
 import pytest
 
-from helpers.paths import ROOT  # noqa: E402  (and the checkout's .collections on sys.path)
+# helpers.paths puts the checkout's .collections on sys.path
+import helpers.paths  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.common.findings import verdict  # noqa: E402
 from ansible_collections.oncall.runbooks.plugins.module_utils.stripe import health  # noqa: E402
