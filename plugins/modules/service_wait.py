@@ -187,7 +187,7 @@ def wait_systemd(module, params, deadline, result):
         answers = sw.wait_urls(urls, deadline, params['poll'], params['validate_certs'])
     result.update(units=read, unhealthy_units=[u for u in read if not sw.unit_healthy(u)],
                   unit_failed=state == 'failed', health=answers,
-                  health_message=['%s %s' % (a['url'], sw.said(a)) for a in answers if not a['ok']])
+                  health_message=sw.health_messages(answers))
     if state == 'healthy' and all(a['ok'] for a in answers):
         result['msg'] = 'systemd unit %s is active/running%s' % (
             ', '.join(units), ' and %s answered 2xx' % ', '.join(urls) if urls else '')
@@ -216,7 +216,7 @@ def wait_docker(params, deadline, result):
             name, name), result)
     if params['health_url']:
         answer = sw.wait_urls([params['health_url']], deadline, params['poll'], params['validate_certs'])[0]
-        result.update(health=[answer], health_message=[] if answer['ok'] else ['%s %s' % (answer['url'], sw.said(answer))])
+        result.update(health=[answer], health_message=sw.health_messages([answer]))
         if not answer['ok']:
             _fail('container %s runs and is healthy for Docker, but %s did not answer 2xx within %s (last: %s)' % (
                 name, answer['url'], params['timeout'],

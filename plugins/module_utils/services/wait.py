@@ -167,7 +167,11 @@ class Docker(object):
         if resp.status != 200:
             raise WaitError('the Docker daemon answered %s to the inspect of %s: %s'
                             % (resp.status, name, body[:300].decode('utf-8', 'replace').strip()))
-        return json.loads(body.decode('utf-8'))
+        try:
+            return json.loads(body.decode('utf-8'))
+        except ValueError:
+            raise WaitError('the Docker daemon answered the inspect of %s with something that is not JSON: %r'
+                            % (name, body[:100]))
 
 
 def check_container(name):
@@ -254,6 +258,11 @@ def said(answer):
     return 'did not answer (%s)' % (why[len('no answer ('):-1] if why.startswith('no answer (') else why)
 
 
+def health_messages(answers):
+    """['<url> answered 500', '<url> did not answer (...)'] for the URLs that did not answer 2xx."""
+    return ['%s %s' % (a['url'], said(a)) for a in answers if not a['ok']]
+
+
 def health_message(answers):
-    """'<url> answered 500, <url> did not answer (...)' for the URLs that did not answer 2xx."""
-    return ', '.join('%s %s' % (a['url'], said(a)) for a in answers if not a['ok'])
+    """The health_messages of answers, as one clause."""
+    return ', '.join(health_messages(answers))

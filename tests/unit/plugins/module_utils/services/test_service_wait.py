@@ -123,6 +123,27 @@ def test_a_daemon_that_is_not_there_is_a_sentence(tmp_path):
         sw.Docker('unix://%s/nothing.sock' % tmp_path).inspect('web')
 
 
+def test_a_daemon_that_answers_garbage_is_a_sentence(tmp_path):
+    import socket
+    import threading
+    path = str(tmp_path / 'garbage.sock')
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer():
+        conn, _addr = server.accept()
+        conn.recv(4096)
+        conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nnot json')
+        conn.close()
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(sw.WaitError, match='^the Docker daemon answered the inspect of web with something that is not JSON'):
+            sw.Docker('unix://' + path).inspect('web')
+    finally:
+        server.close()
+
+
 class Clock(object):
     """A clock the sleeps advance: the poll's deadline logic without waiting."""
 
