@@ -17,10 +17,13 @@ PostgreSQL, and the load average; and the anchor: a one-task playbook (ansible.b
 over the same inventory and forks, Ansible's own floor on this machine at this moment.
 
     .venv/bin/python bench/fleet.py [--hosts 10,25,50] [--forks 5,10,20] [--repeat 3]
-        [--checkout DIR] [--mitogen DIR] [--check-first] [--profile]
+        [--checkout DIR] [--mitogen DIR [--unpinned]] [--slices K] [--check-first] [--profile]
 
 --checkout runs another checkout's playbook (for a before/after comparison); --mitogen DIR
-runs with the mitogen_linear strategy from an unpacked mitogen wheel (pip install --target DIR);
+runs with the mitogen_linear strategy from an unpacked mitogen wheel (pip install --target DIR),
+and --unpinned with bench/strategy_plugins/mitogen_linear_unpinned (the same without mitogen's CPU
+pinning); --slices K runs K ansible-playbook processes at once, each on every K-th host, as AWX job
+slicing does;
 --check-first runs a --check --diff pass before the window and requires that it changed nothing.
 """
 
@@ -185,17 +188,28 @@ def server_cpu(pids):
     return total
 
 
-def run(cmd, env, cwd, servers):
+def run(cmd, env, cwd, servers, slices=None):
+    """Run cmd once, or once per slice (`--limit` to that slice's hosts) all at the same time, as
+    AWX runs a sliced job template: wall time until the last one ends, CPU of them all."""
     load = os.getloadavg()[0]
     srv_before = server_cpu(servers)
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    cmds = [cmd] if not slices else [cmd[:-1] + ['--limit', ','.join(hosts), cmd[-1]] for hosts in slices]
+    procs = []
+    for c in cmds:
+        out = tempfile.TemporaryFile(mode='w+')
+        procs.append((subprocess.Popen(c, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True), out))
+    rc, cpu, outs = 0, 0.0, []
+    for proc, out in procs:
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        rc = rc or os.waitstatus_to_exitcode(status)
+        cpu += usage.ru_utime + usage.ru_stime
+        out.seek(0)
+        outs.append(out.read())
+        out.close()
     wall = time.perf_counter() - started
-    return {'rc': os.waitstatus_to_exitcode(status), 'out': out, 'wall': wall,
-            'cpu': usage.ru_utime + usage.ru_stime, 'servers_cpu': server_cpu(servers) - srv_before,
-            'load': load}
+    return {'rc': rc, 'out': '\n'.join(outs), 'wall': wall, 'cpu': cpu,
+            'servers_cpu': server_cpu(servers) - srv_before, 'load': load}
 
 
 def lasting_keys(client):
@@ -229,11 +243,18 @@ def main():
     ap.add_argument('--repeat', type=int, default=3)
     ap.add_argument('--checkout', default=ROOT, help='checkout whose playbook runs (default: this one)')
     ap.add_argument('--mitogen', help='directory holding ansible_mitogen (pip install --target)')
+    ap.add_argument('--unpinned', action='store_true',
+                    help='with --mitogen: bench/strategy_plugins/mitogen_linear_unpinned (no CPU pinning)')
     ap.add_argument('--check-first', action='store_true', help='run --check --diff first, require no change')
     ap.add_argument('--profile', action='store_true', help='print the slowest tasks (profile_tasks)')
+    ap.add_argument('--slices', type=int, default=1,
+                    help='run the window as this many concurrent ansible-playbook runs, each limited to '
+                         'every K-th host, as AWX job slicing splits an inventory (the anchor too)')
     ap.add_argument('--no-anchor', action='store_true')
     ap.add_argument('--json', help='write the measurements here')
     a = ap.parse_args()
+    if a.unpinned and not a.mitogen:
+        ap.error('--unpinned needs --mitogen DIR (the directory that holds ansible_mitogen)')
     sizes = [int(x) for x in a.hosts.split(',')]
     forks_list = [int(x) for x in a.forks.split(',')]
     checkout = os.path.abspath(a.checkout)
@@ -251,6 +272,9 @@ def main():
         env['ANSIBLE_STRATEGY_PLUGINS'] = os.path.join(os.path.abspath(a.mitogen), 'ansible_mitogen', 'plugins', 'strategy')
         env['ANSIBLE_STRATEGY'] = 'mitogen_linear'
         env['PYTHONPATH'] = os.path.abspath(a.mitogen)
+        if a.unpinned:
+            env['ANSIBLE_STRATEGY_PLUGINS'] = os.path.join(ROOT, 'bench', 'strategy_plugins')
+            env['ANSIBLE_STRATEGY'] = 'mitogen_linear_unpinned'
     if a.profile:
         env['ANSIBLE_CALLBACKS_ENABLED'] = 'ansible.posix.profile_tasks'
         env['PROFILE_TASKS_TASK_OUTPUT_LIMIT'] = '25'
@@ -260,13 +284,16 @@ def main():
     ansible_playbook = os.path.join(os.path.dirname(python), 'ansible-playbook')
     rows = []
     failures = []
-    print('checkout %s%s; %d cores; uptime: %s' % (
-        checkout, ' (mitogen_linear from %s)' % a.mitogen if a.mitogen else '', os.cpu_count(),
+    print('checkout %s%s%s; %d cores; uptime: %s' % (
+        checkout, ' (%s from %s)' % ('mitogen_linear_unpinned' if a.unpinned else 'mitogen_linear', a.mitogen) if a.mitogen else '',
+        ' in %d concurrent slices' % a.slices if a.slices > 1 else '', os.cpu_count(),
         subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()), flush=True)
     try:
         for n in sizes:
             inv = os.path.join(work, 'fleet-%d.json' % n)
             write_inventory(inv, n, redis.port, pg.port, logs_root, python)
+            names = [host_name(i) for i in range(1, n + 1)]
+            slices = [names[j::a.slices] for j in range(a.slices)] if a.slices > 1 else None
             for forks in forks_list:
                 for rep in range(a.repeat):
                     t = time.perf_counter()
@@ -277,7 +304,7 @@ def main():
                     if a.check_first:
                         before = state(n, redis, pg, logs_root)
                         keys_before = lasting_keys(redis.client())
-                        chk = run(base + ['--check', '--diff', 'playbooks/weekly_maintenance.yml'], env, checkout, servers)
+                        chk = run(base + ['--check', '--diff', 'playbooks/weekly_maintenance.yml'], env, checkout, servers, slices)
                         rc = recaps(chk['out'])
                         why = []
                         if chk['rc'] != 0 or len(rc) < n or any(v['failed'] for v in rc.values()):
@@ -292,12 +319,12 @@ def main():
                         if why:
                             failures.append('N=%d forks=%d: check mode: %s' % (n, forks, '; '.join(why)))
                         row['check_wall'] = chk['wall']
-                    first = run(base + ['playbooks/weekly_maintenance.yml'], env, checkout, servers)
+                    first = run(base + ['playbooks/weekly_maintenance.yml'], env, checkout, servers, slices)
                     rc1 = recaps(first['out'])
                     bad = verify_done(n, state(n, redis, pg, logs_root))
                     if first['rc'] != 0 or any(v['failed'] or v['unreachable'] for v in rc1.values()):
                         bad.append('first run rc %d: %s' % (first['rc'], first['out'][-3000:]))
-                    second = run(base + ['playbooks/weekly_maintenance.yml'], env, checkout, servers)
+                    second = run(base + ['playbooks/weekly_maintenance.yml'], env, checkout, servers, slices)
                     rc2 = recaps(second['out'])
                     changed2 = sorted(h for h, v in rc2.items() if v['changed'])
                     if second['rc'] != 0 or changed2 or len([h for h in rc2 if h.startswith('fleet')]) != n:
@@ -310,7 +337,7 @@ def main():
                         row[label] = {'wall': round(res['wall'], 1), 'cpu': round(res['cpu'], 1),
                                       'servers_cpu': round(res['servers_cpu'], 1), 'load': res['load']}
                     if not a.no_anchor:
-                        anc = run(base + [anchor], env, checkout, servers)
+                        anc = run(base + [anchor], env, checkout, servers, slices)
                         row['anchor'] = {'wall': round(anc['wall'], 1), 'cpu': round(anc['cpu'], 1), 'load': anc['load']}
                     row['verified'] = not bad
                     failures += ['N=%d forks=%d #%d: %s' % (n, forks, rep + 1, b) for b in bad[:10]]
