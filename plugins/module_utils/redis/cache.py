@@ -513,10 +513,12 @@ until cursor == '0' or steps >= tonumber(ARGV[6])
 return {cursor, removed, steps}
 """
 # Keys one script call examines (SCAN steps of scan_count) before it hands the server back to
-# other clients: about 3 ms for small keys; and the most server time it may take however few
-# keys it got through (a server short of CPU).
-SCRIPT_KEYS = 5000
-SCRIPT_BUDGET_US = 6000
+# other clients, and the server time after which it starts no further step however few keys it
+# got through (a server short of CPU). A step of 1,000 small keys, each UNLINKed, takes about 2 ms
+# (bench/cache_flush.py: 5,000 keys made calls of 9 to 13 ms in SLOWLOG); 2,000 keep a call near
+# 4 ms, and the extra round trips cost about 0.1 s per million keys.
+SCRIPT_KEYS = 2000
+SCRIPT_BUDGET_US = 4000
 
 
 def _script_denied(exc):
