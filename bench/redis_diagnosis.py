@@ -13,6 +13,8 @@ each run --repeat times (interleaved), through the `ansible` CLI as users run th
   health estimated      redis_cache, patterns counted from a bounded sample (the default)
   health exact          redis_cache count_method: exact (a full SCAN MATCH per pattern)
   queue discovery       redis_queue_info, discovery of every queue under the prefix
+  queue read (named)    redis_queue_info with the two queues named, as the queues role passes
+                        the inventory's queues_managed (no discovery SCAN)
 
 Printed per run: wall time, SCAN calls the server saw, the counts and how they were obtained;
 then medians and spread, and the load average.
@@ -85,6 +87,12 @@ def run(client, port, name):
         res = ansible('redis_queue_info', conn)
         counts = dict((q['name'], q['flavor']) for q in res['queues'])
         how = 'discovery'
+    elif name == 'queue read (named)':
+        # the queues named as the inventory names them (queues_managed): no discovery SCAN
+        res = ansible('redis_queue_info', dict(conn, queues=[{'name': 'mq-bench', 'flavor': 'bullmq'},
+                                                             {'name': 'b-bench', 'flavor': 'bull'}]))
+        counts = dict((q['name'], q['counts'].get('wait')) for q in res['queues'])
+        how = 'named (waiting jobs)'
     else:
         args = dict(conn, patterns=PATTERNS, count_timeout='10m')
         if name == 'health exact':
@@ -116,7 +124,7 @@ def main():
         print('filled %d keys in %.1fs; used_memory %s; load %.2f %.2f %.2f'
               % (client.dbsize(), time.monotonic() - t, client.info('memory')['used_memory_human'],
                  *os.getloadavg()), flush=True)
-        names = ['redis-cli scan|wc', 'health estimated', 'queue discovery']
+        names = ['redis-cli scan|wc', 'health estimated', 'queue discovery', 'queue read (named)']
         if not args.skip_exact:
             names.append('health exact')
         for _run in range(args.repeat):
