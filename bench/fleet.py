@@ -268,13 +268,12 @@ def main():
                ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_DEPRECATION_WARNINGS='0',
                ONCALL_REPORT_DIR=os.path.join(work, 'reports'))
     env['PATH'] = os.path.dirname(python) + os.pathsep + env.get('PATH', '')
+    strategy = 'mitogen_linear_unpinned' if a.unpinned else 'mitogen_linear'
     if a.mitogen:
-        env['ANSIBLE_STRATEGY_PLUGINS'] = os.path.join(os.path.abspath(a.mitogen), 'ansible_mitogen', 'plugins', 'strategy')
-        env['ANSIBLE_STRATEGY'] = 'mitogen_linear'
         env['PYTHONPATH'] = os.path.abspath(a.mitogen)
-        if a.unpinned:
-            env['ANSIBLE_STRATEGY_PLUGINS'] = os.path.join(ROOT, 'bench', 'strategy_plugins')
-            env['ANSIBLE_STRATEGY'] = 'mitogen_linear_unpinned'
+        env['ANSIBLE_STRATEGY'] = strategy
+        env['ANSIBLE_STRATEGY_PLUGINS'] = (os.path.join(ROOT, 'bench', 'strategy_plugins') if a.unpinned else
+                                           os.path.join(env['PYTHONPATH'], 'ansible_mitogen', 'plugins', 'strategy'))
     if a.profile:
         env['ANSIBLE_CALLBACKS_ENABLED'] = 'ansible.posix.profile_tasks'
         env['PROFILE_TASKS_TASK_OUTPUT_LIMIT'] = '25'
@@ -285,7 +284,7 @@ def main():
     rows = []
     failures = []
     print('checkout %s%s%s; %d cores; uptime: %s' % (
-        checkout, ' (%s from %s)' % ('mitogen_linear_unpinned' if a.unpinned else 'mitogen_linear', a.mitogen) if a.mitogen else '',
+        checkout, ' (%s from %s)' % (strategy, a.mitogen) if a.mitogen else '',
         ' in %d concurrent slices' % a.slices if a.slices > 1 else '', os.cpu_count(),
         subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()), flush=True)
     try:

@@ -471,7 +471,7 @@ def test_redis_failure_never_puts_an_announced_address_that_is_an_option_on_the_
         seed = [p for p in cluster.ports if p not in (evil, plain)][0]
         # every node the runbook may ask (not only the seed) must know the announced address by
         # gossip before the node goes down: one that still lists the real address would have the
-        # runbook restart that address too (seen when the run started sooner, under mitogen)
+        # runbook restart that address too
         deadline = time.time() + 20
         while not all('-oProxyCommand' in redis.Redis(port=p, decode_responses=True).execute_command('CLUSTER', 'NODES')
                       for p in cluster.ports if p != evil):

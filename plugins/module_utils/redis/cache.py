@@ -515,8 +515,8 @@ return {cursor, removed, steps}
 # Keys one script call examines (SCAN steps of scan_count) before it hands the server back to
 # other clients, and the server time after which it starts no further step however few keys it
 # got through (a server short of CPU). A step of 1,000 small keys, each UNLINKed, takes about 2 ms
-# (bench/cache_flush.py: 5,000 keys made calls of 9 to 13 ms in SLOWLOG); 2,000 keep a call near
-# 4 ms, and the extra round trips cost about 0.1 s per million keys.
+# (bench/cache_flush.py: 5,000 keys made calls of 9 to 13 ms in SLOWLOG); with 2,000 the slowest
+# call was 7 to 9 ms, and the flush of a million keys took no longer (the round trips are cheap).
 SCRIPT_KEYS = 2000
 SCRIPT_BUDGET_US = 4000
 
